@@ -1,0 +1,11 @@
+//! Gatehouse's domain logic and the storage traits (ports) that adapters implement.
+//!
+//! Invariants: this crate does no IO. It knows nothing of HTTP, SQL drivers or Redis; time comes in
+//! through a [`clock::Clock`], randomness through the caller, and persistence through the traits
+//! in [`store`]. That keeps every rule here testable without a server or a sleep.
+
+pub mod clock;
+pub mod health;
+pub mod redact;
+pub mod secret;
+pub mod store;

@@ -1,0 +1,100 @@
+//! The master secret: the one root key from which Gatehouse derives its signing and encryption keys.
+//!
+//! It is parsed once at the edge (config) from base64 or hex and is then only ever a
+//! [`MasterSecret`]: its `Debug` shows no bytes, it has no `Display`, and it refuses values that
+//! are too short or obviously not random, so a placeholder cannot reach production.
+
+use base64::Engine as _;
+
+/// The smallest accepted master secret, in bytes (256 bits).
+pub const MIN_MASTER_SECRET_BYTES: usize = 32;
+
+/// Random bytes have many distinct values; 32 random bytes have about 28 on average and fewer than
+/// 16 with vanishing probability. A value below this is a pattern ("aaaa…", "0101…"), not a secret.
+const MIN_DISTINCT_BYTES: usize = 16;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct MasterSecret(Vec<u8>);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MasterSecretError {
+    #[error("is neither base64 nor hex")]
+    NotEncoded,
+    #[error("decodes to {0} bytes; at least {MIN_MASTER_SECRET_BYTES} random bytes are required")]
+    TooShort(usize),
+    #[error("is not random (too few distinct bytes); generate one with `openssl rand -base64 32`")]
+    NotRandom,
+}
+
+impl MasterSecret {
+    /// Parses a secret written as hex or as base64 (standard or URL-safe, padded or not).
+    pub fn parse(encoded: &str) -> Result<Self, MasterSecretError> {
+        let encoded = encoded.trim();
+        let bytes = decode(encoded).ok_or(MasterSecretError::NotEncoded)?;
+        Self::from_bytes(bytes)
+    }
+
+    /// Accepts raw bytes, for secrets Gatehouse generated itself.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, MasterSecretError> {
+        if bytes.len() < MIN_MASTER_SECRET_BYTES {
+            return Err(MasterSecretError::TooShort(bytes.len()));
+        }
+        let mut seen = [false; 256];
+        for byte in &bytes {
+            seen[usize::from(*byte)] = true;
+        }
+        if seen.iter().filter(|seen| **seen).count() < MIN_DISTINCT_BYTES {
+            return Err(MasterSecretError::NotRandom);
+        }
+        Ok(Self(bytes))
+    }
+
+    pub fn expose_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn decode(encoded: &str) -> Option<Vec<u8>> {
+    let is_hex = encoded.len() % 2 == 0 && encoded.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_hex {
+        return hex::decode(encoded).ok();
+    }
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(encoded).ok())
+}
+
+impl std::fmt::Debug for MasterSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterSecret(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RANDOM_B64: &str = "q4mFJvP0Xy3g8s9H1dZc7bK2LwRrTn6VxE5uAaOiYjM=";
+
+    #[test]
+    fn accepts_base64_and_hex_of_random_bytes() {
+        let from_b64 = MasterSecret::parse(RANDOM_B64).expect("base64 secret");
+        assert_eq!(from_b64.expose_bytes().len(), 32);
+        let from_hex = MasterSecret::parse(&hex::encode(from_b64.expose_bytes())).expect("hex secret");
+        assert_eq!(from_b64, from_hex);
+    }
+
+    #[test]
+    fn refuses_short_patterned_and_garbage_values() {
+        assert_eq!(MasterSecret::parse("c2hvcnQ="), Err(MasterSecretError::TooShort(5)));
+        assert_eq!(MasterSecret::parse(&"ab".repeat(32)), Err(MasterSecretError::NotRandom));
+        assert_eq!(MasterSecret::parse("not a secret!"), Err(MasterSecretError::NotEncoded));
+    }
+
+    #[test]
+    fn debug_never_shows_the_bytes() {
+        let secret = MasterSecret::parse(RANDOM_B64).expect("secret");
+        assert_eq!(format!("{secret:?}"), "MasterSecret(<redacted>)");
+    }
+}

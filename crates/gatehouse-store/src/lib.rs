@@ -1,0 +1,108 @@
+//! Storage adapters for Gatehouse: implementations of the ports in `gatehouse_core::store`.
+//!
+//! [`Database::connect`] picks the engine from the URL scheme (`sqlite:` or `postgres:`), so the
+//! rest of the program never branches on the backend; it holds the ports as `Arc<dyn Trait>`.
+//! Queries are checked at run time (no database is needed to build), and each backend has its own
+//! migration set under `migrations/`, embedded in the binary.
+
+mod error;
+mod migrations;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_core::store::{Backend, DatabaseProbe, InstanceSecretStore, StoreError};
+
+pub use migrations::embedded_versions;
+
+/// Pool settings, from config.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// A connected database with the ports it implements.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PostgresStore),
+}
+
+impl Database {
+    /// Connects to `url` (`sqlite://path`, `sqlite::memory:`, `postgres://…`), creating a SQLite
+    /// file when it does not exist yet.
+    pub async fn connect(url: &str, pool: &PoolOptions) -> Result<Self, StoreError> {
+        match backend_of(url) {
+            Some(Backend::Sqlite) => Ok(Self::Sqlite(sqlite::SqliteStore::connect(url, pool).await?)),
+            Some(Backend::Postgres) => Ok(Self::Postgres(postgres::PostgresStore::connect(url, pool).await?)),
+            None => Err(StoreError::Backend("the database URL must start with sqlite: or postgres:".into())),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies every embedded migration not yet applied. Safe to run from several instances at
+    /// once: PostgreSQL takes an advisory lock, SQLite has a single writer.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(store) => store.migrate().await,
+            Self::Postgres(store) => store.migrate().await,
+        }
+    }
+
+    pub fn probe(&self) -> Arc<dyn DatabaseProbe> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn instance_secrets(&self) -> Arc<dyn InstanceSecretStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Waits for connections in use to be returned, then closes the pool.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+/// The backend a database URL names, judged by its scheme alone.
+pub fn backend_of(url: &str) -> Option<Backend> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase())?;
+    match scheme.as_str() {
+        "sqlite" => Some(Backend::Sqlite),
+        "postgres" | "postgresql" => Some(Backend::Postgres),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_scheme() {
+        assert_eq!(backend_of("sqlite://gatehouse.db"), Some(Backend::Sqlite));
+        assert_eq!(backend_of("sqlite::memory:"), Some(Backend::Sqlite));
+        assert_eq!(backend_of("postgresql://db/x"), Some(Backend::Postgres));
+        assert_eq!(backend_of("POSTGRES://db/x"), Some(Backend::Postgres));
+        assert_eq!(backend_of("mysql://db/x"), None);
+        assert_eq!(backend_of("gatehouse.db"), None);
+    }
+}

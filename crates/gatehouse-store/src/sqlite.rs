@@ -1,0 +1,106 @@
+//! The SQLite adapter: the zero-configuration default, a real deployment for one machine.
+//!
+//! WAL journal (readers never wait for the writer), a busy timeout (writers queue instead of
+//! failing), foreign keys on, and `synchronous = NORMAL`, which in WAL mode loses no committed
+//! transaction on a process crash.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gatehouse_core::store::{Backend, DatabaseProbe, InstanceSecretStore, PoolStats, SchemaStatus, StoreError};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::PoolOptions;
+use crate::error::{from_migrate, from_sqlx};
+use crate::migrations::{self, Flavor};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub(crate) async fn connect(url: &str, pool: &PoolOptions) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(from_sqlx)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(pool.max_connections)
+            .min_connections(pool.min_connections)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(Self { pool })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        migrations::migrator(Flavor::Sqlite).run(&self.pool).await.map_err(from_migrate)
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl DatabaseProbe for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+        let has_table: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        let applied: Vec<i64> = if has_table {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?
+        } else {
+            Vec::new()
+        };
+        Ok(migrations::compare(&applied))
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats { size: self.pool.size(), idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX) }
+    }
+}
+
+#[async_trait]
+impl InstanceSecretStore for SqliteStore {
+    async fn instance_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM instance_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)
+    }
+
+    async fn insert_instance_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO instance_secrets (name, value) VALUES (?, ?)")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+}
