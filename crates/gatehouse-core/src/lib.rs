@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod health;
+pub mod mode;
 pub mod redact;
 pub mod secret;
 pub mod store;

@@ -1,1 +1,7 @@
-//! placeholder
+//! The `gatehouse` binary's library half: CLI, config, wiring, telemetry and serving.
+//! Integration tests drive it through [`app::build`] and [`app::serve`] or the real binary.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod telemetry;

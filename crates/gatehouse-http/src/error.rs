@@ -1,0 +1,203 @@
+//! The one HTTP error type: every failure becomes an RFC 9457 `application/problem+json` body
+//! with a stable machine `code` and the request id.
+//!
+//! Each variant maps explicitly to a status and a code; there is no catch-all. Server errors
+//! (5xx) are logged once here, with the request id, and their details never reach the client.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::store::StoreError;
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+use crate::request_id::current_request_id;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's path in the request body, such as `email` or `members[2].role`.
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no route matches this path")]
+    NotFound,
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the body does not match what this endpoint expects: {0}")]
+    InvalidBody(String),
+    #[error("the body must be JSON, sent with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    #[error("the body is larger than the limit of {limit_bytes} bytes")]
+    BodyTooLarge { limit_bytes: usize },
+    #[error("some fields are invalid")]
+    Validation(Vec<FieldError>),
+    #[error("the request took longer than {timeout_ms} ms to process")]
+    Timeout { timeout_ms: u64 },
+    #[error("{detail}")]
+    NotReady { detail: String, checks: serde_json::Value },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug: the message is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The parts of a problem document that vary by error.
+struct ProblemKind {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+}
+
+impl ApiError {
+    fn kind(&self) -> ProblemKind {
+        let (status, code, title) = match self {
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
+            }
+            ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON"),
+            ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
+            }
+            ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Body too large"),
+            ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed"),
+            ApiError::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
+            ApiError::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
+            ApiError::Store(StoreError::Duplicate { .. }) => {
+                (StatusCode::CONFLICT, "duplicate_entry", "Duplicate entry")
+            }
+            ApiError::Store(StoreError::NotFound) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "Database unavailable")
+            }
+            ApiError::Store(StoreError::Backend(_)) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error")
+            }
+        };
+        ProblemKind { status, code, title }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.kind().status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.kind().code
+    }
+
+    /// What the client is told. Server-side failures say only that something went wrong.
+    fn public_detail(&self) -> String {
+        match self {
+            ApiError::Store(StoreError::Duplicate { .. }) => {
+                "A record with the same unique value already exists.".to_owned()
+            }
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                "The database is unavailable; try again shortly.".to_owned()
+            }
+            ApiError::Store(StoreError::Backend(_)) | ApiError::Internal(_) => {
+                "Something went wrong on our side; the request id identifies it in the server log.".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_uri: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<&'a serde_json::Value>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = self.kind();
+        let request_id = current_request_id();
+        if kind.status.is_server_error() {
+            // Logged once, here. The Display of store and internal errors carries the cause for the
+            // operator; it is built from our own messages and driver errors, never from secrets.
+            tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), code = kind.code, error = %self, "request failed");
+        }
+        let problem = Problem {
+            type_uri: format!("urn:gatehouse:problem:{}", kind.code),
+            title: kind.title,
+            status: kind.status.as_u16(),
+            detail: self.public_detail(),
+            code: kind.code,
+            request_id,
+            errors: match &self {
+                ApiError::Validation(errors) => Some(errors),
+                _ => None,
+            },
+            checks: match &self {
+                ApiError::NotReady { checks, .. } => Some(checks),
+                _ => None,
+            },
+        };
+        let mut response = (kind.status, Json(problem)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let ApiError::Timeout { .. } | ApiError::NotReady { .. } | ApiError::Store(StoreError::Unavailable(_)) = self
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(error: ApiError) -> (StatusCode, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&bytes).expect("problem json"))
+    }
+
+    #[tokio::test]
+    async fn duplicates_are_409_without_the_constraint_name() {
+        let (status, body) = body_of(ApiError::Store(StoreError::Duplicate { what: "users_email_key".into() })).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["code"], "duplicate_entry");
+        assert_eq!(body["type"], "urn:gatehouse:problem:duplicate_entry");
+        assert!(!body.to_string().contains("users_email_key"));
+    }
+
+    #[tokio::test]
+    async fn internal_details_never_reach_the_client() {
+        let (status, body) = body_of(ApiError::Store(StoreError::Backend("relation secret_table missing".into()))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["code"], "internal_error");
+        assert!(!body.to_string().contains("secret_table"));
+    }
+
+    #[tokio::test]
+    async fn validation_errors_list_each_field() {
+        let errors = vec![FieldError { field: "email".into(), message: "is not an email address".into() }];
+        let (status, body) = body_of(ApiError::Validation(errors)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["errors"][0]["field"], "email");
+        assert_eq!(body["status"], 422);
+    }
+}

@@ -1,0 +1,189 @@
+//! Wiring: turns a [`Config`] into a running Gatehouse, and runs it until shutdown.
+//!
+//! [`build`] connects the database, applies migrations, resolves the master secret and assembles
+//! the routers. [`serve`] takes already-bound listeners and a shutdown future, so tests bind port 0
+//! and drive a real server, and `main` passes the OS signals.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use gatehouse_core::mode::RunMode;
+use gatehouse_core::secret::MasterSecret;
+use gatehouse_core::store::load_or_store_instance_secret;
+use gatehouse_http::{AppState, HttpSettings};
+use gatehouse_store::{Database, PoolOptions};
+use http::HeaderValue;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::telemetry;
+
+/// Name under which the generated development master secret is kept in the database.
+pub const DEVELOPMENT_SECRET_NAME: &str = "development_master_secret";
+
+/// How long closing the database pool may take at shutdown before we stop waiting.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub database: Database,
+    pub master_secret: MasterSecret,
+    pub router: Router,
+    /// The `/metrics` router when `server.metrics_listen` is set.
+    pub metrics_router: Option<Router>,
+}
+
+pub fn pool_options(config: &Config) -> PoolOptions {
+    PoolOptions {
+        max_connections: config.database.max_connections,
+        min_connections: config.database.min_connections,
+        acquire_timeout: config.database.acquire_timeout,
+    }
+}
+
+pub async fn connect(config: &Config) -> anyhow::Result<Database> {
+    let url = gatehouse_core::redact::redact_url_password(&config.database.url);
+    Database::connect(&config.database.url, &pool_options(config))
+        .await
+        .with_context(|| format!("cannot connect to the database at {url}"))
+}
+
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    let database = connect(&config).await?;
+    if config.database.migrate_on_start {
+        database.migrate().await.context("applying database migrations")?;
+    }
+    let master_secret = master_secret(&config, &database).await?;
+
+    let handle = telemetry::prometheus();
+    let probe = database.probe();
+    let renderer = std::sync::Arc::new(telemetry::PrometheusRenderer::new(handle, probe.clone()));
+    let settings = HttpSettings {
+        mode: config.mode,
+        version: env!("CARGO_PKG_VERSION"),
+        body_limit_bytes: config.server.body_limit_bytes,
+        request_timeout: config.server.request_timeout,
+        cors_allowed_origins: config
+            .server
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|origin| HeaderValue::from_str(origin).ok())
+            .collect(),
+        trusted_proxies: config.server.trusted_proxies.clone(),
+        metrics_on_main_listener: config.server.metrics_listen.is_none(),
+    };
+    let state = AppState::new(settings, probe, renderer);
+    let router = gatehouse_http::router(state.clone());
+    let metrics_router = config.server.metrics_listen.map(|_| gatehouse_http::metrics_router(state));
+    Ok(App { config, database, master_secret, router, metrics_router })
+}
+
+/// The configured master secret, or in development a generated one kept in the database so that
+/// restarts do not invalidate what it signed.
+async fn master_secret(config: &Config, database: &Database) -> anyhow::Result<MasterSecret> {
+    let store = database.instance_secrets();
+    if let Some(secret) = &config.master_secret {
+        if config.mode == RunMode::Production {
+            let generated = store.instance_secret(DEVELOPMENT_SECRET_NAME).await?;
+            anyhow::ensure!(
+                generated.as_deref() != Some(secret.expose_bytes()),
+                "GATEHOUSE_MASTER_SECRET is the development secret Gatehouse generated; production needs a new one"
+            );
+        }
+        return Ok(secret.clone());
+    }
+    let mut fresh = vec![0_u8; 32];
+    getrandom::fill(&mut fresh).map_err(|error| anyhow::anyhow!("the OS random source failed: {error}"))?;
+    let bytes = load_or_store_instance_secret(store.as_ref(), DEVELOPMENT_SECRET_NAME, fresh).await?;
+    tracing::warn!(
+        "using a generated development master secret kept in the database; set GATEHOUSE_MASTER_SECRET before production"
+    );
+    MasterSecret::from_bytes(bytes).context("the stored development master secret is unusable")
+}
+
+/// Bound listeners for [`serve`].
+#[derive(Debug)]
+pub struct Listeners {
+    pub main: TcpListener,
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let main = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let metrics = match config.server.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?),
+            None => None,
+        };
+        Ok(Self { main, metrics })
+    }
+}
+
+/// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish within
+/// `server.shutdown_timeout`, stops background work and closes the database pool.
+pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let App { config, database, router, metrics_router, .. } = app;
+    let main_addr = listeners.main.local_addr()?;
+    let metrics_addr = listeners.metrics.as_ref().map(TcpListener::local_addr).transpose()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let upkeep = tokio::spawn(telemetry::metrics_upkeep(telemetry::prometheus(), stop_rx.clone()));
+    let main = axum::serve(listeners.main, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let metrics = async {
+        match (listeners.metrics, metrics_router) {
+            (Some(listener), Some(router)) => {
+                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
+                    .await
+            }
+            _ => Ok(()),
+        }
+    };
+    let servers = async { tokio::try_join!(async { main.await }, metrics).map(|_| ()) };
+    tokio::pin!(servers);
+
+    tracing::info!(
+        listen = %main_addr,
+        public_url = %config.public_url,
+        mode = config.mode.as_str(),
+        database = database.backend().as_str(),
+        metrics = %metrics_addr.map_or_else(|| "/metrics on the main listener".to_owned(), |addr| format!("http://{addr}/metrics")),
+        "gatehouse listening on http://{main_addr} ({} mode, {} database, in-process caches)",
+        config.mode.as_str(),
+        database.backend().as_str(),
+    );
+
+    let outcome = tokio::select! {
+        result = &mut servers => result.context("the HTTP server stopped"),
+        () = shutdown => {
+            tracing::info!(timeout_secs = config.server.shutdown_timeout.as_secs(), "shutdown requested; finishing in-flight requests");
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(config.server.shutdown_timeout, &mut servers).await {
+                Ok(result) => result.context("the HTTP server failed while shutting down"),
+                Err(_) => {
+                    tracing::warn!("in-flight requests did not finish within the shutdown timeout; exiting anyway");
+                    Ok(())
+                }
+            }
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = upkeep.await;
+    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, database.close()).await.is_err() {
+        tracing::warn!("database connections were still in use at exit");
+    }
+    tracing::info!("gatehouse stopped");
+    outcome
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}

@@ -1,0 +1,340 @@
+//! Gatehouse's configuration: one typed [`Config`], loaded in layers and validated as a whole.
+//!
+//! Raw values (strings, numbers) become typed values here, once: a [`Config`] that exists is a
+//! valid one, and the rest of the program never re-checks it. Every problem is collected and
+//! reported together, each naming the variable or key to change.
+
+mod load;
+pub mod render;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gatehouse_core::mode::RunMode;
+use gatehouse_core::secret::MasterSecret;
+use ipnet::IpNet;
+
+pub use load::{Problem, RawValues, Source};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: RunMode,
+    /// Absent only in development, where a generated one is kept in the database.
+    pub master_secret: Option<MasterSecret>,
+    /// Without a trailing slash.
+    pub public_url: url::Url,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub cookies: CookieConfig,
+    pub log: LogConfig,
+    /// The merged raw values with their sources, for `config check`.
+    pub raw: RawValues,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub body_limit_bytes: usize,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Serialized origins (`https://app.example.com`).
+    pub cors_allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: Duration,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct CookieConfig {
+    pub secure: bool,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// A valid config and the warnings met while loading it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// Where the config file is, if any: `--config FILE`, else `GATEHOUSE_CONFIG`.
+pub fn config_path(flag: Option<&Path>, env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    flag.map(Path::to_owned).or_else(|| env.get("GATEHOUSE_CONFIG").filter(|p| !p.is_empty()).map(PathBuf::from))
+}
+
+/// Loads and validates the config from an optional file and the given environment.
+pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Loaded, Vec<Problem>> {
+    let layers = load::read_layers(file, env);
+    let mut problems = layers.problems;
+    let mut reader = Reader { raw: layers.raw, problems: Vec::new() };
+    let config = build(&mut reader);
+    problems.append(&mut reader.problems);
+    match config {
+        Some(config) if problems.is_empty() => Ok(Loaded { config, warnings: layers.warnings }),
+        _ if problems.is_empty() => Err(vec![Problem {
+            subject: "configuration".into(),
+            message: "is incomplete for a reason no check names; this is a bug in Gatehouse".into(),
+        }]),
+        _ => Err(problems),
+    }
+}
+
+/// Reads typed values out of the raw map, collecting problems.
+struct Reader {
+    raw: RawValues,
+    problems: Vec<Problem>,
+}
+
+impl Reader {
+    fn setting(key: &str) -> &'static schema::Setting {
+        schema::find(key).unwrap_or_else(|| panic!("`{key}` is read by Config but missing from the schema"))
+    }
+
+    fn value(&self, key: &str) -> Option<&toml::Value> {
+        Self::setting(key);
+        self.raw.get(key).map(|(value, _)| value)
+    }
+
+    fn source(&self, key: &str) -> Option<&Source> {
+        self.raw.get(key).map(|(_, source)| source)
+    }
+
+    fn problem(&mut self, key: &str, message: impl Into<String>) {
+        let problem = Problem::for_setting(Self::setting(key), self.source(key), message);
+        self.problems.push(problem);
+    }
+
+    fn string(&self, key: &str) -> Option<String> {
+        self.value(key).and_then(toml::Value::as_str).map(str::to_owned)
+    }
+
+    fn bool(&self, key: &str) -> Option<bool> {
+        self.value(key).and_then(toml::Value::as_bool)
+    }
+
+    fn list(&self, key: &str) -> Vec<String> {
+        self.value(key)
+            .and_then(toml::Value::as_array)
+            .map(|items| items.iter().filter_map(toml::Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// A whole number within `range`, or a problem naming the range.
+    fn number<T: TryFrom<i64>>(&mut self, key: &str, range: std::ops::RangeInclusive<i64>) -> Option<T> {
+        let value = self.value(key).and_then(toml::Value::as_integer)?;
+        if !range.contains(&value) {
+            self.problem(key, format!("must be between {} and {}", range.start(), range.end()));
+            return None;
+        }
+        T::try_from(value).ok()
+    }
+
+    fn socket_addr(&mut self, key: &str) -> Option<SocketAddr> {
+        let text = self.string(key)?;
+        match text.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.problem(key, format!("`{text}` is not an IP address and port such as 127.0.0.1:8080"));
+                None
+            }
+        }
+    }
+
+    /// Marks a derived value so `config check` shows what was actually used.
+    fn derive(&mut self, key: &'static str, value: toml::Value) {
+        self.raw.values.insert(Self::setting(key).key, (value, Source::Derived));
+    }
+}
+
+fn build(r: &mut Reader) -> Option<Config> {
+    let mode = r.string("env").as_deref().and_then(RunMode::parse);
+    let production = mode == Some(RunMode::Production);
+
+    let master_secret = match r.string("master_secret") {
+        Some(text) => match MasterSecret::parse(&text) {
+            Ok(secret) => Some(secret),
+            Err(error) => {
+                r.problem("master_secret", error.to_string());
+                None
+            }
+        },
+        None if production => {
+            r.problem("master_secret", "is required in production; generate one with `openssl rand -base64 32`");
+            None
+        }
+        None => None,
+    };
+
+    let listen = r.socket_addr("server.listen");
+    let metrics_listen = if r.value("server.metrics_listen").is_some() { r.socket_addr("server.metrics_listen") } else { None };
+    if let (Some(main), Some(metrics)) = (listen, metrics_listen)
+        && main == metrics
+        && main.port() != 0
+    {
+        r.problem("server.metrics_listen", "must differ from server.listen");
+    }
+
+    let public_url = public_url(r, listen, production);
+
+    let secure_cookies = match r.bool("cookies.secure") {
+        Some(false) if production => {
+            r.problem("cookies.secure", "must be true in production: session cookies may only travel over HTTPS");
+            None
+        }
+        Some(explicit) => Some(explicit),
+        None => {
+            r.derive("cookies.secure", toml::Value::Boolean(production));
+            Some(production)
+        }
+    };
+
+    let trusted_proxies = r
+        .list("server.trusted_proxies")
+        .into_iter()
+        .filter_map(|entry| match entry.parse::<IpNet>().or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from)) {
+            Ok(net) => Some(net),
+            Err(_) => {
+                r.problem("server.trusted_proxies", format!("`{entry}` is not an IP address or CIDR range"));
+                None
+            }
+        })
+        .collect();
+
+    let cors_allowed_origins = r
+        .list("server.cors_allowed_origins")
+        .into_iter()
+        .filter_map(|entry| match parse_origin(&entry) {
+            Ok(origin) => Some(origin),
+            Err(message) => {
+                r.problem("server.cors_allowed_origins", format!("`{entry}` {message}"));
+                None
+            }
+        })
+        .collect();
+
+    let database_url = r.string("database.url").unwrap_or_default();
+    if gatehouse_store::backend_of(&database_url).is_none() {
+        r.problem("database.url", "must start with sqlite: or postgres: (for example sqlite://gatehouse.db)");
+    }
+    let max_connections = r.number::<u32>("database.max_connections", 1..=1000);
+    let min_connections = r.number::<u32>("database.min_connections", 0..=1000);
+    if let (Some(max), Some(min)) = (max_connections, min_connections)
+        && min > max
+    {
+        r.problem("database.min_connections", format!("must not exceed database.max_connections ({max})"));
+    }
+
+    let level = r.string("log.level").unwrap_or_default();
+    if let Err(error) = tracing_subscriber::EnvFilter::try_new(&level) {
+        r.problem("log.level", format!("is not a valid log filter: {error}"));
+    }
+    let format = match (r.string("log.format").as_deref(), production) {
+        (Some("json"), _) | (Some("auto"), true) => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+
+    // Every value is read before any `?`, so that one bad setting does not hide the next.
+    let request_timeout_secs = r.number("server.request_timeout_secs", 1..=3600);
+    let shutdown_timeout_secs = r.number("server.shutdown_timeout_secs", 0..=3600);
+    let body_limit_bytes = r.number("server.body_limit_bytes", 1..=1 << 30);
+    let acquire_timeout_ms = r.number("database.acquire_timeout_ms", 1..=600_000);
+    let migrate_on_start = r.bool("database.migrate_on_start");
+    let cookie_domain = r.string("cookies.domain");
+
+    Some(Config {
+        mode: mode?,
+        master_secret,
+        public_url: public_url?,
+        server: ServerConfig {
+            listen: listen?,
+            metrics_listen,
+            request_timeout: Duration::from_secs(request_timeout_secs?),
+            shutdown_timeout: Duration::from_secs(shutdown_timeout_secs?),
+            body_limit_bytes: body_limit_bytes?,
+            trusted_proxies,
+            cors_allowed_origins,
+        },
+        database: DatabaseConfig {
+            url: database_url,
+            max_connections: max_connections?,
+            min_connections: min_connections?,
+            acquire_timeout: Duration::from_millis(acquire_timeout_ms?),
+            migrate_on_start: migrate_on_start?,
+        },
+        cookies: CookieConfig { secure: secure_cookies?, domain: cookie_domain },
+        log: LogConfig { level, format },
+        raw: r.raw.clone(),
+    })
+}
+
+fn public_url(r: &mut Reader, listen: Option<SocketAddr>, production: bool) -> Option<url::Url> {
+    let text = match r.string("public_url") {
+        Some(text) => text,
+        None if production => {
+            r.problem("public_url", "is required in production: the https:// URL at which browsers reach Gatehouse");
+            return None;
+        }
+        None => {
+            let derived = format!("http://{}", listen?);
+            r.derive("public_url", toml::Value::String(derived.clone()));
+            derived
+        }
+    };
+    let url = match url::Url::parse(&text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => url,
+        _ => {
+            r.problem("public_url", format!("`{text}` is not an http(s) URL such as https://auth.example.com"));
+            return None;
+        }
+    };
+    if url.query().is_some() || url.fragment().is_some() {
+        r.problem("public_url", "must not have a query or fragment");
+        return None;
+    }
+    if production && url.scheme() != "https" {
+        r.problem("public_url", "must use https in production");
+        return None;
+    }
+    let mut url = url;
+    let trimmed = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&trimmed);
+    Some(url)
+}
+
+/// Accepts `scheme://host[:port]` and returns its serialized origin.
+fn parse_origin(text: &str) -> Result<String, &'static str> {
+    if text.trim() == "*" {
+        return Err("is refused: credentialed requests need explicit origins, never `*`");
+    }
+    let url = url::Url::parse(text).map_err(|_| "is not an origin such as https://app.example.com")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("is not an http(s) origin such as https://app.example.com");
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be an origin only (scheme, host and port), without a path");
+    }
+    Ok(url.origin().ascii_serialization())
+}

@@ -1,0 +1,220 @@
+//! The config schema: every setting once, with its type, default, environment variable and
+//! meaning. Loading, validation messages, `gatehouse config example` and the README's table are
+//! all generated from this list, so they cannot drift apart.
+
+/// What a setting's value looks like, for parsing environment variables and checking files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Integer,
+    Bool,
+    /// A comma-separated list in the environment, an array of strings in TOML.
+    StringList,
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+}
+
+#[derive(Debug)]
+pub struct Setting {
+    /// The dotted TOML path: `database.url` is `url` in the `[database]` table.
+    pub key: &'static str,
+    pub kind: Kind,
+    /// The default as a TOML literal; `None` means unset unless configured.
+    pub default: Option<&'static str>,
+    /// Conventional variables that also set this, weaker than the `GATEHOUSE_` one.
+    pub aliases: &'static [&'static str],
+    /// Secrets are redacted in `config check` and never echoed in error messages.
+    pub secret: bool,
+    /// An example value for the generated file, when there is no default.
+    pub example: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+impl Setting {
+    /// `database.url` → `GATEHOUSE_DATABASE_URL`.
+    pub fn env_var(&self) -> String {
+        format!("GATEHOUSE_{}", self.key.replace('.', "_").to_ascii_uppercase())
+    }
+
+    /// The key and its variable, as problems and docs name a setting.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.key, self.env_var())
+    }
+}
+
+const fn setting(key: &'static str, kind: Kind, default: Option<&'static str>, doc: &'static str) -> Setting {
+    Setting { key, kind, default, aliases: &[], secret: false, example: None, doc }
+}
+
+pub const SETTINGS: &[Setting] = &[
+    setting(
+        "env",
+        Kind::Choice(&["development", "production"]),
+        Some("\"development\""),
+        "Run mode. `production` refuses to start without a real master secret, an https public_url and Secure cookies, and logs JSON.",
+    ),
+    Setting {
+        secret: true,
+        example: Some("\"<32+ random bytes as base64 or hex: openssl rand -base64 32>\""),
+        ..setting(
+            "master_secret",
+            Kind::String,
+            None,
+            "Root secret from which signing and encryption keys are derived: at least 32 random bytes, base64 or hex. Required in production; in development one is generated and kept in the database.",
+        )
+    },
+    Setting {
+        example: Some("\"https://auth.example.com\""),
+        ..setting(
+            "public_url",
+            Kind::String,
+            None,
+            "The URL at which browsers reach Gatehouse. Defaults to http:// plus server.listen. Must be https in production.",
+        )
+    },
+    Setting {
+        aliases: &["PORT"],
+        ..setting(
+            "server.listen",
+            Kind::String,
+            Some("\"127.0.0.1:8080\""),
+            "Address and port to listen on. `PORT` alone replaces just the port.",
+        )
+    },
+    Setting {
+        example: Some("\"127.0.0.1:9090\""),
+        ..setting(
+            "server.metrics_listen",
+            Kind::String,
+            None,
+            "Serve /metrics on this separate address instead of the main listener, so it need not be public.",
+        )
+    },
+    setting(
+        "server.request_timeout_secs",
+        Kind::Integer,
+        Some("30"),
+        "Longest time a request may take before it is answered 503 `timeout`.",
+    ),
+    setting(
+        "server.shutdown_timeout_secs",
+        Kind::Integer,
+        Some("30"),
+        "On SIGTERM or SIGINT, how long in-flight requests may take to finish before the process exits anyway.",
+    ),
+    setting(
+        "server.body_limit_bytes",
+        Kind::Integer,
+        Some("65536"),
+        "Largest request body accepted; larger ones get 413 `body_too_large`.",
+    ),
+    Setting {
+        example: Some("[\"10.0.0.0/8\", \"127.0.0.1/32\"]"),
+        ..setting(
+            "server.trusted_proxies",
+            Kind::StringList,
+            Some("[]"),
+            "Proxies (IP addresses or CIDR ranges) whose X-Forwarded-For and Forwarded headers are believed for the client IP.",
+        )
+    },
+    Setting {
+        example: Some("[\"https://app.example.com\"]"),
+        ..setting(
+            "server.cors_allowed_origins",
+            Kind::StringList,
+            Some("[]"),
+            "Origins allowed to call Gatehouse from a browser with credentials. `*` is refused.",
+        )
+    },
+    Setting {
+        aliases: &["DATABASE_URL"],
+        ..setting(
+            "database.url",
+            Kind::String,
+            Some("\"sqlite://gatehouse.db\""),
+            "SQLite (`sqlite://path`) or PostgreSQL (`postgres://user:password@host/db`). The password is redacted wherever the URL is shown.",
+        )
+    },
+    setting("database.max_connections", Kind::Integer, Some("10"), "Largest number of pooled database connections."),
+    setting("database.min_connections", Kind::Integer, Some("0"), "Connections kept open when idle."),
+    setting(
+        "database.acquire_timeout_ms",
+        Kind::Integer,
+        Some("5000"),
+        "How long a request waits for a free database connection before failing with 503.",
+    ),
+    setting(
+        "database.migrate_on_start",
+        Kind::Bool,
+        Some("true"),
+        "Apply pending migrations when `serve` starts. Turn off to run `gatehouse migrate` as a separate deploy step.",
+    ),
+    Setting {
+        example: Some("true"),
+        ..setting(
+            "cookies.secure",
+            Kind::Bool,
+            None,
+            "Mark cookies Secure (HTTPS only). Defaults to true in production, where false is refused, and false in development.",
+        )
+    },
+    Setting {
+        example: Some("\"example.com\""),
+        ..setting(
+            "cookies.domain",
+            Kind::String,
+            None,
+            "Domain attribute for cookies, to share them with sibling subdomains. Unset means host-only cookies.",
+        )
+    },
+    setting(
+        "log.level",
+        Kind::String,
+        Some("\"info\""),
+        "Log filter: a level (`info`) or tracing directives (`info,gatehouse=debug`). `RUST_LOG` overrides it.",
+    ),
+    setting(
+        "log.format",
+        Kind::Choice(&["auto", "json", "text"]),
+        Some("\"auto\""),
+        "Log format. `auto` is JSON lines in production and readable text in development.",
+    ),
+];
+
+pub fn find(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|setting| setting.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_examples_are_valid_toml_of_their_kind() {
+        for setting in SETTINGS {
+            for literal in [setting.default, setting.example].into_iter().flatten() {
+                let parsed: toml::Table =
+                    toml::from_str(&format!("v = {literal}")).unwrap_or_else(|e| panic!("{}: {e}", setting.key));
+                let value = &parsed["v"];
+                let fits = match setting.kind {
+                    Kind::String => value.is_str(),
+                    Kind::Integer => value.is_integer(),
+                    Kind::Bool => value.is_bool(),
+                    Kind::StringList => value.as_array().is_some_and(|a| a.iter().all(toml::Value::is_str)),
+                    Kind::Choice(words) => value.as_str().is_some_and(|w| words.contains(&w)),
+                };
+                assert!(fits, "{}: {literal} does not fit {:?}", setting.key, setting.kind);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_are_unique_and_env_names_follow_the_rule() {
+        let mut keys: Vec<_> = SETTINGS.iter().map(|s| s.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), SETTINGS.len());
+        assert_eq!(find("database.url").map(Setting::env_var).as_deref(), Some("GATEHOUSE_DATABASE_URL"));
+        assert_eq!(find("env").map(Setting::env_var).as_deref(), Some("GATEHOUSE_ENV"));
+    }
+}
