@@ -55,14 +55,12 @@ impl MasterSecret {
 }
 
 fn decode(encoded: &str) -> Option<Vec<u8>> {
-    let is_hex = encoded.len() % 2 == 0 && encoded.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_hex = encoded.len().is_multiple_of(2) && encoded.bytes().all(|b| b.is_ascii_hexdigit());
     if is_hex {
         return hex::decode(encoded).ok();
     }
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
-        .iter()
-        .find_map(|engine| engine.decode(encoded).ok())
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].iter().find_map(|engine| engine.decode(encoded).ok())
 }
 
 impl std::fmt::Debug for MasterSecret {

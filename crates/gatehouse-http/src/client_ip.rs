@@ -93,9 +93,10 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(ip) = node.parse::<IpAddr>() {
         return Some(ip);
     }
-    node.parse::<SocketAddr>().ok().map(|addr| addr.ip()).or_else(|| {
-        node.strip_prefix('[').and_then(|rest| rest.split_once(']')).and_then(|(ip, _)| ip.parse().ok())
-    })
+    node.parse::<SocketAddr>()
+        .ok()
+        .map(|addr| addr.ip())
+        .or_else(|| node.strip_prefix('[').and_then(|rest| rest.split_once(']')).and_then(|(ip, _)| ip.parse().ok()))
 }
 
 #[cfg(test)]

@@ -60,9 +60,7 @@ impl ApiError {
     fn kind(&self) -> ProblemKind {
         let (status, code, title) = match self {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-            ApiError::MethodNotAllowed => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
-            }
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON"),
             ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body"),
             ApiError::UnsupportedMediaType => {
@@ -100,9 +98,7 @@ impl ApiError {
             ApiError::Store(StoreError::Duplicate { .. }) => {
                 "A record with the same unique value already exists.".to_owned()
             }
-            ApiError::Store(StoreError::Unavailable(_)) => {
-                "The database is unavailable; try again shortly.".to_owned()
-            }
+            ApiError::Store(StoreError::Unavailable(_)) => "The database is unavailable; try again shortly.".to_owned(),
             ApiError::Store(StoreError::Backend(_)) | ApiError::Internal(_) => {
                 "Something went wrong on our side; the request id identifies it in the server log.".to_owned()
             }
@@ -186,7 +182,8 @@ mod tests {
 
     #[tokio::test]
     async fn internal_details_never_reach_the_client() {
-        let (status, body) = body_of(ApiError::Store(StoreError::Backend("relation secret_table missing".into()))).await;
+        let (status, body) =
+            body_of(ApiError::Store(StoreError::Backend("relation secret_table missing".into()))).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["code"], "internal_error");
         assert!(!body.to_string().contains("secret_table"));

@@ -6,11 +6,11 @@
 
 use std::any::Any;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use gatehouse_core::mode::RunMode;
 use http::{HeaderName, HeaderValue, Method, header};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -98,7 +98,9 @@ async fn timeout(State(state): State<AppState>, request: Request, next: Next) ->
     let limit = state.settings().request_timeout;
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::Timeout { timeout_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX) }.into_response(),
+        Err(_) => {
+            ApiError::Timeout { timeout_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX) }.into_response()
+        }
     }
 }
 

@@ -4,9 +4,9 @@ use gatehouse_core::store::StoreError;
 
 pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
     match error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate {
-            what: db.constraint().unwrap_or("key").to_owned(),
-        },
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Duplicate { what: db.constraint().unwrap_or("key").to_owned() }
+        }
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::PoolTimedOut => StoreError::Unavailable("timed out waiting for a database connection".into()),
         sqlx::Error::PoolClosed => StoreError::Unavailable("the connection pool is closed".into()),

@@ -77,7 +77,9 @@ pub fn read_layers(file: Option<&Path>, env: &BTreeMap<String, String>) -> Layer
                         layers.raw.values.insert(setting.key, (value, Source::Default));
                     }
                 }
-                Err(error) => layers.problems.push(Problem::for_setting(setting, None, format!("bad built-in default: {error}"))),
+                Err(error) => {
+                    layers.problems.push(Problem::for_setting(setting, None, format!("bad built-in default: {error}")))
+                }
             }
         }
     }

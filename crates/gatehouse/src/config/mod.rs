@@ -189,7 +189,8 @@ fn build(r: &mut Reader) -> Option<Config> {
     };
 
     let listen = r.socket_addr("server.listen");
-    let metrics_listen = if r.value("server.metrics_listen").is_some() { r.socket_addr("server.metrics_listen") } else { None };
+    let metrics_listen =
+        if r.value("server.metrics_listen").is_some() { r.socket_addr("server.metrics_listen") } else { None };
     if let (Some(main), Some(metrics)) = (listen, metrics_listen)
         && main == metrics
         && main.port() != 0
@@ -214,11 +215,13 @@ fn build(r: &mut Reader) -> Option<Config> {
     let trusted_proxies = r
         .list("server.trusted_proxies")
         .into_iter()
-        .filter_map(|entry| match entry.parse::<IpNet>().or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from)) {
-            Ok(net) => Some(net),
-            Err(_) => {
-                r.problem("server.trusted_proxies", format!("`{entry}` is not an IP address or CIDR range"));
-                None
+        .filter_map(|entry| {
+            match entry.parse::<IpNet>().or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from)) {
+                Ok(net) => Some(net),
+                Err(_) => {
+                    r.problem("server.trusted_proxies", format!("`{entry}` is not an IP address or CIDR range"));
+                    None
+                }
             }
         })
         .collect();

@@ -1,1 +1,10 @@
+//! Gatehouse's one integration-test binary. Suites that need PostgreSQL run when
+//! `GATEHOUSE_TEST_DATABASE_URL` is set (and must be, in CI).
 
+mod binary;
+mod config;
+mod health;
+mod http;
+mod metrics;
+mod store_contract;
+mod support;

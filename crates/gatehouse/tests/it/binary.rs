@@ -1,0 +1,150 @@
+//! The real binary: zero-config start, PostgreSQL by URL, graceful shutdown, and logs that never
+//! carry a secret.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::support::binary::Server;
+use crate::support::proxy::{Mode, TcpProxy};
+use crate::support::{TestDb, random_master_secret};
+
+#[tokio::test]
+async fn zero_config_serves_ready_on_sqlite_and_keeps_its_secret_across_restarts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), &[("PORT", "0")]);
+    let ready = reqwest::get(server.url("/health/ready")).await.expect("ready");
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert!(dir.path().join("gatehouse.db").exists(), "the default database is ./gatehouse.db");
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log:#?}");
+    let text = log.join("\n");
+    assert!(text.contains("development mode, sqlite database"), "{text}");
+    assert!(text.contains("generated development master secret"), "{text}");
+
+    let db_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    let stored = |url: String| async move {
+        let db = gatehouse_store::Database::connect(
+            &url,
+            &gatehouse_store::PoolOptions {
+                max_connections: 1,
+                min_connections: 0,
+                acquire_timeout: Duration::from_secs(5),
+            },
+        )
+        .await
+        .expect("open");
+        let value = db.instance_secrets().instance_secret(gatehouse::app::DEVELOPMENT_SECRET_NAME).await.expect("read");
+        db.close().await;
+        value.expect("secret stored")
+    };
+    let first = stored(db_url.clone()).await;
+    let again = Server::start(dir.path(), &[("PORT", "0")]);
+    let (status, _) = again.stop();
+    assert!(status.success());
+    assert_eq!(stored(db_url).await, first, "a restart reuses the stored development secret");
+}
+
+#[tokio::test]
+async fn database_url_selects_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), &[("PORT", "0"), ("DATABASE_URL", &db.url)]);
+    let ready = reqwest::get(server.url("/health/ready")).await.expect("ready");
+    assert_eq!(ready.status(), StatusCode::OK);
+    let health: serde_json::Value =
+        reqwest::get(server.url("/health")).await.expect("health").json().await.expect("json");
+    assert_eq!(health["dependencies"]["database"]["backend"], "postgres");
+    let (status, _) = server.stop();
+    assert!(status.success());
+    assert!(!dir.path().join("gatehouse.db").exists(), "no SQLite file when PostgreSQL is configured");
+    db.finish().await;
+}
+
+/// SIGTERM while a request waits on a slow database: the request completes, then the process
+/// exits 0. The proxy runs on a second worker while this test blocks on the child process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_in_flight_request_finish() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let mut url = url::Url::parse(&db.url).expect("url");
+    let upstream = tokio::net::lookup_host(format!("{}:{}", url.host_str().expect("host"), url.port().unwrap_or(5432)))
+        .await
+        .expect("resolve")
+        .next()
+        .expect("address");
+    let proxy = TcpProxy::start(upstream).await;
+    url.set_host(Some("127.0.0.1")).expect("host");
+    url.set_port(Some(proxy.addr.port())).expect("port");
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), &[("PORT", "0"), ("DATABASE_URL", url.as_str())]);
+
+    proxy.set(Mode::DelayReplies(Duration::from_millis(150)));
+    let slow = tokio::spawn(reqwest::get(server.url("/health/ready")));
+    proxy.delayed_request_sent().await;
+    server.signal("TERM");
+
+    let response = slow.await.expect("join").expect("the in-flight request is answered");
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap_or_default());
+    let (status, log) = server.wait(Duration::from_secs(30));
+    assert!(status.success(), "exit status {status:?}; log:\n{}", log.join("\n"));
+    let text = log.join("\n");
+    assert!(text.contains("shutdown requested") && text.contains("gatehouse stopped"), "{text}");
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn logs_never_contain_credentials_or_whole_emails() {
+    let dir = tempfile::tempdir().expect("dir");
+    let master_secret = random_master_secret();
+    let db_url = format!("sqlite://{}", dir.path().join("gh.db").display());
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("PORT", "0"),
+            ("DATABASE_URL", &db_url),
+            ("GATEHOUSE_ENV", "production"),
+            ("GATEHOUSE_MASTER_SECRET", &master_secret),
+            ("GATEHOUSE_PUBLIC_URL", "https://auth.example.test"),
+            ("GATEHOUSE_LOG_LEVEL", "debug"),
+        ],
+    );
+    let secrets = [
+        "query-token-value-1",
+        "bearer-token-value-2",
+        "session-cookie-value-3",
+        "password-value-4",
+        "api-key-value-5",
+        "jane.doe",
+    ];
+    let client = reqwest::Client::new();
+    let paths = ["/v1/login?token=query-token-value-1&email=jane.doe@example.com", "/health/ready", "/health"];
+    for (i, path) in paths.iter().enumerate() {
+        for method in [reqwest::Method::GET, reqwest::Method::POST] {
+            let response = client
+                .request(method, server.url(path))
+                .header("x-request-id", format!("log-test-{i}"))
+                .header("authorization", "Bearer bearer-token-value-2")
+                .header("cookie", "gatehouse_session=session-cookie-value-3")
+                .header("x-api-key", "api-key-value-5")
+                .header("content-type", "application/json")
+                .body(r#"{"email":"jane.doe@example.com","password":"password-value-4"}"#)
+                .send()
+                .await
+                .expect("request");
+            assert!(response.status().as_u16() < 500, "{path}: {}", response.status());
+        }
+    }
+    let (status, log) = server.stop();
+    assert!(status.success());
+    let text = log.join("\n");
+    for i in 0..paths.len() {
+        assert!(text.contains(&format!("log-test-{i}")), "the request lines were not logged:\n{text}");
+    }
+    for line in &log {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|_| panic!("production logs are JSON lines: {line}"));
+    }
+    for secret in secrets.iter().chain([&master_secret.as_str()]) {
+        assert!(!text.contains(secret), "{secret} leaked into the log:\n{text}");
+    }
+}

@@ -1,0 +1,108 @@
+//! Health and readiness tell the truth: live without I/O, ready only when the database answers and
+//! its schema is current, and nothing secret in either.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::support::proxy::{Mode, TcpProxy};
+use crate::support::{TestDb, call, config_for, get, json};
+
+#[tokio::test]
+async fn sqlite_is_ready_and_health_names_the_backend_only() {
+    let db = TestDb::sqlite();
+    let app = gatehouse::app::build(config_for(&db.url, &[])).await.expect("app");
+
+    let (status, _, body) = call(&app.router, get("/health/live")).await;
+    assert_eq!((status, json(&body)["status"].clone()), (StatusCode::OK, "ok".into()));
+
+    let (status, _, body) = call(&app.router, get("/health/ready")).await;
+    let body = json(&body);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+    assert_eq!(body["checks"]["migrations"]["status"], "ok");
+
+    let (status, _, body) = call(&app.router, get("/health")).await;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let body = json(&body);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["mode"], "development");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["dependencies"]["database"]["backend"], "sqlite");
+    assert!(body["dependencies"]["database"]["latency_ms"].is_u64());
+    assert!(!text.contains("gatehouse.db") && !text.contains(&db.url), "{text}");
+}
+
+#[tokio::test]
+async fn not_ready_while_migrations_are_pending() {
+    let db = TestDb::sqlite();
+    let secret = crate::support::random_master_secret();
+    let config =
+        config_for(&db.url, &[("GATEHOUSE_DATABASE_MIGRATE_ON_START", "false"), ("GATEHOUSE_MASTER_SECRET", &secret)]);
+    let app = gatehouse::app::build(config).await.expect("app builds without touching the schema");
+    let (status, _, body) = call(&app.router, get("/health/ready")).await;
+    let body = json(&body);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+    assert_eq!(body["checks"]["migrations"]["status"], "down");
+    assert!(body["detail"].as_str().expect("detail").contains("run `gatehouse migrate`"), "{body}");
+
+    app.database.migrate().await.expect("migrate");
+    let (status, _, _) = call(&app.router, get("/health/ready")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn development_without_a_schema_fails_to_start_with_the_reason() {
+    let db = TestDb::sqlite();
+    let config = config_for(&db.url, &[("GATEHOUSE_DATABASE_MIGRATE_ON_START", "false")]);
+    // The generated development secret lives in the database, so it needs the schema.
+    let error = gatehouse::app::build(config).await.expect_err("no schema, no secret");
+    assert!(format!("{error:#}").contains("instance_secrets"), "{error:#}");
+}
+
+#[tokio::test]
+async fn postgres_readiness_follows_the_database() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let url = url::Url::parse(&db.url).expect("url");
+    let upstream = format!("{}:{}", url.host_str().expect("host"), url.port().unwrap_or(5432));
+    let proxy = TcpProxy::start(tokio::net::lookup_host(upstream).await.expect("resolve").next().expect("addr")).await;
+    let mut via_proxy = url.clone();
+    via_proxy.set_host(Some("127.0.0.1")).expect("host");
+    via_proxy.set_port(Some(proxy.addr.port())).expect("port");
+    let password_url = {
+        let mut with_password = via_proxy.clone();
+        with_password.set_username("postgres").expect("user");
+        with_password.set_password(Some("pg-password-not-for-output")).expect("password");
+        with_password
+    };
+    let config = config_for(password_url.as_str(), &[("GATEHOUSE_DATABASE_ACQUIRE_TIMEOUT_MS", "500")]);
+    let app = gatehouse::app::build(config).await.expect("app on postgres");
+
+    let (status, _, body) = call(&app.router, get("/health/ready")).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let (_, _, health) = call(&app.router, get("/health")).await;
+    let health_text = String::from_utf8_lossy(&health).into_owned();
+    assert_eq!(json(&health)["dependencies"]["database"]["backend"], "postgres");
+    assert!(!health_text.contains("pg-password") && !health_text.contains(&proxy.addr.port().to_string()));
+
+    proxy.set(Mode::Down);
+    let started = std::time::Instant::now();
+    let (status, headers, body) = call(&app.router, get("/health/ready")).await;
+    let body = json(&body);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers[http::header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(body["code"], "not_ready");
+    assert_eq!(body["checks"]["database"]["status"], "down");
+    assert!(body["detail"].as_str().expect("detail").starts_with("database: "), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5), "each check is bounded by its timeout");
+    let (status, _, _) = call(&app.router, get("/health/live")).await;
+    assert_eq!(status, StatusCode::OK, "liveness does no dependency I/O");
+
+    proxy.set(Mode::Pass);
+    let (status, _, body) = call(&app.router, get("/health/ready")).await;
+    assert_eq!(status, StatusCode::OK, "ready again once the database is back: {}", String::from_utf8_lossy(&body));
+    app.database.close().await;
+    db.finish().await;
+}

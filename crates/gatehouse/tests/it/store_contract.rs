@@ -1,0 +1,86 @@
+//! The storage contract: the same stories against every SQL backend.
+
+use std::sync::Arc;
+
+use gatehouse_core::store::{StoreError, load_or_store_instance_secret};
+use gatehouse_store::{Database, PoolOptions, embedded_versions};
+
+fn pool() -> PoolOptions {
+    PoolOptions { max_connections: 5, min_connections: 0, acquire_timeout: std::time::Duration::from_secs(5) }
+}
+
+async fn migrations_apply_once_and_leave_the_schema_current(db: Database) {
+    let probe = db.probe();
+    let before = probe.schema_status().await.expect("status");
+    assert_eq!(before.pending, embedded_versions());
+    db.migrate().await.expect("first migrate");
+    db.migrate().await.expect("second migrate is a no-op");
+    let after = probe.schema_status().await.expect("status");
+    assert!(after.is_current() && after.unknown.is_empty(), "{after:?}");
+    probe.ping().await.expect("ping");
+}
+
+async fn instance_secrets_are_unique_and_survive_reconnects(db: Database, url: &str) {
+    db.migrate().await.expect("migrate");
+    let secrets = db.instance_secrets();
+    assert!(secrets.instance_secret("signing").await.expect("read").is_none());
+    secrets.insert_instance_secret("signing", &[1, 2, 3]).await.expect("insert");
+    match secrets.insert_instance_secret("signing", &[9, 9, 9]).await {
+        Err(StoreError::Duplicate { .. }) => {}
+        other => panic!("a second insert must be a duplicate, got {other:?}"),
+    }
+    db.close().await;
+    let reopened = Database::connect(url, &pool()).await.expect("reconnect");
+    let value = reopened.instance_secrets().instance_secret("signing").await.expect("read");
+    assert_eq!(value.as_deref(), Some(&[1_u8, 2, 3][..]), "the first value is kept");
+    reopened.close().await;
+}
+
+async fn concurrent_starts_agree_on_one_generated_secret(db: Database) {
+    db.migrate().await.expect("migrate");
+    let store = db.instance_secrets();
+    let attempts = (0..16_u8).map(|i| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { load_or_store_instance_secret(store.as_ref(), "dev", vec![i; 32]).await })
+    });
+    let mut values = Vec::new();
+    for attempt in attempts {
+        values.push(attempt.await.expect("join").expect("load or store"));
+    }
+    values.dedup();
+    assert_eq!(values.len(), 1, "every caller sees the same secret");
+}
+
+macro_rules! contract {
+    ($($story:ident $(($url:ident))?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    let test_db = crate::support::TestDb::sqlite();
+                    let db = gatehouse_store::Database::connect(&test_db.url, &super::pool()).await.expect("connect");
+                    super::$story(db $(, contract!(@url test_db $url))?).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    let Some(test_db) = crate::support::TestDb::postgres().await else { return };
+                    let db = gatehouse_store::Database::connect(&test_db.url, &super::pool()).await.expect("connect");
+                    super::$story(db.clone() $(, contract!(@url test_db $url))?).await;
+                    db.close().await;
+                    test_db.finish().await;
+                }
+            )*
+        }
+    };
+    (@url $db:ident url) => { &$db.url };
+}
+
+contract! {
+    migrations_apply_once_and_leave_the_schema_current,
+    instance_secrets_are_unique_and_survive_reconnects(url),
+    concurrent_starts_agree_on_one_generated_secret,
+}

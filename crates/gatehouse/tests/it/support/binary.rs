@@ -1,0 +1,105 @@
+//! The real `gatehouse` binary as a child process, with a clean environment, its stderr (the log)
+//! collected, and the listening address read from its startup line.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+
+pub fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command.current_dir(dir).env_clear();
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    log_closed: mpsc::Receiver<()>,
+}
+
+impl Server {
+    /// Starts `gatehouse serve` in `dir` and waits for its "listening on" line.
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut child = command(dir, env)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gatehouse");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let (closed_tx, log_closed) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = addr_tx.send(addr);
+                }
+                sink.lock().expect("log lock").push(line);
+            }
+            let _ = closed_tx.send(());
+        });
+        match addr_rx.recv_timeout(STARTUP_LIMIT) {
+            Ok(addr) => Self { child, addr, log, log_closed },
+            Err(_) => {
+                let _ = child.kill();
+                panic!("gatehouse did not start; log:\n{}", log.lock().expect("log lock").join("\n"));
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit and returns its status and complete log.
+    pub fn wait(mut self, limit: Duration) -> (ExitStatus, Vec<String>) {
+        // The log pipe closes when the process exits, so this waits without polling.
+        if self.log_closed.recv_timeout(limit).is_err() {
+            let _ = self.child.kill();
+            panic!("gatehouse did not exit within {limit:?}");
+        }
+        let status = self.child.wait().expect("wait for gatehouse");
+        let log = self.log.lock().expect("log lock").clone();
+        (status, log)
+    }
+
+    pub fn stop(self) -> (ExitStatus, Vec<String>) {
+        self.signal("TERM");
+        self.wait(Duration::from_secs(30))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Finds `listening on http://ADDR` in a log line, text or JSON.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
+    let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}

@@ -1,0 +1,111 @@
+//! Shared test support: test databases, config from a map, in-process requests, the real binary,
+//! and a TCP proxy that can slow down or cut a dependency.
+
+pub mod binary;
+pub mod proxy;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::Once;
+
+use axum::body::Body;
+use gatehouse::config::{self, Config};
+use http_body_util::BodyExt as _;
+use sqlx::Connection as _;
+use tower::ServiceExt as _;
+
+/// A freshly generated, valid master secret (base64 of 32 random bytes).
+pub fn random_master_secret() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0_u8; 32];
+    getrandom::fill(&mut bytes).expect("OS randomness");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// A valid config for `database_url` with a port-0 listener, plus extra environment variables.
+pub fn config_for(database_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut vars = env(&[("GATEHOUSE_DATABASE_URL", database_url), ("GATEHOUSE_SERVER_LISTEN", "127.0.0.1:0")]);
+    vars.extend(env(extra));
+    match config::load(None, &vars) {
+        Ok(loaded) => loaded.config,
+        Err(problems) => panic!("test config is invalid: {problems:?}"),
+    }
+}
+
+/// Where a suite's database lives; dropped (PostgreSQL) or deleted (SQLite) by [`TestDb::finish`].
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+        Self { url, _dir: Some(dir), postgres: None }
+    }
+
+    /// A new, empty PostgreSQL database, or `None` outside CI when no server is configured.
+    pub async fn postgres() -> Option<Self> {
+        let admin = service_url("GATEHOUSE_TEST_DATABASE_URL", "PostgreSQL")?;
+        let name = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL server");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        conn.close().await.ok();
+        let mut url = url::Url::parse(&admin).expect("GATEHOUSE_TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        Some(Self { url: url.to_string(), _dir: None, postgres: Some((admin, name)) })
+    }
+
+    /// Drops a PostgreSQL test database (SQLite files go with their temp dir).
+    pub async fn finish(self) {
+        if let Some((admin, name)) = &self.postgres
+            && let Ok(mut conn) = sqlx::PgConnection::connect(admin).await
+        {
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+        }
+    }
+}
+
+/// The URL of a service the suite needs. In CI a missing one fails the run; elsewhere one line says
+/// which suite did not run. The line is written to stderr directly so test capture cannot hide it.
+pub fn service_url(var: &str, suite: &str) -> Option<String> {
+    if let Ok(url) = std::env::var(var)
+        && !url.is_empty()
+    {
+        return Some(url);
+    }
+    assert!(std::env::var_os("CI").is_none(), "{var} must be set in CI: the {suite} suite may not be skipped");
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(std::io::stderr(), "note: the {suite} suite did not run: set {var} to run it");
+    });
+    None
+}
+
+/// Sends a request to an in-process router and returns status, headers and body bytes.
+pub async fn call(router: &axum::Router, request: http::Request<Body>) -> (http::StatusCode, http::HeaderMap, Vec<u8>) {
+    let response = router.clone().oneshot(request).await.expect("router never fails");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    (status, headers, body)
+}
+
+pub fn get(path: &str) -> http::Request<Body> {
+    http::Request::get(path).body(Body::empty()).expect("request")
+}
+
+pub fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
