@@ -31,13 +31,17 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        // sqlx shares one in-memory database between the pool's connections, but it vanishes when
+        // the last of them closes; so an in-memory pool keeps one connection open for good.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut pool_options = SqlitePoolOptions::new()
             .max_connections(pool.max_connections)
-            .min_connections(pool.min_connections)
-            .acquire_timeout(pool.acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(from_sqlx)?;
+            .min_connections(if in_memory { pool.min_connections.max(1) } else { pool.min_connections })
+            .acquire_timeout(pool.acquire_timeout);
+        if in_memory {
+            pool_options = pool_options.idle_timeout(None).max_lifetime(None);
+        }
+        let pool = pool_options.connect_with(options).await.map_err(from_sqlx)?;
         Ok(Self { pool })
     }
 

@@ -152,7 +152,7 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
 
     tracing::info!(
         listen = %main_addr,
-        public_url = %config.public_url,
+        public_url = config.public_url.as_str().trim_end_matches('/'),
         mode = config.mode.as_str(),
         database = database.backend().as_str(),
         metrics = %metrics_addr.map_or_else(|| "/metrics on the main listener".to_owned(), |addr| format!("http://{addr}/metrics")),

@@ -51,6 +51,21 @@ async fn concurrent_starts_agree_on_one_generated_secret(db: Database) {
     assert_eq!(values.len(), 1, "every caller sees the same secret");
 }
 
+#[tokio::test]
+async fn in_memory_sqlite_is_one_database_for_every_pooled_connection() {
+    let db = Database::connect("sqlite::memory:", &pool()).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    db.instance_secrets().insert_instance_secret("k", b"v").await.expect("insert");
+    let reads = (0..8).map(|_| {
+        let secrets = db.instance_secrets();
+        tokio::spawn(async move { secrets.instance_secret("k").await })
+    });
+    for read in reads {
+        assert_eq!(read.await.expect("join").expect("read").as_deref(), Some(&b"v"[..]));
+    }
+    assert!(db.probe().schema_status().await.expect("status").is_current());
+}
+
 macro_rules! contract {
     ($($story:ident $(($url:ident))?),* $(,)?) => {
         mod sqlite {
