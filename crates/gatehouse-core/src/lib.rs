@@ -4,9 +4,13 @@
 //! through a [`clock::Clock`], randomness through the caller, and persistence through the traits
 //! in [`store`]. That keeps every rule here testable without a server or a sleep.
 
+pub mod accounts;
+pub mod audit;
 pub mod clock;
 pub mod health;
 pub mod mode;
+pub mod password;
 pub mod redact;
 pub mod secret;
+pub mod sessions;
 pub mod store;

@@ -8,11 +8,15 @@
 mod error;
 mod migrations;
 mod postgres;
+mod sql_ports;
 mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_core::accounts::AccountStore;
+use gatehouse_core::audit::AuditLog;
+use gatehouse_core::sessions::SessionStore;
 use gatehouse_core::store::{Backend, DatabaseProbe, InstanceSecretStore, StoreError};
 
 pub use migrations::embedded_versions;
@@ -67,6 +71,27 @@ impl Database {
     }
 
     pub fn instance_secrets(&self) -> Arc<dyn InstanceSecretStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn accounts(&self) -> Arc<dyn AccountStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn sessions(&self) -> Arc<dyn SessionStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn audit(&self) -> Arc<dyn AuditLog> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),

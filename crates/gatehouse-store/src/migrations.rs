@@ -31,6 +31,7 @@ macro_rules! embedded {
 #[allow(clippy::zero_prefixed_literal)]
 const EMBEDDED: &[EmbeddedMigration] = embedded![
     0001 => "instance_secrets",
+    0002 => "accounts_sessions_audit",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +101,9 @@ mod tests {
         let none_applied = compare(&[]);
         assert_eq!(none_applied.pending, embedded_versions());
         assert!(!none_applied.is_current());
-        let newer = compare(&[1, 9999]);
+        let mut applied_by_newer_release = embedded_versions();
+        applied_by_newer_release.push(9999);
+        let newer = compare(&applied_by_newer_release);
         assert!(newer.is_current());
         assert_eq!(newer.unknown, vec![9999]);
     }

@@ -7,12 +7,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use gatehouse_core::store::{Backend, DatabaseProbe, InstanceSecretStore, PoolStats, SchemaStatus, StoreError};
+use gatehouse_core::store::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::PoolOptions;
-use crate::error::{from_migrate, from_sqlx};
+use crate::error::{from_migrate, from_sqlx as map_sqlx};
 use crate::migrations::{self, Flavor};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,7 +24,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub(crate) async fn connect(url: &str, pool: &PoolOptions) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(from_sqlx)?
+            .map_err(map_sqlx)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -41,7 +40,7 @@ impl SqliteStore {
         if in_memory {
             pool_options = pool_options.idle_timeout(None).max_lifetime(None);
         }
-        let pool = pool_options.connect_with(options).await.map_err(from_sqlx)?;
+        let pool = pool_options.connect_with(options).await.map_err(map_sqlx)?;
         Ok(Self { pool })
     }
 
@@ -54,57 +53,15 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl DatabaseProbe for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
+/// The ports whose SQL both engines share.
+mod ports {
+    use super::SqliteStore;
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(from_sqlx)?;
-        Ok(())
-    }
-
-    async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
-        let has_table: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
-        let applied: Vec<i64> = if has_table {
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(from_sqlx)?
-        } else {
-            Vec::new()
-        };
-        Ok(migrations::compare(&applied))
-    }
-
-    fn pool_stats(&self) -> PoolStats {
-        PoolStats { size: self.pool.size(), idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX) }
-    }
-}
-
-#[async_trait]
-impl InstanceSecretStore for SqliteStore {
-    async fn instance_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM instance_secrets WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(from_sqlx)
-    }
-
-    async fn insert_instance_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO instance_secrets (name, value) VALUES (?, ?)")
-            .bind(name)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(())
-    }
+    crate::sql_ports::sql_ports!(
+        SqliteStore,
+        sqlx::SqliteConnection,
+        sqlx::sqlite::SqliteRow,
+        Backend::Sqlite,
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')"
+    );
 }

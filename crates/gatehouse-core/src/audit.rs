@@ -1,0 +1,123 @@
+//! Audit events: an append-only record of who did what, written in the same transaction as the
+//! change it describes. Details never hold a secret, and email addresses in them are masked.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::sessions::ClientContext;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    UserSignedUp,
+    LoginSucceeded,
+    LoginFailed,
+    Logout,
+    SessionRevoked,
+    SessionBindingMismatch,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    SigningKeyRotated,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::UserSignedUp => "user.signed_up",
+            AuditAction::LoginSucceeded => "login.succeeded",
+            AuditAction::LoginFailed => "login.failed",
+            AuditAction::Logout => "session.logged_out",
+            AuditAction::SessionRevoked => "session.revoked",
+            AuditAction::SessionBindingMismatch => "session.binding_mismatch",
+            AuditAction::ApiKeyCreated => "api_key.created",
+            AuditAction::ApiKeyRevoked => "api_key.revoked",
+            AuditAction::SigningKeyRotated => "signing_key.rotated",
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    User(Uuid),
+    ApiKey(Uuid),
+    /// The operator, through the CLI.
+    Operator,
+    Anonymous,
+}
+
+impl Actor {
+    /// `(kind, id)` as stored.
+    pub fn parts(self) -> (&'static str, Option<Uuid>) {
+        match self {
+            Actor::User(id) => ("user", Some(id)),
+            Actor::ApiKey(id) => ("api_key", Some(id)),
+            Actor::Operator => ("operator", None),
+            Actor::Anonymous => ("anonymous", None),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub occurred_at: OffsetDateTime,
+    pub action: AuditAction,
+    pub actor: Actor,
+    /// What was acted on, as `kind:id` (`session:…`, `user:…`).
+    pub target: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub workspace_id: Option<Uuid>,
+    pub details: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(action: AuditAction, actor: Actor, now: OffsetDateTime, client: &ClientContext) -> Self {
+        Self {
+            occurred_at: now,
+            action,
+            actor,
+            target: None,
+            ip: client.ip,
+            user_agent: client.user_agent.clone(),
+            workspace_id: None,
+            details: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    pub fn target(mut self, kind: &str, id: impl std::fmt::Display) -> Self {
+        self.target = Some(format!("{kind}:{id}"));
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        if let serde_json::Value::Object(map) = &mut self.details {
+            map.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+}
+
+/// Appends events that stand alone (a failed login changes nothing else).
+#[async_trait]
+pub trait AuditLog: Send + Sync + std::fmt::Debug {
+    async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// The most recent events, newest first; for tests and, later, the admin API.
+    async fn recent(&self, limit: u32) -> Result<Vec<StoredAuditEvent>, StoreError>;
+}
+
+/// An event as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAuditEvent {
+    pub id: i64,
+    pub occurred_at: OffsetDateTime,
+    pub action: String,
+    pub actor_kind: String,
+    pub actor_id: Option<Uuid>,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub details: serde_json::Value,
+}

@@ -1,0 +1,193 @@
+//! Passwords: what is accepted, and argon2id hashing.
+//!
+//! A [`Password`] is NFKC-normalized (so the same characters typed on different keyboards are the
+//! same password), 8 to 128 characters long, and not among the 10,000 most common passwords.
+//! Hashing is pure computation; the caller decides where it runs (off the async runtime) and
+//! supplies the salt.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use unicode_normalization::UnicodeNormalization as _;
+
+pub const MIN_CHARS: usize = 8;
+pub const MAX_CHARS: usize = 128;
+
+/// A password that met the rules. Its `Debug` hides it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("must be at least {MIN_CHARS} characters")]
+    TooShort,
+    #[error("must be at most {MAX_CHARS} characters")]
+    TooLong,
+    #[error("is one of the most common passwords; choose one that is harder to guess")]
+    TooCommon,
+}
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| include_str!("../data/common-passwords.txt").lines().collect())
+}
+
+impl Password {
+    /// Applies the rules for a new password (signup, reset, change).
+    pub fn new(input: &str) -> Result<Self, PasswordError> {
+        let normalized: String = input.nfkc().collect();
+        let chars = normalized.chars().count();
+        if chars < MIN_CHARS {
+            return Err(PasswordError::TooShort);
+        }
+        if chars > MAX_CHARS {
+            return Err(PasswordError::TooLong);
+        }
+        if common_passwords().contains(normalized.to_lowercase().as_str()) {
+            return Err(PasswordError::TooCommon);
+        }
+        Ok(Self(normalized))
+    }
+
+    /// A password offered at login: normalized the same way but not judged, so rules that change
+    /// later never lock anyone out. Oversized input is cut so it cannot cost extra hashing.
+    pub fn for_login(input: &str) -> Self {
+        Self(input.nfkc().take(MAX_CHARS * 4).collect())
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl HashParams {
+    /// OWASP's minimum recommendation for argon2id (m = 19 MiB, t = 2, p = 1).
+    pub const OWASP_MINIMUM: Self = Self { memory_kib: 19_456, iterations: 2, parallelism: 1 };
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// Hashes and verifies with argon2id at the configured cost.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    params: HashParams,
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    Invalid,
+    /// Correct; `needs_rehash` when the hash was made with other parameters than today's.
+    Valid {
+        needs_rehash: bool,
+    },
+}
+
+impl PasswordHasher {
+    pub fn new(params: HashParams) -> Result<Self, HashError> {
+        // Validate once so hashing never fails later for a parameter reason.
+        Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| HashError(e.to_string()))?;
+        Ok(Self { params })
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        let params = Params::new(self.params.memory_kib, self.params.iterations, self.params.parallelism, None)
+            .unwrap_or_default();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    /// Hashes with a 16-byte salt from the caller's CSPRNG; returns a PHC string.
+    pub fn hash(&self, password: &Password, salt: [u8; 16]) -> Result<String, HashError> {
+        let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
+        self.argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| HashError(e.to_string()))
+    }
+
+    pub fn verify(&self, stored: &str, password: &Password) -> Verification {
+        let Ok(parsed) = PasswordHash::new(stored) else { return Verification::Invalid };
+        if self.argon2().verify_password(password.as_bytes(), &parsed).is_err() {
+            return Verification::Invalid;
+        }
+        let current = Params::try_from(&parsed).ok().map(|p| HashParams {
+            memory_kib: p.m_cost(),
+            iterations: p.t_cost(),
+            parallelism: p.p_cost(),
+        });
+        let same_algorithm = parsed.algorithm.as_str() == "argon2id";
+        Verification::Valid { needs_rehash: !same_algorithm || current != Some(self.params) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: HashParams = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+
+    #[test]
+    fn length_is_counted_in_characters_after_normalization() {
+        assert_eq!(Password::new("short").err(), Some(PasswordError::TooShort));
+        assert!(Password::new("ünïcødé-ok").is_ok());
+        assert_eq!(Password::new(&"é".repeat(129)).err(), Some(PasswordError::TooLong));
+        // "ﬁ" (one ligature character) normalizes to "fi" (two): the rule sees the normalized form.
+        assert!(Password::new("ﬁﬁﬁﬁ").is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        assert_eq!(Password::new("password1").err(), Some(PasswordError::TooCommon));
+        assert_eq!(Password::new("PassWord1").err(), Some(PasswordError::TooCommon));
+        assert_eq!(Password::new("12345678").err(), Some(PasswordError::TooCommon));
+        assert!(Password::new("correct horse battery staple").is_ok());
+    }
+
+    #[test]
+    fn hashes_verify_and_report_when_parameters_changed() {
+        let hasher = PasswordHasher::new(CHEAP).expect("params");
+        let password = Password::new("a fine passphrase").expect("ok");
+        let hash = hasher.hash(&password, [7; 16]).expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert_eq!(hasher.verify(&hash, &password), Verification::Valid { needs_rehash: false });
+        assert_eq!(hasher.verify(&hash, &Password::for_login("wrong passphrase")), Verification::Invalid);
+        assert_eq!(hasher.verify("not a hash", &password), Verification::Invalid);
+
+        let stronger = PasswordHasher::new(HashParams { memory_kib: 128, ..CHEAP }).expect("params");
+        assert_eq!(stronger.verify(&hash, &password), Verification::Valid { needs_rehash: true });
+    }
+
+    #[test]
+    fn the_same_characters_typed_differently_are_the_same_password() {
+        let hasher = PasswordHasher::new(CHEAP).expect("params");
+        // "é" as one code point and as "e" + combining accent.
+        let composed = Password::new("caf\u{e9} au lait").expect("ok");
+        let hash = hasher.hash(&composed, [1; 16]).expect("hash");
+        let decomposed = Password::for_login("cafe\u{301} au lait");
+        assert_eq!(hasher.verify(&hash, &decomposed), Verification::Valid { needs_rehash: false });
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        assert_eq!(format!("{:?}", Password::for_login("secret-value")), "Password(<redacted>)");
+    }
+}

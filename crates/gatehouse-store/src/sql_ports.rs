@@ -1,0 +1,377 @@
+//! The port implementations shared by the SQLite and PostgreSQL adapters.
+//!
+//! Both engines accept the same SQL for everything here (`$N` placeholders, `RETURNING`), so the
+//! queries are written once, in [`sql_ports!`], and stamped out for each adapter's pool type. Only
+//! what truly differs (connecting, and finding the migrations table) lives in `sqlite.rs` and
+//! `postgres.rs`. Times are stored as Unix milliseconds, ids as text.
+
+use gatehouse_core::store::StoreError;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(crate) fn millis(time: OffsetDateTime) -> i64 {
+    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| StoreError::Backend(format!("stored time {ms} is out of range")))
+}
+
+pub(crate) fn uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|_| StoreError::Backend(format!("stored id {text:?} is not a UUID")))
+}
+
+pub(crate) fn token_hash(bytes: Vec<u8>) -> Result<gatehouse_core::sessions::TokenHash, StoreError> {
+    let bytes: [u8; 32] =
+        bytes.try_into().map_err(|_| StoreError::Backend("stored token hash is not 32 bytes".into()))?;
+    Ok(gatehouse_core::sessions::TokenHash(bytes))
+}
+
+/// Implements every shared port for `$store`, whose field `pool` is a pool of `$conn` connections
+/// yielding `$row` rows. `$backend` names the engine; `$has_migrations_table` is a query returning
+/// one boolean.
+macro_rules! sql_ports {
+    ($store:ty, $conn:ty, $row:ty, $backend:expr, $has_migrations_table:expr) => {
+        use async_trait::async_trait;
+        use gatehouse_core::accounts::{AccountStore, EmailAddress, NewUser, User, UserCredentials};
+        use gatehouse_core::audit::{AuditEvent, AuditLog, StoredAuditEvent};
+        use gatehouse_core::sessions::{NewSession, Session, SessionStore, SessionWithUser, TokenHash};
+        use gatehouse_core::store::{Backend, DatabaseProbe, InstanceSecretStore, PoolStats, SchemaStatus, StoreError};
+        use sqlx::Row as _;
+        use time::OffsetDateTime;
+        use uuid::Uuid;
+
+        use crate::error::from_sqlx;
+        use crate::sql_ports::{from_millis, millis, token_hash, uuid};
+
+        const USER_COLUMNS: &str = "u.id AS user_id, u.email, u.email_normalized, u.name, u.email_verified_at, \
+                                    u.disabled, u.created_at AS user_created_at";
+        const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, \
+                                       s.absolute_expires_at, s.user_agent, s.ip";
+
+        impl $store {
+            async fn insert_audit(conn: &mut $conn, events: &[AuditEvent]) -> Result<(), StoreError> {
+                for event in events {
+                    let (actor_kind, actor_id) = event.actor.parts();
+                    sqlx::query(
+                        "INSERT INTO audit_events (occurred_at, action, actor_kind, actor_id, target, ip, user_agent, \
+                         workspace_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(millis(event.occurred_at))
+                    .bind(event.action.as_str())
+                    .bind(actor_kind)
+                    .bind(actor_id.map(|id| id.to_string()))
+                    .bind(event.target.as_deref())
+                    .bind(event.ip.map(|ip| ip.to_string()))
+                    .bind(event.user_agent.as_deref())
+                    .bind(event.workspace_id.map(|id| id.to_string()))
+                    .bind(sqlx::types::Json(&event.details))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(from_sqlx)?;
+                }
+                Ok(())
+            }
+
+            async fn insert_session(conn: &mut $conn, new: &NewSession) -> Result<(), StoreError> {
+                let s = &new.session;
+                sqlx::query(
+                    "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, \
+                     absolute_expires_at, user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(s.id.to_string())
+                .bind(&new.token_hash.0[..])
+                .bind(s.user_id.to_string())
+                .bind(millis(s.created_at))
+                .bind(millis(s.last_seen_at))
+                .bind(millis(s.idle_expires_at))
+                .bind(millis(s.absolute_expires_at))
+                .bind(s.user_agent.as_deref())
+                .bind(s.ip.map(|ip| ip.to_string()))
+                .execute(&mut *conn)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(())
+            }
+
+            fn user_from_row(row: &$row) -> Result<User, StoreError> {
+                let id: String = row.try_get("user_id").map_err(from_sqlx)?;
+                let verified: Option<i64> = row.try_get("email_verified_at").map_err(from_sqlx)?;
+                Ok(User {
+                    id: uuid(&id)?,
+                    email: EmailAddress::from_stored(
+                        row.try_get("email").map_err(from_sqlx)?,
+                        row.try_get("email_normalized").map_err(from_sqlx)?,
+                    ),
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    email_verified: verified.is_some(),
+                    disabled: row.try_get("disabled").map_err(from_sqlx)?,
+                    created_at: from_millis(row.try_get("user_created_at").map_err(from_sqlx)?)?,
+                })
+            }
+
+            fn session_from_row(row: &$row) -> Result<Session, StoreError> {
+                let id: String = row.try_get("id").map_err(from_sqlx)?;
+                let user_id: String = row.try_get("user_id").map_err(from_sqlx)?;
+                let ip: Option<String> = row.try_get("ip").map_err(from_sqlx)?;
+                Ok(Session {
+                    id: uuid(&id)?,
+                    user_id: uuid(&user_id)?,
+                    created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                    last_seen_at: from_millis(row.try_get("last_seen_at").map_err(from_sqlx)?)?,
+                    idle_expires_at: from_millis(row.try_get("idle_expires_at").map_err(from_sqlx)?)?,
+                    absolute_expires_at: from_millis(row.try_get("absolute_expires_at").map_err(from_sqlx)?)?,
+                    user_agent: row.try_get("user_agent").map_err(from_sqlx)?,
+                    ip: ip.and_then(|ip| ip.parse().ok()),
+                })
+            }
+        }
+
+        #[async_trait]
+        impl DatabaseProbe for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(from_sqlx)?;
+                Ok(())
+            }
+
+            async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+                let has_table: bool =
+                    sqlx::query_scalar($has_migrations_table).fetch_one(&self.pool).await.map_err(from_sqlx)?;
+                let applied: Vec<i64> = if has_table {
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(from_sqlx)?
+                } else {
+                    Vec::new()
+                };
+                Ok(crate::migrations::compare(&applied))
+            }
+
+            fn pool_stats(&self) -> PoolStats {
+                PoolStats { size: self.pool.size(), idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX) }
+            }
+        }
+
+        #[async_trait]
+        impl InstanceSecretStore for $store {
+            async fn instance_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                sqlx::query_scalar("SELECT value FROM instance_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(from_sqlx)
+            }
+
+            async fn insert_instance_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO instance_secrets (name, value) VALUES ($1, $2)")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl AccountStore for $store {
+            async fn create_user(
+                &self,
+                user: &NewUser,
+                session: &NewSession,
+                events: &[AuditEvent],
+            ) -> Result<User, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                sqlx::query(
+                    "INSERT INTO users (id, email, email_normalized, name, password_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(user.id.to_string())
+                .bind(user.email.as_str())
+                .bind(user.email.normalized())
+                .bind(user.name.as_deref())
+                .bind(&user.password_hash)
+                .bind(millis(user.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+                Self::insert_session(&mut tx, session).await?;
+                Self::insert_audit(&mut tx, events).await?;
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(User {
+                    id: user.id,
+                    email: user.email.clone(),
+                    name: user.name.clone(),
+                    email_verified: false,
+                    disabled: false,
+                    created_at: user.created_at,
+                })
+            }
+
+            async fn credentials_by_email(
+                &self,
+                normalized_email: &str,
+            ) -> Result<Option<UserCredentials>, StoreError> {
+                let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email_normalized = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(normalized_email)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(UserCredentials {
+                    user: Self::user_from_row(&row)?,
+                    password_hash: row.try_get("password_hash").map_err(from_sqlx)?,
+                }))
+            }
+
+            async fn set_password_hash(&self, user_id: Uuid, password_hash: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                    .bind(password_hash)
+                    .bind(millis(OffsetDateTime::now_utc()))
+                    .bind(user_id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn create_session(&self, new: &NewSession, events: &[AuditEvent]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                Self::insert_session(&mut tx, new).await?;
+                Self::insert_audit(&mut tx, events).await?;
+                tx.commit().await.map_err(from_sqlx)
+            }
+
+            async fn session_by_token(&self, token_hash: &TokenHash) -> Result<Option<SessionWithUser>, StoreError> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.token_hash = $1"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&token_hash.0[..])
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(SessionWithUser { session: Self::session_from_row(&row)?, user: Self::user_from_row(&row)? }))
+            }
+
+            async fn touch_session(
+                &self,
+                token_hash: &TokenHash,
+                last_seen_at: OffsetDateTime,
+                idle_expires_at: OffsetDateTime,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE token_hash = $3")
+                    .bind(millis(last_seen_at))
+                    .bind(millis(idle_expires_at))
+                    .bind(&token_hash.0[..])
+                    .execute(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                Ok(())
+            }
+
+            async fn revoke_session(
+                &self,
+                user_id: Uuid,
+                session_id: Uuid,
+                events: &[AuditEvent],
+            ) -> Result<Option<TokenHash>, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                let deleted: Option<Vec<u8>> =
+                    sqlx::query_scalar("DELETE FROM sessions WHERE id = $1 AND user_id = $2 RETURNING token_hash")
+                        .bind(session_id.to_string())
+                        .bind(user_id.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(from_sqlx)?;
+                let Some(hash) = deleted else { return Ok(None) };
+                Self::insert_audit(&mut tx, events).await?;
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(Some(token_hash(hash)?))
+            }
+
+            async fn revoke_other_sessions(
+                &self,
+                user_id: Uuid,
+                keep: Uuid,
+                events: &[AuditEvent],
+            ) -> Result<Vec<TokenHash>, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                let deleted: Vec<Vec<u8>> =
+                    sqlx::query_scalar("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING token_hash")
+                        .bind(user_id.to_string())
+                        .bind(keep.to_string())
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(from_sqlx)?;
+                if !deleted.is_empty() {
+                    Self::insert_audit(&mut tx, events).await?;
+                }
+                tx.commit().await.map_err(from_sqlx)?;
+                deleted.into_iter().map(token_hash).collect()
+            }
+
+            async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.user_id = $1 ORDER BY s.last_seen_at DESC, s.id"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(user_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                rows.iter().map(Self::session_from_row).collect()
+            }
+        }
+
+        #[async_trait]
+        impl AuditLog for $store {
+            async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+                let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
+                Self::insert_audit(&mut conn, events).await
+            }
+
+            async fn recent(&self, limit: u32) -> Result<Vec<StoredAuditEvent>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, occurred_at, action, actor_kind, actor_id, target, ip, details FROM audit_events \
+                     ORDER BY id DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                rows.iter()
+                    .map(|row| {
+                        let actor_id: Option<String> = row.try_get("actor_id").map_err(from_sqlx)?;
+                        let details: sqlx::types::Json<serde_json::Value> =
+                            row.try_get("details").map_err(from_sqlx)?;
+                        Ok(StoredAuditEvent {
+                            id: row.try_get("id").map_err(from_sqlx)?,
+                            occurred_at: from_millis(row.try_get("occurred_at").map_err(from_sqlx)?)?,
+                            action: row.try_get("action").map_err(from_sqlx)?,
+                            actor_kind: row.try_get("actor_kind").map_err(from_sqlx)?,
+                            actor_id: actor_id.as_deref().map(uuid).transpose()?,
+                            target: row.try_get("target").map_err(from_sqlx)?,
+                            ip: row.try_get("ip").map_err(from_sqlx)?,
+                            details: details.0,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use sql_ports;
