@@ -1,10 +1,19 @@
 //! Time as a dependency. Expiry rules take the current time from a [`Clock`] so tests can freeze
 //! or advance it instead of sleeping.
+//!
+//! Clocks tick in whole milliseconds, the precision the stores keep, so a time the domain computes
+//! is exactly the time that is read back.
 
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
-/// A source of the current wall-clock time.
+/// Drops everything below the millisecond.
+pub fn to_millis(time: OffsetDateTime) -> OffsetDateTime {
+    let nanos = time.nanosecond();
+    time.replace_nanosecond(nanos - nanos % 1_000_000).unwrap_or(time)
+}
+
+/// A source of the current wall-clock time, in whole milliseconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> OffsetDateTime;
 }
@@ -15,7 +24,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        to_millis(OffsetDateTime::now_utc())
     }
 }
 
@@ -27,12 +36,12 @@ pub struct FrozenClock {
 
 impl FrozenClock {
     pub fn at(now: OffsetDateTime) -> Self {
-        Self { now: Mutex::new(now) }
+        Self { now: Mutex::new(to_millis(now)) }
     }
 
     pub fn advance(&self, by: time::Duration) {
         let mut now = self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *now += by;
+        *now = to_millis(*now + by);
     }
 }
 
@@ -53,5 +62,12 @@ mod tests {
         assert_eq!(clock.now(), start);
         clock.advance(time::Duration::minutes(5));
         assert_eq!(clock.now(), start + time::Duration::minutes(5));
+    }
+
+    #[test]
+    fn clocks_tick_in_whole_milliseconds() {
+        let odd = OffsetDateTime::UNIX_EPOCH + time::Duration::nanoseconds(1_234_567_891);
+        assert_eq!(FrozenClock::at(odd).now(), OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(1_234));
+        assert_eq!(SystemClock.now().nanosecond() % 1_000_000, 0);
     }
 }

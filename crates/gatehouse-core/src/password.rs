@@ -85,6 +85,12 @@ impl HashParams {
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
+impl HashError {
+    pub fn from_message(message: String) -> Self {
+        Self(message)
+    }
+}
+
 /// Hashes and verifies with argon2id at the configured cost.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {

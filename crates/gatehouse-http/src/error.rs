@@ -42,8 +42,14 @@ pub enum ApiError {
     Timeout { timeout_ms: u64 },
     #[error("{detail}")]
     NotReady { detail: String, checks: serde_json::Value },
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Hashing(#[from] gatehouse_core::password::HashError),
     /// A bug: the message is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -70,6 +76,8 @@ impl ApiError {
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed"),
             ApiError::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),
             ApiError::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", "Not signed in"),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
             ApiError::Store(StoreError::Duplicate { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_entry", "Duplicate entry")
             }
@@ -77,7 +85,7 @@ impl ApiError {
             ApiError::Store(StoreError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "Database unavailable")
             }
-            ApiError::Store(StoreError::Backend(_)) | ApiError::Internal(_) => {
+            ApiError::Store(StoreError::Backend(_)) | ApiError::Hashing(_) | ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error")
             }
         };
@@ -99,7 +107,7 @@ impl ApiError {
                 "A record with the same unique value already exists.".to_owned()
             }
             ApiError::Store(StoreError::Unavailable(_)) => "The database is unavailable; try again shortly.".to_owned(),
-            ApiError::Store(StoreError::Backend(_)) | ApiError::Internal(_) => {
+            ApiError::Store(StoreError::Backend(_)) | ApiError::Hashing(_) | ApiError::Internal(_) => {
                 "Something went wrong on our side; the request id identifies it in the server log.".to_owned()
             }
             other => other.to_string(),
@@ -153,6 +161,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Timeout { .. } | ApiError::NotReady { .. } | ApiError::Store(StoreError::Unavailable(_)) = self
         {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::Unauthenticated(_) | ApiError::InvalidCredentials = self {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gatehouse\""));
         }
         response
     }

@@ -27,6 +27,24 @@ where
     }
 }
 
+/// A path parameter. One that does not parse (a malformed id) names nothing that exists: 404.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiPath<T>(pub T);
+
+impl<T> axum::extract::FromRequestParts<AppState> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(ApiError::NotFound),
+        }
+    }
+}
+
 fn rejection_to_error(rejection: JsonRejection, limit_bytes: usize) -> ApiError {
     match rejection {
         JsonRejection::JsonSyntaxError(error) => ApiError::MalformedJson(error.body_text()),

@@ -1,18 +1,21 @@
 //! The HTTP layer of Gatehouse: one route table, the extractors, the middleware and the
 //! problem+json error type. Handlers translate between HTTP and the core; they hold no rules.
 
+mod accounts;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
 mod health;
 pub mod metrics;
+pub mod password;
 pub mod request_id;
 pub mod router;
+pub mod sessions;
 pub mod state;
 mod telemetry;
 
 pub use error::{ApiError, FieldError};
-pub use extract::ApiJson;
+pub use extract::{ApiJson, ApiPath};
 pub use metrics::MetricsRenderer;
 pub use router::{metrics_router, router, with_layers};
-pub use state::{AppState, HttpSettings};
+pub use state::{AppState, CookieSettings, HttpSettings, Services};

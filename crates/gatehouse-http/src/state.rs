@@ -1,14 +1,20 @@
-//! The state every handler shares: settings, the storage ports and the metrics renderer.
+//! The state every handler shares: settings, the storage ports, the clock, password hashing and the
+//! metrics renderer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gatehouse_core::accounts::AccountStore;
+use gatehouse_core::audit::AuditLog;
+use gatehouse_core::clock::Clock;
 use gatehouse_core::mode::RunMode;
+use gatehouse_core::sessions::{SessionPolicy, SessionStore};
 use gatehouse_core::store::DatabaseProbe;
 use http::HeaderValue;
 use ipnet::IpNet;
 
 use crate::metrics::MetricsRenderer;
+use crate::password::PasswordService;
 
 /// The HTTP layer's settings, already parsed and validated by the binary's config.
 #[derive(Debug, Clone)]
@@ -24,32 +30,70 @@ pub struct HttpSettings {
     pub metrics_on_main_listener: bool,
 }
 
+/// How the session cookie is written.
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    pub name: String,
+    pub secure: bool,
+    pub domain: Option<String>,
+}
+
+/// The ports and services handlers use.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub database: Arc<dyn DatabaseProbe>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: PasswordService,
+    pub metrics: Arc<dyn MetricsRenderer>,
+}
+
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
     settings: HttpSettings,
-    database: Arc<dyn DatabaseProbe>,
-    metrics: Arc<dyn MetricsRenderer>,
+    session_policy: SessionPolicy,
+    cookie: CookieSettings,
+    services: Services,
     started: Instant,
 }
 
 impl AppState {
-    pub fn new(settings: HttpSettings, database: Arc<dyn DatabaseProbe>, metrics: Arc<dyn MetricsRenderer>) -> Self {
-        Self(Arc::new(Inner { settings, database, metrics, started: Instant::now() }))
+    pub fn new(
+        settings: HttpSettings,
+        session_policy: SessionPolicy,
+        cookie: CookieSettings,
+        services: Services,
+    ) -> Self {
+        Self(Arc::new(Inner { settings, session_policy, cookie, services, started: Instant::now() }))
     }
 
     pub fn settings(&self) -> &HttpSettings {
         &self.0.settings
     }
 
+    pub fn session_policy(&self) -> &SessionPolicy {
+        &self.0.session_policy
+    }
+
+    pub fn cookie(&self) -> &CookieSettings {
+        &self.0.cookie
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.0.services
+    }
+
     pub fn database(&self) -> &dyn DatabaseProbe {
-        self.0.database.as_ref()
+        self.0.services.database.as_ref()
     }
 
     pub fn metrics(&self) -> &dyn MetricsRenderer {
-        self.0.metrics.as_ref()
+        self.0.services.metrics.as_ref()
     }
 
     pub fn uptime(&self) -> Duration {

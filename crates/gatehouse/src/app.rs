@@ -6,14 +6,18 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use gatehouse_core::clock::{Clock, SystemClock};
 use gatehouse_core::mode::RunMode;
 use gatehouse_core::secret::MasterSecret;
+use gatehouse_core::sessions::SessionPolicy;
 use gatehouse_core::store::load_or_store_instance_secret;
-use gatehouse_http::{AppState, HttpSettings};
+use gatehouse_http::password::PasswordService;
+use gatehouse_http::{AppState, CookieSettings, HttpSettings, Services};
 use gatehouse_store::{Database, PoolOptions};
 use http::HeaderValue;
 use tokio::net::TcpListener;
@@ -25,6 +29,9 @@ use crate::telemetry;
 /// Name under which the generated development master secret is kept in the database.
 pub const DEVELOPMENT_SECRET_NAME: &str = "development_master_secret";
 
+/// Last-seen and the sliding expiry of a session are written at most this often.
+const SESSION_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How long closing the database pool may take at shutdown before we stop waiting.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -33,6 +40,8 @@ pub struct App {
     pub config: Config,
     pub database: Database,
     pub master_secret: MasterSecret,
+    /// The shared handler state, for tests that mount extra routes with `gatehouse_http::with_layers`.
+    pub state: AppState,
     pub router: Router,
     /// The `/metrics` router when `server.metrics_listen` is set.
     pub metrics_router: Option<Router>,
@@ -54,6 +63,11 @@ pub async fn connect(config: &Config) -> anyhow::Result<Database> {
 }
 
 pub async fn build(config: Config) -> anyhow::Result<App> {
+    build_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`build`] with a chosen clock, so tests can move time instead of sleeping.
+pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let database = connect(&config).await?;
     if config.database.migrate_on_start {
         database.migrate().await.context("applying database migrations")?;
@@ -62,7 +76,18 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
     let handle = telemetry::prometheus();
     let probe = database.probe();
-    let renderer = std::sync::Arc::new(telemetry::PrometheusRenderer::new(handle, probe.clone()));
+    let renderer = Arc::new(telemetry::PrometheusRenderer::new(handle, probe.clone()));
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let passwords = PasswordService::new(config.password, cores).context("setting up password hashing")?;
+    let services = Services {
+        database: probe,
+        accounts: database.accounts(),
+        sessions: database.sessions(),
+        audit: database.audit(),
+        clock,
+        passwords,
+        metrics: renderer,
+    };
     let settings = HttpSettings {
         mode: config.mode,
         version: env!("CARGO_PKG_VERSION"),
@@ -77,10 +102,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         trusted_proxies: config.server.trusted_proxies.clone(),
         metrics_on_main_listener: config.server.metrics_listen.is_none(),
     };
-    let state = AppState::new(settings, probe, renderer);
+    let session_policy = SessionPolicy {
+        idle_timeout: config.session.idle_timeout,
+        absolute_lifetime: config.session.absolute_lifetime,
+        touch_interval: SESSION_TOUCH_INTERVAL,
+        binding: config.session.binding,
+    };
+    let cookie = CookieSettings {
+        name: config.session.cookie_name.clone(),
+        secure: config.cookies.secure,
+        domain: config.cookies.domain.clone(),
+    };
+    let state = AppState::new(settings, session_policy, cookie, services);
     let router = gatehouse_http::router(state.clone());
-    let metrics_router = config.server.metrics_listen.map(|_| gatehouse_http::metrics_router(state));
-    Ok(App { config, database, master_secret, router, metrics_router })
+    let metrics_router = config.server.metrics_listen.map(|_| gatehouse_http::metrics_router(state.clone()));
+    Ok(App { config, database, master_secret, state, router, metrics_router })
 }
 
 /// The configured master secret, or in development a generated one kept in the database so that

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gatehouse_core::mode::RunMode;
+use gatehouse_core::password::HashParams;
 use gatehouse_core::secret::MasterSecret;
+use gatehouse_core::sessions::Binding;
 use ipnet::IpNet;
 
 pub use load::{Problem, RawValues, Source};
@@ -29,6 +31,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub cookies: CookieConfig,
+    pub session: SessionConfig,
+    pub password: HashParams,
     pub log: LogConfig,
     /// The merged raw values with their sources, for `config check`.
     pub raw: RawValues,
@@ -59,6 +63,14 @@ pub struct DatabaseConfig {
 pub struct CookieConfig {
     pub secure: bool,
     pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    pub idle_timeout: Duration,
+    pub absolute_lifetime: Duration,
+    pub binding: Binding,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,6 +278,8 @@ fn build(r: &mut Reader) -> Option<Config> {
     let acquire_timeout_ms = r.number("database.acquire_timeout_ms", 1..=600_000);
     let migrate_on_start = r.bool("database.migrate_on_start");
     let cookie_domain = r.string("cookies.domain");
+    let session = session_config(r);
+    let password = password_params(r, production);
 
     Some(Config {
         mode: mode?,
@@ -288,9 +302,61 @@ fn build(r: &mut Reader) -> Option<Config> {
             migrate_on_start: migrate_on_start?,
         },
         cookies: CookieConfig { secure: secure_cookies?, domain: cookie_domain },
+        session: session?,
+        password: password?,
         log: LogConfig { level, format },
         raw: r.raw.clone(),
     })
+}
+
+fn session_config(r: &mut Reader) -> Option<SessionConfig> {
+    let cookie_name = r.string("session.cookie_name").unwrap_or_default();
+    let valid_name = !cookie_name.is_empty()
+        && cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid_name {
+        r.problem("session.cookie_name", "must be letters, digits, `_`, `-` or `.`");
+    }
+    let idle = r.number::<u64>("session.idle_timeout_secs", 60..=31_536_000);
+    let absolute = r.number::<u64>("session.absolute_lifetime_secs", 60..=31_536_000);
+    if let (Some(idle), Some(absolute)) = (idle, absolute)
+        && idle > absolute
+    {
+        r.problem("session.idle_timeout_secs", "must not exceed session.absolute_lifetime_secs");
+    }
+    let binding = match r.string("session.binding").as_deref() {
+        Some("user_agent") => Binding::UserAgent,
+        Some("user_agent_and_ip") => Binding::UserAgentAndIp,
+        _ => Binding::Off,
+    };
+    Some(SessionConfig {
+        cookie_name: valid_name.then_some(cookie_name)?,
+        idle_timeout: Duration::from_secs(idle?),
+        absolute_lifetime: Duration::from_secs(absolute?),
+        binding,
+    })
+}
+
+fn password_params(r: &mut Reader, production: bool) -> Option<HashParams> {
+    let memory_kib = r.number("password.argon2_memory_kib", 8..=4_194_304);
+    let iterations = r.number("password.argon2_iterations", 1..=100);
+    let parallelism = r.number("password.argon2_parallelism", 1..=64);
+    let params = HashParams { memory_kib: memory_kib?, iterations: iterations?, parallelism: parallelism? };
+    if let Err(error) = gatehouse_core::password::PasswordHasher::new(params) {
+        r.problem("password.argon2_memory_kib", format!("argon2 refuses these parameters: {error}"));
+        return None;
+    }
+    let minimum = HashParams::OWASP_MINIMUM;
+    if production && (params.memory_kib < minimum.memory_kib || params.iterations < minimum.iterations) {
+        r.problem(
+            "password.argon2_memory_kib",
+            format!(
+                "is below OWASP's minimum for production ({} KiB with {} iterations)",
+                minimum.memory_kib, minimum.iterations
+            ),
+        );
+        return None;
+    }
+    Some(params)
 }
 
 fn public_url(r: &mut Reader, listen: Option<SocketAddr>, production: bool) -> Option<url::Url> {

@@ -167,6 +167,33 @@ pub const SETTINGS: &[Setting] = &[
             "Domain attribute for cookies, to share them with sibling subdomains. Unset means host-only cookies.",
         )
     },
+    setting("session.cookie_name", Kind::String, Some("\"gatehouse_session\""), "Name of the session cookie."),
+    setting(
+        "session.idle_timeout_secs",
+        Kind::Integer,
+        Some("604800"),
+        "A session unused for this long ends (sliding; refreshed at most once a minute). Default 7 days.",
+    ),
+    setting(
+        "session.absolute_lifetime_secs",
+        Kind::Integer,
+        Some("2592000"),
+        "A session ends this long after sign-in, however active. Default 30 days.",
+    ),
+    setting(
+        "session.binding",
+        Kind::Choice(&["off", "user_agent", "user_agent_and_ip"]),
+        Some("\"off\""),
+        "Tie a session to the client that created it. A mismatch ends the session (IPs compared by /24 for IPv4, /64 for IPv6).",
+    ),
+    setting(
+        "password.argon2_memory_kib",
+        Kind::Integer,
+        Some("19456"),
+        "argon2id memory cost in KiB. Production refuses less than OWASP's minimum (19456 KiB with 2 iterations).",
+    ),
+    setting("password.argon2_iterations", Kind::Integer, Some("2"), "argon2id time cost (passes over memory)."),
+    setting("password.argon2_parallelism", Kind::Integer, Some("1"), "argon2id lanes per hash."),
     setting(
         "log.level",
         Kind::String,

@@ -97,3 +97,107 @@ async fn no_cors_headers_without_an_allowlist() {
     assert_eq!(status, StatusCode::OK);
     assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
 }
+
+fn signup_request(body: impl Into<Body>, content_type: Option<&str>) -> http::Request<Body> {
+    let mut request = http::Request::post("/v1/signup");
+    if let Some(content_type) = content_type {
+        request = request.header(header::CONTENT_TYPE, content_type);
+    }
+    request.body(body.into()).expect("request")
+}
+
+async fn assert_problem(
+    router: &axum::Router,
+    request: http::Request<Body>,
+    status: StatusCode,
+    code: &str,
+) -> serde_json::Value {
+    let (got, headers, body) = call(router, request).await;
+    let body = json(&body);
+    assert_eq!(got, status, "{body}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["request_id"].is_string());
+    body
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let (app, _db) = app(&[]).await;
+    let body = assert_problem(
+        &app.router,
+        signup_request(r#"{"email": "a@example.com",,}"#, Some("application/json")),
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await;
+    assert!(body["detail"].as_str().expect("detail").contains("not valid JSON"));
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_content_type_is_415() {
+    let (app, _db) = app(&[]).await;
+    let json_text = r#"{"email":"a@example.com","password":"a long passphrase"}"#;
+    for content_type in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+        assert_problem(
+            &app.router,
+            signup_request(json_text, content_type),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let (app, _db) = app(&[("GATEHOUSE_SERVER_BODY_LIMIT_BYTES", "1024")]).await;
+    let big = format!(r#"{{"email":"a@example.com","password":"{}"}}"#, "p".repeat(2048));
+    let body = assert_problem(
+        &app.router,
+        signup_request(big, Some("application/json")),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+    )
+    .await;
+    assert!(body["detail"].as_str().expect("detail").contains("1024 bytes"));
+}
+
+#[tokio::test]
+async fn wrong_types_and_missing_fields_are_422() {
+    let (app, _db) = app(&[]).await;
+    for json_text in [r#"{"email":"a@example.com","password":12345678}"#, r#"{"password":"a long passphrase"}"#, "[]"] {
+        assert_problem(
+            &app.router,
+            signup_request(json_text, Some("application/json")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        )
+        .await;
+    }
+}
+
+async fn boom() -> &'static str {
+    panic!("handler bug with a secret-ish detail")
+}
+
+#[tokio::test]
+async fn slow_requests_are_cut_off_and_panics_are_a_500_that_reveals_nothing() {
+    let (app, _db) = app(&[("GATEHOUSE_SERVER_REQUEST_TIMEOUT_SECS", "1")]).await;
+    let routes = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                "finally"
+            }),
+        )
+        .route("/boom", axum::routing::get(boom));
+    let router = gatehouse_http::with_layers(routes, app.state.clone());
+
+    let slow = assert_problem(&router, get("/slow"), StatusCode::SERVICE_UNAVAILABLE, "timeout").await;
+    assert!(slow["detail"].as_str().expect("detail").contains("1000 ms"));
+    let boom = assert_problem(&router, get("/boom"), StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await;
+    assert!(!boom.to_string().contains("secret-ish"));
+}

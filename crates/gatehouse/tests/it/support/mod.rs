@@ -1,6 +1,7 @@
 //! Shared test support: test databases, config from a map, in-process requests, the real binary,
 //! and a TCP proxy that can slow down or cut a dependency.
 
+pub mod app;
 pub mod binary;
 pub mod proxy;
 

@@ -1,0 +1,156 @@
+//! Signup, login and logout.
+//!
+//! Login answers a wrong password, an unknown email and a disabled account with the same 401 after
+//! the same work (one argon2id verification, against a dummy hash when there is no account), so
+//! neither the answer nor its timing tells whether an account exists.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::accounts::{EmailAddress, NewUser, parse_name};
+use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
+use gatehouse_core::password::{Password, Verification};
+use gatehouse_core::store::StoreError;
+use http::{StatusCode, header};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::ApiJson;
+use crate::sessions::{Client, SignedIn, new_session, session_cookie, session_token, signed_in_response};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignupRequest {
+    email: String,
+    password: String,
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+fn field(field: &str, message: impl ToString) -> FieldError {
+    FieldError { field: field.to_owned(), message: message.to_string() }
+}
+
+/// `POST /v1/signup`
+pub(crate) async fn signup(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<SignupRequest>,
+) -> Result<Response, ApiError> {
+    let email = EmailAddress::parse(&body.email);
+    let password = Password::new(&body.password);
+    let name = parse_name(body.name.as_deref());
+    let mut errors = Vec::new();
+    if let Err(error) = &email {
+        errors.push(field("email", error));
+    }
+    if let Err(error) = &password {
+        errors.push(field("password", error));
+    }
+    if let Err(error) = &name {
+        errors.push(field("name", error));
+    }
+    let (Ok(email), Ok(password), Ok(name)) = (email, password, name) else {
+        return Err(ApiError::Validation(errors));
+    };
+
+    let services = state.services();
+    let password_hash = services.passwords.hash(password).await?;
+    let now = services.clock.now();
+    let user_id = Uuid::new_v4();
+    let (new_session, token) = new_session(&state, user_id, &client)?;
+    let new_user = NewUser { id: user_id, email: email.clone(), name, password_hash, created_at: now };
+    let event = AuditEvent::new(AuditAction::UserSignedUp, Actor::User(user_id), now, &client)
+        .target("user", user_id)
+        .detail("email", email.masked())
+        .detail("session_id", new_session.session.id.to_string());
+    let user = services.accounts.create_user(&new_user, &new_session, &[event]).await.map_err(|error| match error {
+        StoreError::Duplicate { .. } => ApiError::Store(StoreError::Duplicate { what: "email".into() }),
+        other => ApiError::Store(other),
+    })?;
+    Ok(signed_in_response(
+        StatusCode::CREATED,
+        Some(session_cookie(&state, Some(&token))),
+        SignedIn { user, session: new_session.session },
+    ))
+}
+
+/// `POST /v1/login`
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let services = state.services();
+    let password = Password::for_login(&body.password);
+    // A malformed address cannot match an account; it still pays for one verification.
+    let email = EmailAddress::parse(&body.email).ok();
+    let credentials = match &email {
+        Some(email) => services.accounts.credentials_by_email(email.normalized()).await?,
+        None => None,
+    };
+    let stored_hash = credentials.as_ref().and_then(|c| c.password_hash.clone());
+    let verification = services.passwords.verify(stored_hash, password.clone()).await?;
+    let now = services.clock.now();
+
+    let user = match (credentials, verification) {
+        (Some(credentials), Verification::Valid { needs_rehash }) if !credentials.user.disabled => {
+            if needs_rehash {
+                let rehashed = services.passwords.hash(password).await?;
+                services.accounts.set_password_hash(credentials.user.id, &rehashed).await?;
+            }
+            credentials.user
+        }
+        (credentials, _) => {
+            let actor = credentials.as_ref().map_or(Actor::Anonymous, |c| Actor::User(c.user.id));
+            let reason = match &credentials {
+                None => "unknown_account",
+                Some(c) if c.user.disabled => "disabled",
+                Some(_) => "wrong_password",
+            };
+            let masked = email.as_ref().map_or_else(|| "***".to_owned(), EmailAddress::masked);
+            let event = AuditEvent::new(AuditAction::LoginFailed, actor, now, &client)
+                .detail("email", masked)
+                .detail("reason", reason);
+            services.audit.append(&[event]).await?;
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+
+    let (new_session, token) = new_session(&state, user.id, &client)?;
+    let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, &client)
+        .target("session", new_session.session.id);
+    services.sessions.create_session(&new_session, &[event]).await?;
+    Ok(signed_in_response(
+        StatusCode::OK,
+        Some(session_cookie(&state, Some(&token))),
+        SignedIn { user, session: new_session.session },
+    ))
+}
+
+/// `POST /v1/logout`: ends the current session, if any, and clears the cookie. Always 204, so
+/// logging out twice is not an error.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = session_token(&headers, &state) {
+        let services = state.services();
+        if let Some(found) = services.sessions.session_by_token(&token.hash()).await? {
+            let event = AuditEvent::new(AuditAction::Logout, Actor::User(found.user.id), services.clock.now(), &client)
+                .target("session", found.session.id);
+            services.sessions.revoke_session(found.user.id, found.session.id, &[event]).await?;
+        }
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().append(header::SET_COOKIE, session_cookie(&state, None));
+    Ok(response)
+}

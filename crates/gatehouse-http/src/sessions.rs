@@ -1,0 +1,224 @@
+//! Sessions over HTTP: the cookie, the [`CurrentSession`] extractor every authenticated route uses,
+//! and the session endpoints (`/v1/session`, `/v1/sessions…`).
+//!
+//! The extractor is the one code path that decides whether a request is signed in: it reads the
+//! cookie, looks the session up by the token's hash, checks expiry and binding, and refreshes
+//! last-seen at most once per touch interval (so most checks write nothing).
+
+use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::accounts::User;
+use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
+use gatehouse_core::sessions::{ClientContext, NewSession, Session, SessionCheck, SessionToken, TokenHash};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::client_ip::ClientIp;
+use crate::error::ApiError;
+use crate::extract::ApiPath;
+use crate::state::AppState;
+
+/// The signed-in session of this request.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub session: Session,
+    pub user: User,
+    pub token_hash: TokenHash,
+    pub client: ClientContext,
+}
+
+/// The request's user agent and client IP, for binding and audit.
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok());
+        let ip = parts.extensions.get::<ClientIp>().and_then(|ip| ip.0);
+        Ok(Self(ClientContext::new(user_agent, ip)))
+    }
+}
+
+/// The value of the cookie called `name`, from any `Cookie` header.
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// The session token in the request's cookie, if it holds a well-formed one.
+pub fn session_token(headers: &HeaderMap, state: &AppState) -> Option<SessionToken> {
+    cookie_value(headers, &state.cookie().name).and_then(SessionToken::parse)
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(current) = parts.extensions.get::<CurrentSession>() {
+            return Ok(current.clone());
+        }
+        let token = session_token(&parts.headers, state)
+            .ok_or(ApiError::Unauthenticated("no valid session cookie; sign in first"))?;
+        let Ok(Client(client)) = Client::from_request_parts(parts, state).await;
+        let current = authenticate(state, &token.hash(), client).await?;
+        parts.extensions.insert(current.clone());
+        Ok(current)
+    }
+}
+
+/// Resolves a token hash to a live session, enforcing expiry, binding and account state.
+pub async fn authenticate(
+    state: &AppState,
+    token_hash: &TokenHash,
+    client: ClientContext,
+) -> Result<CurrentSession, ApiError> {
+    let services = state.services();
+    let found = services.sessions.session_by_token(token_hash).await?;
+    let Some(found) = found else { return Err(ApiError::Unauthenticated("the session has ended; sign in again")) };
+    if found.user.disabled {
+        return Err(ApiError::Unauthenticated("the session has ended; sign in again"));
+    }
+    let now = services.clock.now();
+    match found.session.check(now, state.session_policy(), &client) {
+        SessionCheck::Valid => {}
+        SessionCheck::ValidRefresh { last_seen_at, idle_expires_at } => {
+            // A failed refresh costs the session a minute of sliding, not the request.
+            if let Err(error) = services.sessions.touch_session(token_hash, last_seen_at, idle_expires_at).await {
+                tracing::warn!(%error, "could not record session activity");
+            }
+        }
+        SessionCheck::Expired => {
+            let _ = services.sessions.revoke_session(found.user.id, found.session.id, &[]).await;
+            return Err(ApiError::Unauthenticated("the session has expired; sign in again"));
+        }
+        SessionCheck::BindingMismatch => {
+            let event = AuditEvent::new(AuditAction::SessionBindingMismatch, Actor::User(found.user.id), now, &client)
+                .target("session", found.session.id);
+            services.sessions.revoke_session(found.user.id, found.session.id, &[event]).await?;
+            return Err(ApiError::Unauthenticated("the session was used from another client and has been ended"));
+        }
+    }
+    Ok(CurrentSession { session: found.session, user: found.user, token_hash: *token_hash, client })
+}
+
+/// A new session for `user_id`: the record to store and the token for the cookie.
+pub fn new_session(
+    state: &AppState,
+    user_id: Uuid,
+    client: &ClientContext,
+) -> Result<(NewSession, SessionToken), ApiError> {
+    let mut bytes = [0_u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("OS randomness failed: {e}")))?;
+    let token = SessionToken::from_random(bytes);
+    let now = state.services().clock.now();
+    let session = Session::start(Uuid::new_v4(), user_id, now, state.session_policy(), client);
+    Ok((NewSession { session, token_hash: token.hash() }, token))
+}
+
+/// `Set-Cookie` for a session token, or for clearing the cookie when `token` is `None`.
+pub fn session_cookie(state: &AppState, token: Option<&SessionToken>) -> HeaderValue {
+    let cookie = state.cookie();
+    let (value, max_age) = match token {
+        Some(token) => (token.encode(), state.session_policy().absolute_lifetime.as_secs()),
+        None => (String::new(), 0),
+    };
+    let mut text = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}", cookie.name);
+    if cookie.secure {
+        text.push_str("; Secure");
+    }
+    if let Some(domain) = &cookie.domain {
+        text.push_str("; Domain=");
+        text.push_str(domain);
+    }
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid-cookie=; Max-Age=0"))
+}
+
+/// `{user, session}`, as signup, login and whoami answer.
+#[derive(Debug, Serialize)]
+pub struct SignedIn {
+    pub user: User,
+    pub session: Session,
+}
+
+pub fn signed_in_response(status: StatusCode, cookie: Option<HeaderValue>, body: SignedIn) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `GET /v1/session`: who is signed in.
+pub(crate) async fn whoami(current: CurrentSession) -> Response {
+    signed_in_response(StatusCode::OK, None, SignedIn { user: current.user, session: current.session })
+}
+
+#[derive(Debug, Serialize)]
+struct SessionView {
+    #[serde(flatten)]
+    session: Session,
+    current: bool,
+}
+
+/// `GET /v1/sessions`: the caller's sessions.
+pub(crate) async fn list(state: axum::extract::State<AppState>, current: CurrentSession) -> Result<Response, ApiError> {
+    let sessions = state.services().sessions.sessions_of_user(current.user.id).await?;
+    let views: Vec<SessionView> = sessions
+        .into_iter()
+        .map(|session| SessionView { current: session.id == current.session.id, session })
+        .collect();
+    Ok(Json(serde_json::json!({ "sessions": views })).into_response())
+}
+
+/// `DELETE /v1/sessions/{id}`: ends one of the caller's sessions (the current one included).
+pub(crate) async fn revoke(
+    state: axum::extract::State<AppState>,
+    current: CurrentSession,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let now = state.services().clock.now();
+    let event = AuditEvent::new(AuditAction::SessionRevoked, Actor::User(current.user.id), now, &current.client)
+        .target("session", id);
+    match state.services().sessions.revoke_session(current.user.id, id, &[event]).await? {
+        Some(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        None => Err(ApiError::NotFound),
+    }
+}
+
+/// `POST /v1/sessions/revoke-others`: ends every session of the caller but this one.
+pub(crate) async fn revoke_others(
+    state: axum::extract::State<AppState>,
+    current: CurrentSession,
+) -> Result<Response, ApiError> {
+    let now = state.services().clock.now();
+    let event = AuditEvent::new(AuditAction::SessionRevoked, Actor::User(current.user.id), now, &current.client)
+        .target("user", current.user.id)
+        .detail("scope", "all_but_current");
+    let revoked =
+        state.services().sessions.revoke_other_sessions(current.user.id, current.session.id, &[event]).await?;
+    Ok(Json(serde_json::json!({ "revoked": revoked.len() })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_named_cookie_among_several() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("theme=dark; gatehouse_session=abc"));
+        headers.append(header::COOKIE, HeaderValue::from_static("other=1"));
+        assert_eq!(cookie_value(&headers, "gatehouse_session"), Some("abc"));
+        assert_eq!(cookie_value(&headers, "missing"), None);
+    }
+}

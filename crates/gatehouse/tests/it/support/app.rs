@@ -1,0 +1,99 @@
+//! An in-process Gatehouse on a test database, with helpers for the account flows.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use gatehouse_core::clock::{Clock, FrozenClock};
+use http::{HeaderMap, StatusCode, header};
+use time::OffsetDateTime;
+
+use super::{TestDb, call, config_for, json};
+
+/// Cheap argon2 parameters: the flows are under test here, not the hash cost.
+pub const FAST_HASHING: &[(&str, &str)] =
+    &[("GATEHOUSE_PASSWORD_ARGON2_MEMORY_KIB", "64"), ("GATEHOUSE_PASSWORD_ARGON2_ITERATIONS", "1")];
+
+pub const PASSWORD: &str = "a long and unusual passphrase";
+
+#[derive(Debug)]
+pub struct TestApp {
+    pub app: gatehouse::app::App,
+    pub clock: Arc<FrozenClock>,
+    pub db: TestDb,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// The `name=value` pair of the `Set-Cookie` header, to send back as `Cookie`.
+    pub fn cookie(&self) -> String {
+        let set = self.set_cookie();
+        set.split(';').next().expect("cookie pair").to_owned()
+    }
+
+    pub fn set_cookie(&self) -> String {
+        self.headers.get(header::SET_COOKIE).expect("Set-Cookie").to_str().expect("ascii").to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn start(db: TestDb, extra: &[(&str, &str)]) -> Self {
+        let mut vars: Vec<(&str, &str)> = FAST_HASHING.to_vec();
+        vars.extend_from_slice(extra);
+        let clock = Arc::new(FrozenClock::at(OffsetDateTime::now_utc()));
+        let app = gatehouse::app::build_with_clock(config_for(&db.url, &vars), clock.clone() as Arc<dyn Clock>)
+            .await
+            .expect("app builds");
+        Self { app, clock, db }
+    }
+
+    pub async fn sqlite(extra: &[(&str, &str)]) -> Self {
+        Self::start(TestDb::sqlite(), extra).await
+    }
+
+    pub async fn send(&self, request: http::Request<Body>) -> Reply {
+        let (status, headers, body) = call(&self.app.router, request).await;
+        let body = if body.is_empty() { serde_json::Value::Null } else { json(&body) };
+        Reply { status, headers, body }
+    }
+
+    pub async fn post_json(&self, path: &str, cookie: Option<&str>, body: serde_json::Value) -> Reply {
+        let mut request = http::Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.send(request.body(Body::from(body.to_string())).expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut request = http::Request::get(path);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.send(request.body(Body::empty()).expect("request")).await
+    }
+
+    pub async fn delete(&self, path: &str, cookie: &str) -> Reply {
+        self.send(http::Request::delete(path).header(header::COOKIE, cookie).body(Body::empty()).expect("request"))
+            .await
+    }
+
+    /// Signs up and returns the reply (201 expected by callers that need the cookie).
+    pub async fn signup(&self, email: &str) -> Reply {
+        self.post_json("/v1/signup", None, serde_json::json!({ "email": email, "password": PASSWORD })).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post_json("/v1/login", None, serde_json::json!({ "email": email, "password": password })).await
+    }
+
+    pub async fn finish(self) {
+        self.app.database.close().await;
+        self.db.finish().await;
+    }
+}
