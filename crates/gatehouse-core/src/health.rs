@@ -34,6 +34,37 @@ impl DependencyReport {
     pub fn down(latency_ms: u64, detail: impl Into<String>) -> Self {
         Self { status: DependencyStatus::Down, latency_ms: Some(latency_ms), detail: Some(detail.into()) }
     }
+
+    pub fn degraded(latency_ms: Option<u64>, detail: impl Into<String>) -> Self {
+        Self { status: DependencyStatus::Degraded, latency_ms, detail: Some(detail.into()) }
+    }
+
+    pub fn not_configured() -> Self {
+        Self { status: DependencyStatus::NotConfigured, latency_ms: None, detail: None }
+    }
+}
+
+/// A dependency that `/health` reports but readiness does not require (a cache, a mail relay):
+/// when it fails, Gatehouse degrades rather than stops.
+#[async_trait::async_trait]
+pub trait DependencyCheck: Send + Sync + std::fmt::Debug {
+    fn name(&self) -> &'static str;
+    async fn check(&self) -> DependencyReport;
+}
+
+/// A dependency Gatehouse knows how to use but was not given.
+#[derive(Debug, Clone, Copy)]
+pub struct NotConfigured(pub &'static str);
+
+#[async_trait::async_trait]
+impl DependencyCheck for NotConfigured {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    async fn check(&self) -> DependencyReport {
+        DependencyReport::not_configured()
+    }
 }
 
 /// The overall status of a set of reports: the worst one wins, `not_configured` counts as fine.

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod circuit;
 pub mod clock;
 pub mod health;
 pub mod mode;

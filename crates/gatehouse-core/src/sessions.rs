@@ -205,13 +205,9 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// The session with this token hash and its user, if the session exists.
     async fn session_by_token(&self, token_hash: &TokenHash) -> Result<Option<SessionWithUser>, StoreError>;
 
-    /// Records activity: last-seen and the slid idle expiry.
-    async fn touch_session(
-        &self,
-        token_hash: &TokenHash,
-        last_seen_at: OffsetDateTime,
-        idle_expires_at: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    /// Records activity: `refreshed` is the session as it now stands (new last-seen and idle
+    /// expiry); stores write those times, caches may keep the whole record.
+    async fn touch_session(&self, token_hash: &TokenHash, refreshed: &SessionWithUser) -> Result<(), StoreError>;
 
     /// Deletes one session of `user_id`; returns its token hash, or `None` when the user has no
     /// such session.

@@ -105,7 +105,11 @@ struct DependencyView {
 }
 
 pub(crate) async fn full(State(state): State<AppState>) -> Response {
-    let checks = readiness_checks(&state).await;
+    let mut checks = readiness_checks(&state).await;
+    for dependency in &state.services().optional_dependencies {
+        let report = dependency.check().await;
+        checks.insert(dependency.name(), report);
+    }
     let status = overall(checks.values());
     let backend = state.database().backend().as_str();
     let dependencies = checks

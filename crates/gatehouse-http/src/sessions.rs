@@ -84,7 +84,7 @@ pub async fn authenticate(
 ) -> Result<CurrentSession, ApiError> {
     let services = state.services();
     let found = services.sessions.session_by_token(token_hash).await?;
-    let Some(found) = found else { return Err(ApiError::Unauthenticated("the session has ended; sign in again")) };
+    let Some(mut found) = found else { return Err(ApiError::Unauthenticated("the session has ended; sign in again")) };
     if found.user.disabled {
         return Err(ApiError::Unauthenticated("the session has ended; sign in again"));
     }
@@ -92,8 +92,10 @@ pub async fn authenticate(
     match found.session.check(now, state.session_policy(), &client) {
         SessionCheck::Valid => {}
         SessionCheck::ValidRefresh { last_seen_at, idle_expires_at } => {
+            found.session.last_seen_at = last_seen_at;
+            found.session.idle_expires_at = idle_expires_at;
             // A failed refresh costs the session a minute of sliding, not the request.
-            if let Err(error) = services.sessions.touch_session(token_hash, last_seen_at, idle_expires_at).await {
+            if let Err(error) = services.sessions.touch_session(token_hash, &found).await {
                 tracing::warn!(%error, "could not record session activity");
             }
         }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use gatehouse_core::accounts::AccountStore;
 use gatehouse_core::audit::AuditLog;
 use gatehouse_core::clock::Clock;
+use gatehouse_core::health::DependencyCheck;
 use gatehouse_core::mode::RunMode;
 use gatehouse_core::sessions::{SessionPolicy, SessionStore};
 use gatehouse_core::store::DatabaseProbe;
@@ -42,6 +43,8 @@ pub struct CookieSettings {
 #[derive(Debug, Clone)]
 pub struct Services {
     pub database: Arc<dyn DatabaseProbe>,
+    /// Dependencies `/health` reports but readiness does not require (Redis).
+    pub optional_dependencies: Vec<Arc<dyn DependencyCheck>>,
     pub accounts: Arc<dyn AccountStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub audit: Arc<dyn AuditLog>,

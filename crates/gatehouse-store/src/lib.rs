@@ -8,6 +8,8 @@
 mod error;
 mod migrations;
 mod postgres;
+pub mod redis;
+pub mod session_cache;
 mod sql_ports;
 mod sqlite;
 

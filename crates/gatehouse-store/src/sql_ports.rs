@@ -269,12 +269,11 @@ macro_rules! sql_ports {
             async fn touch_session(
                 &self,
                 token_hash: &TokenHash,
-                last_seen_at: OffsetDateTime,
-                idle_expires_at: OffsetDateTime,
+                refreshed: &SessionWithUser,
             ) -> Result<(), StoreError> {
                 sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE token_hash = $3")
-                    .bind(millis(last_seen_at))
-                    .bind(millis(idle_expires_at))
+                    .bind(millis(refreshed.session.last_seen_at))
+                    .bind(millis(refreshed.session.idle_expires_at))
                     .bind(&token_hash.0[..])
                     .execute(&self.pool)
                     .await

@@ -12,12 +12,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::health::{DependencyCheck, NotConfigured};
 use gatehouse_core::mode::RunMode;
 use gatehouse_core::secret::MasterSecret;
-use gatehouse_core::sessions::SessionPolicy;
+use gatehouse_core::sessions::{SessionPolicy, SessionStore};
 use gatehouse_core::store::load_or_store_instance_secret;
 use gatehouse_http::password::PasswordService;
 use gatehouse_http::{AppState, CookieSettings, HttpSettings, Services};
+use gatehouse_store::redis::{Redis, RedisSettings};
+use gatehouse_store::session_cache::CachedSessionStore;
 use gatehouse_store::{Database, PoolOptions};
 use http::HeaderValue;
 use tokio::net::TcpListener;
@@ -79,10 +82,25 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let renderer = Arc::new(telemetry::PrometheusRenderer::new(handle, probe.clone()));
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let passwords = PasswordService::new(config.password, cores).context("setting up password hashing")?;
+    let (sessions, redis_check): (Arc<dyn SessionStore>, Arc<dyn DependencyCheck>) = match &config.redis {
+        Some(redis) => {
+            let settings = RedisSettings {
+                url: redis.url.clone(),
+                key_prefix: redis.key_prefix.clone(),
+                timeout: redis.timeout,
+                cluster: redis.cluster,
+            };
+            let client = Redis::connect(&settings).context("configuring Redis")?;
+            let cached = CachedSessionStore::new(database.sessions(), client.clone(), redis.session_cache_ttl);
+            (Arc::new(cached), Arc::new(client))
+        }
+        None => (database.sessions(), Arc::new(NotConfigured("redis"))),
+    };
     let services = Services {
         database: probe,
+        optional_dependencies: vec![redis_check],
         accounts: database.accounts(),
-        sessions: database.sessions(),
+        sessions,
         audit: database.audit(),
         clock,
         passwords,
@@ -192,9 +210,10 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
         mode = config.mode.as_str(),
         database = database.backend().as_str(),
         metrics = %metrics_addr.map_or_else(|| "/metrics on the main listener".to_owned(), |addr| format!("http://{addr}/metrics")),
-        "gatehouse listening on http://{main_addr} ({} mode, {} database, in-process caches)",
+        "gatehouse listening on http://{main_addr} ({} mode, {} database, {})",
         config.mode.as_str(),
         database.backend().as_str(),
+        if config.redis.is_some() { "Redis fast path" } else { "no Redis" },
     );
 
     let outcome = tokio::select! {

@@ -65,6 +65,7 @@ enum ExampleFormat {
 const CONFIG_INVALID: u8 = 2;
 
 pub fn main() -> ExitCode {
+    install_tls_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Version => {
@@ -88,6 +89,13 @@ pub fn main() -> ExitCode {
         Command::Migrate => with_config(cli.config, migrate),
         Command::Serve => with_config(cli.config, serve),
     }
+}
+
+/// Makes ring the process's TLS crypto provider. rustls refuses to guess when none is installed,
+/// and every TLS client here (PostgreSQL, `rediss://`) uses ring, so there is exactly one.
+pub fn install_tls_provider() {
+    // An error means a provider is installed already (tests call this more than once).
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Loads the config, printing warnings, or prints every problem and yields exit status 2.

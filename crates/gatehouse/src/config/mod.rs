@@ -30,6 +30,8 @@ pub struct Config {
     pub public_url: url::Url,
     pub server: ServerConfig,
     pub database: DatabaseConfig,
+    /// `None` when Redis is not configured.
+    pub redis: Option<RedisConfig>,
     pub cookies: CookieConfig,
     pub session: SessionConfig,
     pub password: HashParams,
@@ -57,6 +59,27 @@ pub struct DatabaseConfig {
     pub min_connections: u32,
     pub acquire_timeout: Duration,
     pub migrate_on_start: bool,
+}
+
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// With the password from `redis.password` filled in; never print it.
+    pub url: String,
+    pub key_prefix: String,
+    pub timeout: Duration,
+    pub cluster: bool,
+    pub session_cache_ttl: Duration,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &gatehouse_core::redact::redact_url_password(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -279,6 +302,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let migrate_on_start = r.bool("database.migrate_on_start");
     let cookie_domain = r.string("cookies.domain");
     let session = session_config(r);
+    let redis = redis_config(r, mode);
     let password = password_params(r, production);
 
     Some(Config {
@@ -301,12 +325,44 @@ fn build(r: &mut Reader) -> Option<Config> {
             acquire_timeout: Duration::from_millis(acquire_timeout_ms?),
             migrate_on_start: migrate_on_start?,
         },
+        redis: redis?,
         cookies: CookieConfig { secure: secure_cookies?, domain: cookie_domain },
         session: session?,
         password: password?,
         log: LogConfig { level, format },
         raw: r.raw.clone(),
     })
+}
+
+/// `Some(None)` when Redis is not configured, `None` when its settings are invalid.
+fn redis_config(r: &mut Reader, mode: Option<RunMode>) -> Option<Option<RedisConfig>> {
+    let timeout_ms = r.number::<u64>("redis.timeout_ms", 1..=60_000);
+    let ttl_secs = r.number::<u64>("redis.session_cache_ttl_secs", 1..=86_400);
+    let cluster = r.bool("redis.cluster").unwrap_or(false);
+    let prefix = r.string("redis.key_prefix").unwrap_or_default();
+    let password = r.string("redis.password");
+    let Some(text) = r.string("redis.url") else { return Some(None) };
+    let mut url = match url::Url::parse(&text) {
+        Ok(url) if matches!(url.scheme(), "redis" | "rediss") && url.host().is_some() => url,
+        _ => {
+            r.problem("redis.url", "is not a redis:// or rediss:// URL such as redis://127.0.0.1:6379");
+            return None;
+        }
+    };
+    if let Some(password) = password
+        && url.set_password(Some(&password)).is_err()
+    {
+        r.problem("redis.password", "cannot be combined with redis.url");
+        return None;
+    }
+    let env = mode.unwrap_or(RunMode::Development).as_str();
+    Some(Some(RedisConfig {
+        url: url.to_string(),
+        key_prefix: prefix.replace("{env}", env),
+        timeout: Duration::from_millis(timeout_ms?),
+        cluster,
+        session_cache_ttl: Duration::from_secs(ttl_secs?),
+    }))
 }
 
 fn session_config(r: &mut Reader) -> Option<SessionConfig> {

@@ -150,6 +150,40 @@ pub const SETTINGS: &[Setting] = &[
         "Apply pending migrations when `serve` starts. Turn off to run `gatehouse migrate` as a separate deploy step.",
     ),
     Setting {
+        aliases: &["REDIS_URL"],
+        example: Some("\"redis://cache.internal:6379/0\""),
+        ..setting(
+            "redis.url",
+            Kind::String,
+            None,
+            "Redis for the session fast path: `redis://` or `rediss://` (TLS), optionally `redis://user:password@host:port/db`. Unset: SQL only. Redis is never the only copy: when it fails, SQL serves.",
+        )
+    },
+    Setting {
+        aliases: &["REDIS_PASSWORD"],
+        secret: true,
+        ..setting("redis.password", Kind::String, None, "Redis password (or ACL password), if not in the URL.")
+    },
+    setting(
+        "redis.key_prefix",
+        Kind::String,
+        Some("\"{env}:gatehouse:\""),
+        "Prefix of every Redis key; `{env}` becomes the run mode. Lets several deployments share one Redis.",
+    ),
+    setting(
+        "redis.timeout_ms",
+        Kind::Integer,
+        Some("250"),
+        "Longest a Redis call may take before Gatehouse falls back to SQL for it.",
+    ),
+    setting("redis.cluster", Kind::Bool, Some("false"), "Treat redis.url as a seed node of a Redis Cluster."),
+    setting(
+        "redis.session_cache_ttl_secs",
+        Kind::Integer,
+        Some("300"),
+        "How long a session stays cached in Redis before it is read from SQL again.",
+    ),
+    Setting {
         example: Some("true"),
         ..setting(
             "cookies.secure",
@@ -231,6 +265,20 @@ mod tests {
                     Kind::Choice(words) => value.as_str().is_some_and(|w| words.contains(&w)),
                 };
                 assert!(fits, "{}: {literal} does not fit {:?}", setting.key, setting.kind);
+            }
+        }
+    }
+
+    #[test]
+    fn each_section_is_one_contiguous_block() {
+        // The example file writes a `[section]` header whenever the section changes, so a section
+        // split in two would produce a duplicate table.
+        let mut seen = Vec::new();
+        for setting in SETTINGS {
+            let section = setting.key.split_once('.').map(|(section, _)| section);
+            if seen.last() != Some(&section) {
+                assert!(!seen.contains(&section), "{section:?} is split by other sections");
+                seen.push(section);
             }
         }
     }

@@ -250,6 +250,17 @@ macro_rules! on_every_backend {
                 }
             )*
         }
+        mod sqlite_with_redis {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    let Some((url, prefix)) = crate::support::redis() else { return };
+                    let mut extra: Vec<(&str, &str)> = vec![$($extra)?];
+                    extra.extend([("GATEHOUSE_REDIS_URL", url.as_str()), ("GATEHOUSE_REDIS_KEY_PREFIX", prefix.as_str())]);
+                    super::$story(crate::support::app::TestApp::sqlite(&extra).await).await;
+                }
+            )*
+        }
     };
 }
 

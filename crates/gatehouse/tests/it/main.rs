@@ -7,5 +7,6 @@ mod config;
 mod health;
 mod http;
 mod metrics;
+mod redis;
 mod store_contract;
 mod support;

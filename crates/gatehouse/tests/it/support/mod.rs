@@ -78,6 +78,12 @@ impl TestDb {
     }
 }
 
+/// The test Redis URL and a key prefix no other test uses, or `None` outside CI without Redis.
+pub fn redis() -> Option<(String, String)> {
+    let url = service_url("GATEHOUSE_TEST_REDIS_URL", "Redis")?;
+    Some((url, format!("test:{}:", uuid::Uuid::new_v4().simple())))
+}
+
 /// The URL of a service the suite needs. In CI a missing one fails the run; elsewhere one line says
 /// which suite did not run. The line is written to stderr directly so test capture cannot hide it.
 pub fn service_url(var: &str, suite: &str) -> Option<String> {

@@ -1,0 +1,240 @@
+//! The session store with a Redis fast path in front of SQL.
+//!
+//! - Reads try Redis first and fall back to SQL on a miss, an error or an open breaker; a miss is
+//!   filled from SQL.
+//! - Writes go to SQL first (the record), then to Redis.
+//! - A revocation deletes the cached copy. When that delete cannot reach Redis, the token hash is
+//!   remembered and the cache is not read again until the deletes are replayed, so a revoked session
+//!   is never served from a stale entry. If too many pile up, the cache is bypassed until every
+//!   entry it could hold has expired (entries live at most `ttl`).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use gatehouse_core::accounts::{EmailAddress, User};
+use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::sessions::{NewSession, Session, SessionStore, SessionWithUser, TokenHash};
+use gatehouse_core::store::StoreError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::redis::Redis;
+use crate::sql_ports::{from_millis, millis};
+
+/// Revocations remembered while Redis is unreachable, before falling back to a full bypass.
+const MAX_PENDING_INVALIDATIONS: usize = 10_000;
+
+#[derive(Debug)]
+pub struct CachedSessionStore {
+    sql: Arc<dyn SessionStore>,
+    redis: Redis,
+    ttl: Duration,
+    invalidations: Mutex<Invalidations>,
+}
+
+#[derive(Debug, Default)]
+struct Invalidations {
+    pending: HashSet<TokenHash>,
+    bypass_until: Option<Instant>,
+}
+
+fn fallback(operation: &'static str) {
+    metrics::counter!("gatehouse_cache_fallbacks_total", "operation" => operation).increment(1);
+}
+
+/// The cached form of a session and its user.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cached {
+    id: Uuid,
+    user_id: Uuid,
+    created_at: i64,
+    last_seen_at: i64,
+    idle_expires_at: i64,
+    absolute_expires_at: i64,
+    user_agent: Option<String>,
+    ip: Option<std::net::IpAddr>,
+    email: String,
+    email_normalized: String,
+    name: Option<String>,
+    email_verified: bool,
+    disabled: bool,
+    user_created_at: i64,
+}
+
+impl Cached {
+    fn from_record(record: &SessionWithUser) -> Self {
+        let (s, u) = (&record.session, &record.user);
+        Self {
+            id: s.id,
+            user_id: s.user_id,
+            created_at: millis(s.created_at),
+            last_seen_at: millis(s.last_seen_at),
+            idle_expires_at: millis(s.idle_expires_at),
+            absolute_expires_at: millis(s.absolute_expires_at),
+            user_agent: s.user_agent.clone(),
+            ip: s.ip,
+            email: u.email.as_str().to_owned(),
+            email_normalized: u.email.normalized().to_owned(),
+            name: u.name.clone(),
+            email_verified: u.email_verified,
+            disabled: u.disabled,
+            user_created_at: millis(u.created_at),
+        }
+    }
+
+    fn into_record(self) -> Result<SessionWithUser, StoreError> {
+        Ok(SessionWithUser {
+            session: Session {
+                id: self.id,
+                user_id: self.user_id,
+                created_at: from_millis(self.created_at)?,
+                last_seen_at: from_millis(self.last_seen_at)?,
+                idle_expires_at: from_millis(self.idle_expires_at)?,
+                absolute_expires_at: from_millis(self.absolute_expires_at)?,
+                user_agent: self.user_agent,
+                ip: self.ip,
+            },
+            user: User {
+                id: self.user_id,
+                email: EmailAddress::from_stored(self.email, self.email_normalized),
+                name: self.name,
+                email_verified: self.email_verified,
+                disabled: self.disabled,
+                created_at: from_millis(self.user_created_at)?,
+            },
+        })
+    }
+}
+
+impl CachedSessionStore {
+    pub fn new(sql: Arc<dyn SessionStore>, redis: Redis, ttl: Duration) -> Self {
+        Self { sql, redis, ttl, invalidations: Mutex::new(Invalidations::default()) }
+    }
+
+    fn key(&self, hash: &TokenHash) -> String {
+        self.redis.key(&format!("session:{}", hash.to_hex()))
+    }
+
+    fn invalidations(&self) -> std::sync::MutexGuard<'_, Invalidations> {
+        self.invalidations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether cached entries may be trusted now; replays undelivered deletes first.
+    async fn cache_trusted(&self) -> bool {
+        let pending: Vec<TokenHash> = {
+            let mut state = self.invalidations();
+            if let Some(until) = state.bypass_until {
+                if Instant::now() < until {
+                    return false;
+                }
+                state.bypass_until = None;
+            }
+            state.pending.iter().copied().collect()
+        };
+        for hash in pending {
+            if self.redis.query::<i64>(redis::cmd("DEL").arg(self.key(&hash))).await.is_err() {
+                return false;
+            }
+            self.invalidations().pending.remove(&hash);
+        }
+        true
+    }
+
+    async fn invalidate(&self, hashes: &[TokenHash]) {
+        for hash in hashes {
+            if self.redis.query::<i64>(redis::cmd("DEL").arg(self.key(hash))).await.is_err() {
+                fallback("invalidate");
+                let mut state = self.invalidations();
+                if state.pending.len() >= MAX_PENDING_INVALIDATIONS {
+                    state.pending.clear();
+                    state.bypass_until = Some(Instant::now() + self.ttl);
+                } else {
+                    state.pending.insert(*hash);
+                }
+            }
+        }
+    }
+
+    async fn store(&self, hash: &TokenHash, record: &SessionWithUser) -> bool {
+        let now = time::OffsetDateTime::now_utc();
+        let remaining = (record.session.idle_expires_at - now).whole_seconds();
+        let ttl_secs = remaining.min(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX));
+        if ttl_secs <= 0 {
+            return true;
+        }
+        let Ok(json) = serde_json::to_string(&Cached::from_record(record)) else { return false };
+        self.redis.query::<()>(redis::cmd("SET").arg(self.key(hash)).arg(json).arg("EX").arg(ttl_secs)).await.is_ok()
+    }
+}
+
+#[async_trait]
+impl SessionStore for CachedSessionStore {
+    async fn create_session(&self, new: &NewSession, events: &[AuditEvent]) -> Result<(), StoreError> {
+        // Nothing to cache yet: the first check fills the entry with the user alongside.
+        self.sql.create_session(new, events).await
+    }
+
+    async fn session_by_token(&self, token_hash: &TokenHash) -> Result<Option<SessionWithUser>, StoreError> {
+        if !self.cache_trusted().await {
+            fallback("read");
+            return self.sql.session_by_token(token_hash).await;
+        }
+        match self.redis.query::<Option<String>>(redis::cmd("GET").arg(self.key(token_hash))).await {
+            Ok(Some(json)) => {
+                if let Ok(cached) = serde_json::from_str::<Cached>(&json) {
+                    return cached.into_record().map(Some);
+                }
+            }
+            Ok(None) => {}
+            Err(_) => {
+                fallback("read");
+                return self.sql.session_by_token(token_hash).await;
+            }
+        }
+        let found = self.sql.session_by_token(token_hash).await?;
+        if let Some(record) = &found
+            && !self.store(token_hash, record).await
+        {
+            fallback("fill");
+        }
+        Ok(found)
+    }
+
+    async fn touch_session(&self, token_hash: &TokenHash, refreshed: &SessionWithUser) -> Result<(), StoreError> {
+        self.sql.touch_session(token_hash, refreshed).await?;
+        if !self.cache_trusted().await || !self.store(token_hash, refreshed).await {
+            fallback("write");
+        }
+        Ok(())
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        events: &[AuditEvent],
+    ) -> Result<Option<TokenHash>, StoreError> {
+        let revoked = self.sql.revoke_session(user_id, session_id, events).await?;
+        if let Some(hash) = &revoked {
+            self.invalidate(std::slice::from_ref(hash)).await;
+        }
+        Ok(revoked)
+    }
+
+    async fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        events: &[AuditEvent],
+    ) -> Result<Vec<TokenHash>, StoreError> {
+        let revoked = self.sql.revoke_other_sessions(user_id, keep, events).await?;
+        self.invalidate(&revoked).await;
+        Ok(revoked)
+    }
+
+    async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
+        self.sql.sessions_of_user(user_id).await
+    }
+}

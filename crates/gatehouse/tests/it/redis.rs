@@ -1,0 +1,159 @@
+//! The Redis fast path: used when Redis answers, bypassed at once when it does not, never the only
+//! copy, and never a source of revoked sessions.
+
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+
+use crate::support::app::TestApp;
+use crate::support::proxy::{Mode, TcpProxy};
+use crate::support::{TestDb, redis};
+
+async fn redis_client(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).expect("client").get_multiplexed_async_connection().await.expect("connect to Redis")
+}
+
+async fn cached_keys(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) -> Vec<String> {
+    redis::cmd("KEYS").arg(format!("{prefix}session:*")).query_async(conn).await.expect("KEYS")
+}
+
+fn fallbacks(app: &TestApp) -> f64 {
+    let text = gatehouse_http::AppState::metrics(&app.app.state).render();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("metrics");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "gatehouse_cache_fallbacks_total")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+async fn redis_status(app: &TestApp) -> serde_json::Value {
+    app.get("/health", None).await.body["dependencies"]["redis"]["status"].clone()
+}
+
+#[tokio::test]
+async fn without_redis_health_says_not_configured() {
+    let app = TestApp::sqlite(&[]).await;
+    assert_eq!(redis_status(&app).await, "not_configured");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn sessions_are_read_from_redis_once_cached() {
+    let Some((url, prefix)) = redis() else { return };
+    let app = TestApp::sqlite(&[("GATEHOUSE_REDIS_URL", &url), ("GATEHOUSE_REDIS_KEY_PREFIX", &prefix)]).await;
+    let mut conn = redis_client(&url).await;
+    let cookie = app.signup("cache@example.com").await.cookie();
+    assert!(cached_keys(&mut conn, &prefix).await.is_empty(), "nothing is cached before the first check");
+    assert_eq!(app.get("/v1/session", Some(&cookie)).await.status, StatusCode::OK);
+    let keys = cached_keys(&mut conn, &prefix).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl: i64 = redis::cmd("TTL").arg(&keys[0]).query_async(&mut conn).await.expect("TTL");
+    assert!((1..=300).contains(&ttl), "cached entries expire: {ttl}");
+    let value: String = redis::cmd("GET").arg(&keys[0]).query_async(&mut conn).await.expect("GET");
+    assert!(!value.contains(cookie.split('=').nth(1).expect("token")), "the token itself is never stored");
+    assert_eq!(redis_status(&app).await, "ok");
+    app.finish().await;
+}
+
+/// Redis made unreachable mid-test: every request keeps being answered from SQL quickly, health
+/// says degraded while readiness stays green, a logout during the outage is not undone by a stale
+/// cache entry, and once Redis is back it is used again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_costs_latency_never_sessions() {
+    let Some((url, prefix)) = redis() else { return };
+    let parsed = url::Url::parse(&url).expect("redis url");
+    let upstream = tokio::net::lookup_host((parsed.host_str().expect("host"), parsed.port().unwrap_or(6379)))
+        .await
+        .expect("resolve")
+        .next()
+        .expect("address");
+    let proxy = TcpProxy::start(upstream).await;
+    let via_proxy = format!("redis://127.0.0.1:{}", proxy.addr.port());
+    let app = TestApp::sqlite(&[("GATEHOUSE_REDIS_URL", &via_proxy), ("GATEHOUSE_REDIS_KEY_PREFIX", &prefix)]).await;
+
+    let mut cookies = Vec::new();
+    for i in 0..5 {
+        let cookie = app.signup(&format!("outage{i}@example.com")).await.cookie();
+        assert_eq!(app.get("/v1/session", Some(&cookie)).await.status, StatusCode::OK);
+        cookies.push(cookie);
+    }
+    let to_log_out = cookies.pop().expect("a cookie");
+    let before = fallbacks(&app);
+
+    proxy.set(Mode::Down);
+    for round in 0..20 {
+        for cookie in &cookies {
+            let started = Instant::now();
+            let reply = app.get("/v1/session", Some(cookie)).await;
+            assert_eq!(reply.status, StatusCode::OK, "round {round}: {}", reply.body);
+            assert!(started.elapsed() < Duration::from_millis(100), "round {round} took {:?}", started.elapsed());
+        }
+    }
+    let logout = app.post_json("/v1/logout", Some(&to_log_out), serde_json::json!({})).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    assert_eq!(redis_status(&app).await, "degraded");
+    assert_eq!(app.get("/health/ready", None).await.status, StatusCode::OK, "SQL serves, so Gatehouse is ready");
+    assert!(fallbacks(&app) > before, "fallbacks are counted");
+
+    proxy.set(Mode::Pass);
+    // The breaker lets a probe through after its cool-down; poll for that, bounded.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while redis_status(&app).await != "ok" {
+        assert!(Instant::now() < deadline, "Redis was not used again after it came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stale = app.get("/v1/session", Some(&to_log_out)).await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED, "a session revoked during the outage stays revoked");
+
+    let mut conn = redis_client(&url).await;
+    let _: () = redis::cmd("DEL").arg(cached_keys(&mut conn, &prefix).await).query_async(&mut conn).await.expect("DEL");
+    assert_eq!(app.get("/v1/session", Some(&cookies[0])).await.status, StatusCode::OK);
+    assert_eq!(cached_keys(&mut conn, &prefix).await.len(), 1, "the fast path fills Redis again");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_instance_holds_on_every_other_at_once() {
+    let Some((url, prefix)) = redis() else { return };
+    let db = TestDb::sqlite();
+    let shared = [("GATEHOUSE_REDIS_URL", url.as_str()), ("GATEHOUSE_REDIS_KEY_PREFIX", prefix.as_str())];
+    let config = |extra: &[(&str, &str)]| {
+        let mut vars = crate::support::app::FAST_HASHING.to_vec();
+        vars.extend_from_slice(extra);
+        crate::support::config_for(&db.url, &vars)
+    };
+    let first = gatehouse::app::build(config(&shared)).await.expect("first instance");
+    let second = gatehouse::app::build(config(&shared)).await.expect("second instance");
+    let signup = crate::support::call(
+        &first.router,
+        http::Request::post("/v1/signup")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(
+                serde_json::json!({ "email": "two@example.com", "password": crate::support::app::PASSWORD })
+                    .to_string(),
+            ))
+            .expect("request"),
+    )
+    .await;
+    let cookie =
+        signup.1[http::header::SET_COOKIE].to_str().expect("ascii").split(';').next().expect("pair").to_owned();
+    let whoami = |router: axum::Router| {
+        let cookie = cookie.clone();
+        async move {
+            let request =
+                http::Request::get("/v1/session").header(http::header::COOKIE, cookie).body(axum::body::Body::empty());
+            crate::support::call(&router, request.expect("request")).await.0
+        }
+    };
+    assert_eq!(whoami(second.router.clone()).await, StatusCode::OK, "the second instance cached the session");
+    let logout =
+        http::Request::post("/v1/logout").header(http::header::COOKIE, &cookie).body(axum::body::Body::empty());
+    assert_eq!(crate::support::call(&first.router, logout.expect("request")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(whoami(second.router.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(whoami(first.router.clone()).await, StatusCode::UNAUTHORIZED);
+}
