@@ -110,9 +110,10 @@ pub trait AuditLog: Send + Sync + std::fmt::Debug {
 }
 
 /// An event as read back.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StoredAuditEvent {
     pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
     pub action: String,
     pub actor_kind: String,

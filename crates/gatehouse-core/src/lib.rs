@@ -5,6 +5,7 @@
 //! in [`store`]. That keeps every rule here testable without a server or a sleep.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod circuit;
 pub mod clock;
@@ -15,3 +16,4 @@ pub mod redact;
 pub mod secret;
 pub mod sessions;
 pub mod store;
+pub mod tokens;

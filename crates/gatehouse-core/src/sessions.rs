@@ -195,6 +195,9 @@ pub struct NewSession {
 pub struct SessionWithUser {
     pub session: Session,
     pub user: User,
+    /// The hash of the session's token, so caches keyed by it can be updated whichever way the
+    /// session was reached (cookie or access token).
+    pub token_hash: TokenHash,
 }
 
 /// Storage of sessions, keyed by the token hash for the check and by id for management.
@@ -205,9 +208,12 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// The session with this token hash and its user, if the session exists.
     async fn session_by_token(&self, token_hash: &TokenHash) -> Result<Option<SessionWithUser>, StoreError>;
 
+    /// The session with this id and its user; for access tokens, which name their session.
+    async fn session_by_id(&self, session_id: Uuid) -> Result<Option<SessionWithUser>, StoreError>;
+
     /// Records activity: `refreshed` is the session as it now stands (new last-seen and idle
     /// expiry); stores write those times, caches may keep the whole record.
-    async fn touch_session(&self, token_hash: &TokenHash, refreshed: &SessionWithUser) -> Result<(), StoreError>;
+    async fn touch_session(&self, refreshed: &SessionWithUser) -> Result<(), StoreError>;
 
     /// Deletes one session of `user_id`; returns its token hash, or `None` when the user has no
     /// such session.

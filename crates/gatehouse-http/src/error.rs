@@ -46,6 +46,10 @@ pub enum ApiError {
     Unauthenticated(&'static str),
     #[error("the email or password is wrong")]
     InvalidCredentials,
+    #[error("this API key lacks the `{0}` scope")]
+    MissingScope(&'static str),
+    #[error("the query string is invalid: {0}")]
+    InvalidQuery(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -78,6 +82,8 @@ impl ApiError {
             ApiError::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Not ready"),
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", "Not signed in"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
+            ApiError::MissingScope(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query", "Invalid query"),
             ApiError::Store(StoreError::Duplicate { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_entry", "Duplicate entry")
             }

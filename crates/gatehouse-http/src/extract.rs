@@ -45,6 +45,24 @@ where
     }
 }
 
+/// Query parameters; a malformed query is a 400 `invalid_query`.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T> axum::extract::FromRequestParts<AppState> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::InvalidQuery(rejection.body_text())),
+        }
+    }
+}
+
 fn rejection_to_error(rejection: JsonRejection, limit_bytes: usize) -> ApiError {
     match rejection {
         JsonRejection::JsonSyntaxError(error) => ApiError::MalformedJson(error.body_text()),

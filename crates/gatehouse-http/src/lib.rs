@@ -10,12 +10,14 @@ pub mod metrics;
 pub mod password;
 pub mod request_id;
 pub mod router;
+pub mod service_keys;
 pub mod sessions;
 pub mod state;
 mod telemetry;
+pub mod tokens;
 
 pub use error::{ApiError, FieldError};
-pub use extract::{ApiJson, ApiPath};
+pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use metrics::MetricsRenderer;
 pub use router::{metrics_router, router, with_layers};
 pub use state::{AppState, CookieSettings, HttpSettings, Services};

@@ -19,7 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, client_ip, health, metrics, request_id, sessions, telemetry};
+use crate::{accounts, client_ip, health, metrics, request_id, service_keys, sessions, telemetry, tokens};
 
 /// The public API router, with every layer applied.
 pub fn router(state: AppState) -> Router {
@@ -33,7 +33,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/session", get(sessions::whoami))
         .route("/v1/sessions", get(sessions::list))
         .route("/v1/sessions/{id}", delete(sessions::revoke))
-        .route("/v1/sessions/revoke-others", post(sessions::revoke_others));
+        .route("/v1/sessions/revoke-others", post(sessions::revoke_others))
+        .route("/v1/token", post(tokens::issue))
+        .route("/.well-known/jwks.json", get(tokens::jwks))
+        .route("/v1/audit-events", get(service_keys::audit_events));
     if state.settings().metrics_on_main_listener {
         routes = routes.route("/metrics", get(metrics::render));
     }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::accounts::User;
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::sessions::{ClientContext, NewSession, Session, SessionCheck, SessionToken, TokenHash};
+
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use uuid::Uuid;
@@ -60,6 +61,41 @@ pub fn session_token(headers: &HeaderMap, state: &AppState) -> Option<SessionTok
     cookie_value(headers, &state.cookie().name).and_then(SessionToken::parse)
 }
 
+/// How a request claims to be signed in.
+enum Credential {
+    Cookie(SessionToken),
+    AccessToken(String),
+}
+
+/// `Authorization: Bearer …` (an access token, not an API key), or on a WebSocket upgrade, where
+/// browsers cannot set headers, an `access_token` query parameter.
+fn access_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().map_err(|_| ApiError::Unauthenticated("malformed Authorization header"))?;
+        let token = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .ok_or(ApiError::Unauthenticated("use `Authorization: Bearer <access token>`"))?
+            .trim();
+        if token.starts_with(gatehouse_core::api_keys::KEY_PREFIX) {
+            return Err(ApiError::Unauthenticated("an API key does not sign a user in; use a session or access token"));
+        }
+        return Ok(Some(token.to_owned()));
+    }
+    let is_upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+    if is_upgrade && let Some(query) = parts.uri.query() {
+        let token = query.split('&').filter_map(|pair| pair.split_once('=')).find(|(key, _)| *key == "access_token");
+        if let Some((_, token)) = token {
+            return Ok(Some(token.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
 impl FromRequestParts<AppState> for CurrentSession {
     type Rejection = ApiError;
 
@@ -67,35 +103,58 @@ impl FromRequestParts<AppState> for CurrentSession {
         if let Some(current) = parts.extensions.get::<CurrentSession>() {
             return Ok(current.clone());
         }
-        let token = session_token(&parts.headers, state)
-            .ok_or(ApiError::Unauthenticated("no valid session cookie; sign in first"))?;
+        let credential = match access_token(parts)? {
+            Some(token) => Credential::AccessToken(token),
+            None => Credential::Cookie(
+                session_token(&parts.headers, state)
+                    .ok_or(ApiError::Unauthenticated("no valid session cookie or access token; sign in first"))?,
+            ),
+        };
         let Ok(Client(client)) = Client::from_request_parts(parts, state).await;
-        let current = authenticate(state, &token.hash(), client).await?;
+        let current = authenticate(state, credential, client).await?;
         parts.extensions.insert(current.clone());
         Ok(current)
     }
 }
 
-/// Resolves a token hash to a live session, enforcing expiry, binding and account state.
-pub async fn authenticate(
+/// The one path that turns a credential into a live session: it finds the session, then enforces
+/// account state, expiry and (for cookies) binding, and records activity at most once a minute.
+async fn authenticate(
     state: &AppState,
-    token_hash: &TokenHash,
+    credential: Credential,
     client: ClientContext,
 ) -> Result<CurrentSession, ApiError> {
     let services = state.services();
-    let found = services.sessions.session_by_token(token_hash).await?;
-    let Some(mut found) = found else { return Err(ApiError::Unauthenticated("the session has ended; sign in again")) };
-    if found.user.disabled {
-        return Err(ApiError::Unauthenticated("the session has ended; sign in again"));
-    }
     let now = services.clock.now();
-    match found.session.check(now, state.session_policy(), &client) {
+    let ended = ApiError::Unauthenticated("the session has ended; sign in again");
+    let (found, from_cookie) = match credential {
+        Credential::Cookie(token) => (services.sessions.session_by_token(&token.hash()).await?, true),
+        Credential::AccessToken(token) => {
+            let claims = services
+                .tokens
+                .verify(&token, now)
+                .await
+                .map_err(|_| ApiError::Unauthenticated("the access token is invalid or expired"))?;
+            let found = services.sessions.session_by_id(claims.sid).await?;
+            (found.filter(|found| found.user.id == claims.sub), false)
+        }
+    };
+    let Some(mut found) = found else { return Err(ended) };
+    if found.user.disabled {
+        return Err(ended);
+    }
+    let mut policy = *state.session_policy();
+    if !from_cookie {
+        // Access tokens are meant to be handed to other services, which call from elsewhere.
+        policy.binding = gatehouse_core::sessions::Binding::Off;
+    }
+    match found.session.check(now, &policy, &client) {
         SessionCheck::Valid => {}
         SessionCheck::ValidRefresh { last_seen_at, idle_expires_at } => {
             found.session.last_seen_at = last_seen_at;
             found.session.idle_expires_at = idle_expires_at;
             // A failed refresh costs the session a minute of sliding, not the request.
-            if let Err(error) = services.sessions.touch_session(token_hash, &found).await {
+            if let Err(error) = services.sessions.touch_session(&found).await {
                 tracing::warn!(%error, "could not record session activity");
             }
         }
@@ -110,7 +169,7 @@ pub async fn authenticate(
             return Err(ApiError::Unauthenticated("the session was used from another client and has been ended"));
         }
     }
-    Ok(CurrentSession { session: found.session, user: found.user, token_hash: *token_hash, client })
+    Ok(CurrentSession { session: found.session, user: found.user, token_hash: found.token_hash, client })
 }
 
 /// A new session for `user_id`: the record to store and the token for the cookie.

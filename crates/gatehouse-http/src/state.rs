@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_core::accounts::AccountStore;
+use gatehouse_core::api_keys::ApiKeyStore;
 use gatehouse_core::audit::AuditLog;
 use gatehouse_core::clock::Clock;
 use gatehouse_core::health::DependencyCheck;
@@ -16,6 +17,7 @@ use ipnet::IpNet;
 
 use crate::metrics::MetricsRenderer;
 use crate::password::PasswordService;
+use crate::tokens::TokenService;
 
 /// The HTTP layer's settings, already parsed and validated by the binary's config.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub struct Services {
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordService,
+    pub tokens: TokenService,
+    pub api_keys: Arc<dyn ApiKeyStore>,
     pub metrics: Arc<dyn MetricsRenderer>,
 }
 

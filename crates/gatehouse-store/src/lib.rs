@@ -17,9 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::accounts::AccountStore;
+use gatehouse_core::api_keys::ApiKeyStore;
 use gatehouse_core::audit::AuditLog;
 use gatehouse_core::sessions::SessionStore;
 use gatehouse_core::store::{Backend, DatabaseProbe, InstanceSecretStore, StoreError};
+use gatehouse_core::tokens::SigningKeyStore;
 
 pub use migrations::embedded_versions;
 
@@ -87,6 +89,20 @@ impl Database {
     }
 
     pub fn sessions(&self) -> Arc<dyn SessionStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn api_keys(&self) -> Arc<dyn ApiKeyStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn signing_keys(&self) -> Arc<dyn SigningKeyStore> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),

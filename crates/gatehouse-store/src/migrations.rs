@@ -32,6 +32,7 @@ macro_rules! embedded {
 const EMBEDDED: &[EmbeddedMigration] = embedded![
     0001 => "instance_secrets",
     0002 => "accounts_sessions_audit",
+    0003 => "signing_and_api_keys",
 ];
 
 #[derive(Debug, Clone, Copy)]

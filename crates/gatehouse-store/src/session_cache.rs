@@ -84,8 +84,9 @@ impl Cached {
         }
     }
 
-    fn into_record(self) -> Result<SessionWithUser, StoreError> {
+    fn into_record(self, token_hash: TokenHash) -> Result<SessionWithUser, StoreError> {
         Ok(SessionWithUser {
+            token_hash,
             session: Session {
                 id: self.id,
                 user_id: self.user_id,
@@ -184,7 +185,7 @@ impl SessionStore for CachedSessionStore {
         match self.redis.query::<Option<String>>(redis::cmd("GET").arg(self.key(token_hash))).await {
             Ok(Some(json)) => {
                 if let Ok(cached) = serde_json::from_str::<Cached>(&json) {
-                    return cached.into_record().map(Some);
+                    return cached.into_record(*token_hash).map(Some);
                 }
             }
             Ok(None) => {}
@@ -202,9 +203,14 @@ impl SessionStore for CachedSessionStore {
         Ok(found)
     }
 
-    async fn touch_session(&self, token_hash: &TokenHash, refreshed: &SessionWithUser) -> Result<(), StoreError> {
-        self.sql.touch_session(token_hash, refreshed).await?;
-        if !self.cache_trusted().await || !self.store(token_hash, refreshed).await {
+    async fn session_by_id(&self, session_id: Uuid) -> Result<Option<SessionWithUser>, StoreError> {
+        // Access-token checks read SQL: the cache is keyed by token hash, which a JWT does not carry.
+        self.sql.session_by_id(session_id).await
+    }
+
+    async fn touch_session(&self, refreshed: &SessionWithUser) -> Result<(), StoreError> {
+        self.sql.touch_session(refreshed).await?;
+        if !self.cache_trusted().await || !self.store(&refreshed.token_hash, refreshed).await {
             fallback("write");
         }
         Ok(())

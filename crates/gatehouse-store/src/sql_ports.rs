@@ -35,6 +35,8 @@ macro_rules! sql_ports {
     ($store:ty, $conn:ty, $row:ty, $backend:expr, $has_migrations_table:expr) => {
         use async_trait::async_trait;
         use gatehouse_core::accounts::{AccountStore, EmailAddress, NewUser, User, UserCredentials};
+        use gatehouse_core::api_keys::{ApiKey, ApiKeyStore};
+        use gatehouse_core::tokens::{SigningAlgorithm, SigningKeyStore, StoredSigningKey};
         use gatehouse_core::audit::{AuditEvent, AuditLog, StoredAuditEvent};
         use gatehouse_core::sessions::{NewSession, Session, SessionStore, SessionWithUser, TokenHash};
         use gatehouse_core::store::{Backend, DatabaseProbe, InstanceSecretStore, PoolStats, SchemaStatus, StoreError};
@@ -47,8 +49,8 @@ macro_rules! sql_ports {
 
         const USER_COLUMNS: &str = "u.id AS user_id, u.email, u.email_normalized, u.name, u.email_verified_at, \
                                     u.disabled, u.created_at AS user_created_at";
-        const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, \
-                                       s.absolute_expires_at, s.user_agent, s.ip";
+        const SESSION_COLUMNS: &str = "s.id, s.token_hash, s.user_id, s.created_at, s.last_seen_at, \
+                                       s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip";
 
         impl $store {
             async fn insert_audit(conn: &mut $conn, events: &[AuditEvent]) -> Result<(), StoreError> {
@@ -108,6 +110,14 @@ macro_rules! sql_ports {
                     email_verified: verified.is_some(),
                     disabled: row.try_get("disabled").map_err(from_sqlx)?,
                     created_at: from_millis(row.try_get("user_created_at").map_err(from_sqlx)?)?,
+                })
+            }
+
+            fn session_with_user_from_row(row: &$row) -> Result<SessionWithUser, StoreError> {
+                Ok(SessionWithUser {
+                    session: Self::session_from_row(row)?,
+                    user: Self::user_from_row(row)?,
+                    token_hash: token_hash(row.try_get("token_hash").map_err(from_sqlx)?)?,
                 })
             }
 
@@ -263,18 +273,28 @@ macro_rules! sql_ports {
                     .await
                     .map_err(from_sqlx)?;
                 let Some(row) = row else { return Ok(None) };
-                Ok(Some(SessionWithUser { session: Self::session_from_row(&row)?, user: Self::user_from_row(&row)? }))
+                Ok(Some(Self::session_with_user_from_row(&row)?))
             }
 
-            async fn touch_session(
-                &self,
-                token_hash: &TokenHash,
-                refreshed: &SessionWithUser,
-            ) -> Result<(), StoreError> {
-                sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE token_hash = $3")
+            async fn session_by_id(&self, session_id: Uuid) -> Result<Option<SessionWithUser>, StoreError> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.id = $1"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(session_id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some(Self::session_with_user_from_row(&row)?))
+            }
+
+            async fn touch_session(&self, refreshed: &SessionWithUser) -> Result<(), StoreError> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3")
                     .bind(millis(refreshed.session.last_seen_at))
                     .bind(millis(refreshed.session.idle_expires_at))
-                    .bind(&token_hash.0[..])
+                    .bind(refreshed.session.id.to_string())
                     .execute(&self.pool)
                     .await
                     .map_err(from_sqlx)?;
@@ -332,6 +352,141 @@ macro_rules! sql_ports {
                     .await
                     .map_err(from_sqlx)?;
                 rows.iter().map(Self::session_from_row).collect()
+            }
+        }
+
+        impl $store {
+            fn api_key_from_row(row: &$row) -> Result<ApiKey, StoreError> {
+                let id: String = row.try_get("id").map_err(from_sqlx)?;
+                let scopes: String = row.try_get("scopes").map_err(from_sqlx)?;
+                let last_used_at: Option<i64> = row.try_get("last_used_at").map_err(from_sqlx)?;
+                let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(from_sqlx)?;
+                Ok(ApiKey {
+                    id: uuid(&id)?,
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    prefix: row.try_get("prefix").map_err(from_sqlx)?,
+                    scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+                    created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                    last_used_at: last_used_at.map(from_millis).transpose()?,
+                    revoked_at: revoked_at.map(from_millis).transpose()?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl ApiKeyStore for $store {
+            async fn create_api_key(&self, key: &ApiKey, hash: &TokenHash, events: &[AuditEvent]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                sqlx::query(
+                    "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(key.id.to_string())
+                .bind(&key.name)
+                .bind(&key.prefix)
+                .bind(&hash.0[..])
+                .bind(key.scopes.join(" "))
+                .bind(millis(key.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+                Self::insert_audit(&mut tx, events).await?;
+                tx.commit().await.map_err(from_sqlx)
+            }
+
+            async fn api_key_by_hash(&self, hash: &TokenHash) -> Result<Option<ApiKey>, StoreError> {
+                let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+                    .bind(&hash.0[..])
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                row.as_ref().map(Self::api_key_from_row).transpose()
+            }
+
+            async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+                let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at DESC, id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                rows.iter().map(Self::api_key_from_row).collect()
+            }
+
+            async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime, events: &[AuditEvent]) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(millis(at))
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?
+                    .rows_affected()
+                    == 1;
+                if done {
+                    Self::insert_audit(&mut tx, events).await?;
+                }
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(done)
+            }
+
+            async fn record_api_key_use(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+                sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                    .bind(millis(at))
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl SigningKeyStore for $store {
+            async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT kid, algorithm, encrypted_private_key, public_jwk, created_at, retired_at FROM signing_keys \
+                     ORDER BY created_at DESC, kid",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                rows.iter()
+                    .map(|row| {
+                        let algorithm: String = row.try_get("algorithm").map_err(from_sqlx)?;
+                        let jwk: sqlx::types::Json<serde_json::Value> = row.try_get("public_jwk").map_err(from_sqlx)?;
+                        let retired_at: Option<i64> = row.try_get("retired_at").map_err(from_sqlx)?;
+                        Ok(StoredSigningKey {
+                            kid: row.try_get("kid").map_err(from_sqlx)?,
+                            algorithm: SigningAlgorithm::parse(&algorithm)
+                                .ok_or_else(|| StoreError::Backend(format!("unknown signing algorithm {algorithm}")))?,
+                            encrypted_private_key: row.try_get("encrypted_private_key").map_err(from_sqlx)?,
+                            public_jwk: jwk.0,
+                            created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                            retired_at: retired_at.map(from_millis).transpose()?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn rotate_signing_key(&self, key: &StoredSigningKey, events: &[AuditEvent]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                    .bind(millis(key.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, algorithm, encrypted_private_key, public_jwk, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&key.kid)
+                .bind(key.algorithm.as_str())
+                .bind(&key.encrypted_private_key)
+                .bind(sqlx::types::Json(&key.public_jwk))
+                .bind(millis(key.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+                Self::insert_audit(&mut tx, events).await?;
+                tx.commit().await.map_err(from_sqlx)
             }
         }
 

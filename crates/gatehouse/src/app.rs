@@ -17,7 +17,9 @@ use gatehouse_core::mode::RunMode;
 use gatehouse_core::secret::MasterSecret;
 use gatehouse_core::sessions::{SessionPolicy, SessionStore};
 use gatehouse_core::store::load_or_store_instance_secret;
+use gatehouse_core::tokens::KeyEncryption;
 use gatehouse_http::password::PasswordService;
+use gatehouse_http::tokens::TokenService;
 use gatehouse_http::{AppState, CookieSettings, HttpSettings, Services};
 use gatehouse_store::redis::{Redis, RedisSettings};
 use gatehouse_store::session_cache::CachedSessionStore;
@@ -74,8 +76,27 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let database = connect(&config).await?;
     if config.database.migrate_on_start {
         database.migrate().await.context("applying database migrations")?;
+    } else {
+        let status = database.probe().schema_status().await.context("reading the schema version")?;
+        anyhow::ensure!(
+            status.is_current(),
+            "the database schema is {} migration(s) behind this binary; run `gatehouse migrate` first",
+            status.pending.len()
+        );
     }
     let master_secret = master_secret(&config, &database).await?;
+    let signing_store = database.signing_keys();
+    let encryption = KeyEncryption::new(&master_secret);
+    crate::keys::ensure_active(signing_store.as_ref(), &encryption, config.tokens.algorithm).await?;
+    let tokens = TokenService::load(
+        signing_store,
+        encryption,
+        config.tokens.access_ttl,
+        config.tokens.issuer.clone(),
+        config.tokens.audience.clone(),
+    )
+    .await
+    .context("loading access-token signing keys")?;
 
     let handle = telemetry::prometheus();
     let probe = database.probe();
@@ -104,6 +125,8 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         audit: database.audit(),
         clock,
         passwords,
+        tokens,
+        api_keys: database.api_keys(),
         metrics: renderer,
     };
     let settings = HttpSettings {
@@ -139,7 +162,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
 
 /// The configured master secret, or in development a generated one kept in the database so that
 /// restarts do not invalidate what it signed.
-async fn master_secret(config: &Config, database: &Database) -> anyhow::Result<MasterSecret> {
+pub async fn master_secret(config: &Config, database: &Database) -> anyhow::Result<MasterSecret> {
     let store = database.instance_secrets();
     if let Some(secret) = &config.master_secret {
         if config.mode == RunMode::Production {
@@ -183,12 +206,14 @@ impl Listeners {
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish within
 /// `server.shutdown_timeout`, stops background work and closes the database pool.
 pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let key_refresh_tokens = app.state.services().tokens.clone();
     let App { config, database, router, metrics_router, .. } = app;
     let main_addr = listeners.main.local_addr()?;
     let metrics_addr = listeners.metrics.as_ref().map(TcpListener::local_addr).transpose()?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let upkeep = tokio::spawn(telemetry::metrics_upkeep(telemetry::prometheus(), stop_rx.clone()));
+    let key_refresh = tokio::spawn(refresh_signing_keys(key_refresh_tokens, stop_rx.clone()));
     let main = axum::serve(listeners.main, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(stopped(stop_rx.clone()));
     let metrics = async {
@@ -232,11 +257,32 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
     };
     let _ = stop_tx.send(true);
     let _ = upkeep.await;
+    let _ = key_refresh.await;
     if tokio::time::timeout(POOL_CLOSE_TIMEOUT, database.close()).await.is_err() {
         tracing::warn!("database connections were still in use at exit");
     }
     tracing::info!("gatehouse stopped");
     outcome
+}
+
+/// How often every instance re-reads the signing keys, so a rotation reaches all of them.
+const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+async fn refresh_signing_keys(tokens: TokenService, stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(KEY_REFRESH_INTERVAL);
+    tick.tick().await;
+    let stop = stopped(stop);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(error) = tokens.reload().await {
+                    tracing::warn!(%error, "could not reload signing keys; keeping the current ones");
+                }
+            }
+            () = &mut stop => return,
+        }
+    }
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {

@@ -9,6 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use gatehouse_core::api_keys::{ApiKey, ApiKeySecret, parse_scopes};
+use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
+use gatehouse_core::sessions::ClientContext;
+
 use crate::app;
 use crate::config::{self, Config, render};
 use crate::telemetry;
@@ -40,8 +44,41 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage access-token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage service API keys for server-to-server calls.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key active. The old public keys stay in the JWKS until every token they
+    /// signed has expired, so nothing breaks.
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key and print it. It is shown this once; only a hash is stored.
+    Create {
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        /// A scope the key holds (admin, audit, rate_limit, webhooks); repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List keys (never the secrets).
+    List,
+    /// Revoke a key by id; it stops working at once.
+    Revoke {
+        /// The key's id, from `api-key list`.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +124,8 @@ pub fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Migrate => with_config(cli.config, migrate),
+        Command::Keys(KeysCommand::Rotate) => with_config(cli.config, rotate_keys),
+        Command::ApiKey(command) => with_config(cli.config, |config| api_key(config, command)),
         Command::Serve => with_config(cli.config, serve),
     }
 }
@@ -153,6 +192,84 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     let before = gatehouse_core::store::DatabaseProbe::schema_status(database.probe().as_ref()).await?;
     database.migrate().await?;
     tracing::info!(applied = before.pending.len(), "database schema is current");
+    database.close().await;
+    Ok(())
+}
+
+/// Connects and migrates, for the management commands.
+async fn database(config: &Config) -> anyhow::Result<gatehouse_store::Database> {
+    let database = app::connect(config).await?;
+    if config.database.migrate_on_start {
+        database.migrate().await?;
+    }
+    Ok(database)
+}
+
+async fn rotate_keys(config: Config) -> anyhow::Result<()> {
+    let database = database(&config).await?;
+    let master = app::master_secret(&config, &database).await?;
+    let encryption = gatehouse_core::tokens::KeyEncryption::new(&master);
+    let store = database.signing_keys();
+    let kid = crate::keys::rotate(store.as_ref(), &encryption, config.tokens.algorithm, Actor::Operator).await?;
+    println!("new signing key {kid} is active; running instances pick it up within a minute");
+    database.close().await;
+    Ok(())
+}
+
+async fn api_key(config: Config, command: ApiKeyCommand) -> anyhow::Result<()> {
+    let database = database(&config).await?;
+    let store = database.api_keys();
+    let now = gatehouse_core::clock::to_millis(time::OffsetDateTime::now_utc());
+    let operator = ClientContext::default();
+    match command {
+        ApiKeyCommand::Create { name, scopes } => {
+            let scopes = parse_scopes(scopes.iter().flat_map(|s| s.split(',')))?;
+            let name = name.trim().to_owned();
+            anyhow::ensure!(!name.is_empty() && name.chars().count() <= 100, "--name must be 1 to 100 characters");
+            let mut bytes = [0_u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+            let secret = ApiKeySecret::from_random(bytes);
+            let key = ApiKey {
+                id: uuid::Uuid::new_v4(),
+                name,
+                prefix: secret.display_prefix(),
+                scopes,
+                created_at: now,
+                last_used_at: None,
+                revoked_at: None,
+            };
+            let event = AuditEvent::new(AuditAction::ApiKeyCreated, Actor::Operator, now, &operator)
+                .target("api_key", key.id)
+                .detail("name", key.name.clone())
+                .detail("scopes", key.scopes.join(" "));
+            store.create_api_key(&key, &secret.hash(), &[event]).await?;
+            eprintln!("created API key {} ({}) with scopes: {}", key.id, key.name, key.scopes.join(", "));
+            eprintln!("store it now; it is not shown again:");
+            println!("{}", secret.encode());
+        }
+        ApiKeyCommand::List => {
+            for key in store.api_keys().await? {
+                let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                let last_used = key.last_used_at.map_or_else(|| "never".to_owned(), |t| t.to_string());
+                println!(
+                    "{}  {}…  {:8}  {}  [{}]  last used: {}",
+                    key.id,
+                    key.prefix,
+                    state,
+                    key.name,
+                    key.scopes.join(" "),
+                    last_used
+                );
+            }
+        }
+        ApiKeyCommand::Revoke { id } => {
+            let id = uuid::Uuid::parse_str(id.trim()).map_err(|_| anyhow::anyhow!("`{id}` is not a key id"))?;
+            let event =
+                AuditEvent::new(AuditAction::ApiKeyRevoked, Actor::Operator, now, &operator).target("api_key", id);
+            anyhow::ensure!(store.revoke_api_key(id, now, &[event]).await?, "no active API key has id {id}");
+            println!("revoked API key {id}");
+        }
+    }
     database.close().await;
     Ok(())
 }

@@ -17,6 +17,7 @@ use gatehouse_core::mode::RunMode;
 use gatehouse_core::password::HashParams;
 use gatehouse_core::secret::MasterSecret;
 use gatehouse_core::sessions::Binding;
+use gatehouse_core::tokens::SigningAlgorithm;
 use ipnet::IpNet;
 
 pub use load::{Problem, RawValues, Source};
@@ -34,6 +35,7 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     pub cookies: CookieConfig,
     pub session: SessionConfig,
+    pub tokens: TokenConfig,
     pub password: HashParams,
     pub log: LogConfig,
     /// The merged raw values with their sources, for `config check`.
@@ -94,6 +96,15 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     pub absolute_lifetime: Duration,
     pub binding: Binding,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub access_ttl: Duration,
+    pub algorithm: SigningAlgorithm,
+    /// Without a trailing slash.
+    pub issuer: String,
+    pub audience: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,11 +315,14 @@ fn build(r: &mut Reader) -> Option<Config> {
     let session = session_config(r);
     let redis = redis_config(r, mode);
     let password = password_params(r, production);
+    let token_ttl = r.number::<u64>("tokens.access_ttl_secs", 30..=86_400);
+    let algorithm = r.string("tokens.algorithm").as_deref().and_then(SigningAlgorithm::parse);
+    let audience = r.string("tokens.audience");
 
     Some(Config {
         mode: mode?,
         master_secret,
-        public_url: public_url?,
+        public_url: public_url.clone()?,
         server: ServerConfig {
             listen: listen?,
             metrics_listen,
@@ -328,6 +342,15 @@ fn build(r: &mut Reader) -> Option<Config> {
         redis: redis?,
         cookies: CookieConfig { secure: secure_cookies?, domain: cookie_domain },
         session: session?,
+        tokens: {
+            let issuer = public_url.as_ref()?.as_str().trim_end_matches('/').to_owned();
+            TokenConfig {
+                access_ttl: Duration::from_secs(token_ttl?),
+                algorithm: algorithm?,
+                audience: audience.unwrap_or_else(|| issuer.clone()),
+                issuer,
+            }
+        },
         password: password?,
         log: LogConfig { level, format },
         raw: r.raw.clone(),

@@ -221,6 +221,27 @@ pub const SETTINGS: &[Setting] = &[
         "Tie a session to the client that created it. A mismatch ends the session (IPs compared by /24 for IPv4, /64 for IPv6).",
     ),
     setting(
+        "tokens.access_ttl_secs",
+        Kind::Integer,
+        Some("600"),
+        "Lifetime of access tokens (JWTs) from POST /v1/token. Default 10 minutes.",
+    ),
+    setting(
+        "tokens.algorithm",
+        Kind::Choice(&["ES256", "EdDSA"]),
+        Some("\"ES256\""),
+        "Signature algorithm for new signing keys. ES256 has the widest library support.",
+    ),
+    Setting {
+        example: Some("\"https://api.example.com\""),
+        ..setting(
+            "tokens.audience",
+            Kind::String,
+            None,
+            "The `aud` claim of access tokens. Defaults to public_url; the issuer (`iss`) is always public_url.",
+        )
+    },
+    setting(
         "password.argon2_memory_kib",
         Kind::Integer,
         Some("19456"),

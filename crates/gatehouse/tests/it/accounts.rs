@@ -229,42 +229,7 @@ async fn sessions_end_at_the_absolute_lifetime_however_active(app: TestApp) {
     app.finish().await;
 }
 
-macro_rules! on_every_backend {
-    ($($story:ident $(with $extra:expr)?),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $story() {
-                    let extra: &[(&str, &str)] = &[$($extra)?];
-                    super::$story(crate::support::app::TestApp::sqlite(extra).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $story() {
-                    let Some(db) = crate::support::TestDb::postgres().await else { return };
-                    let extra: &[(&str, &str)] = &[$($extra)?];
-                    super::$story(crate::support::app::TestApp::start(db, extra).await).await;
-                }
-            )*
-        }
-        mod sqlite_with_redis {
-            $(
-                #[tokio::test]
-                async fn $story() {
-                    let Some((url, prefix)) = crate::support::redis() else { return };
-                    let mut extra: Vec<(&str, &str)> = vec![$($extra)?];
-                    extra.extend([("GATEHOUSE_REDIS_URL", url.as_str()), ("GATEHOUSE_REDIS_KEY_PREFIX", prefix.as_str())]);
-                    super::$story(crate::support::app::TestApp::sqlite(&extra).await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend! {
+crate::support::on_every_backend! {
     signup_sets_a_safe_cookie_and_whoami_knows_the_user,
     the_same_email_in_another_case_is_a_duplicate,
     signup_reports_every_invalid_field,

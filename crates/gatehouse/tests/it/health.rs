@@ -35,31 +35,33 @@ async fn sqlite_is_ready_and_health_names_the_backend_only() {
 }
 
 #[tokio::test]
-async fn not_ready_while_migrations_are_pending() {
+async fn not_ready_when_the_schema_falls_behind_the_binary() {
     let db = TestDb::sqlite();
-    let secret = crate::support::random_master_secret();
-    let config =
-        config_for(&db.url, &[("GATEHOUSE_DATABASE_MIGRATE_ON_START", "false"), ("GATEHOUSE_MASTER_SECRET", &secret)]);
-    let app = gatehouse::app::build(config).await.expect("app builds without touching the schema");
+    let app = gatehouse::app::build(config_for(&db.url, &[])).await.expect("app");
+    assert_eq!(call(&app.router, get("/health/ready")).await.0, StatusCode::OK);
+
+    // As if the database were restored from a backup taken before the latest migration.
+    let pool = sqlx::SqlitePool::connect(&db.url).await.expect("connect");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
+        .execute(&pool)
+        .await
+        .expect("forget a migration");
+    pool.close().await;
+
     let (status, _, body) = call(&app.router, get("/health/ready")).await;
     let body = json(&body);
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["checks"]["database"]["status"], "ok");
     assert_eq!(body["checks"]["migrations"]["status"], "down");
     assert!(body["detail"].as_str().expect("detail").contains("run `gatehouse migrate`"), "{body}");
-
-    app.database.migrate().await.expect("migrate");
-    let (status, _, _) = call(&app.router, get("/health/ready")).await;
-    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
-async fn development_without_a_schema_fails_to_start_with_the_reason() {
+async fn without_migrate_on_start_an_unmigrated_database_is_refused_with_the_fix() {
     let db = TestDb::sqlite();
     let config = config_for(&db.url, &[("GATEHOUSE_DATABASE_MIGRATE_ON_START", "false")]);
-    // The generated development secret lives in the database, so it needs the schema.
-    let error = gatehouse::app::build(config).await.expect_err("no schema, no secret");
-    assert!(format!("{error:#}").contains("instance_secrets"), "{error:#}");
+    let error = gatehouse::app::build(config).await.expect_err("no schema");
+    assert!(format!("{error:#}").contains("run `gatehouse migrate` first"), "{error:#}");
 }
 
 #[tokio::test]

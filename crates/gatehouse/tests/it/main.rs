@@ -10,3 +10,4 @@ mod metrics;
 mod redis;
 mod store_contract;
 mod support;
+mod tokens;

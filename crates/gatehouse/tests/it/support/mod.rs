@@ -116,3 +116,42 @@ pub fn get(path: &str) -> http::Request<Body> {
 pub fn json(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
+
+/// Runs each story (an `async fn(TestApp)`) on SQLite, on PostgreSQL, and on SQLite with the Redis
+/// fast path, optionally with extra environment variables: `story with ("VAR", "value")`.
+macro_rules! on_every_backend {
+    ($($story:ident $(with $extra:expr)?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    let extra: &[(&str, &str)] = &[$($extra)?];
+                    super::$story(crate::support::app::TestApp::sqlite(extra).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    let Some(db) = crate::support::TestDb::postgres().await else { return };
+                    let extra: &[(&str, &str)] = &[$($extra)?];
+                    super::$story(crate::support::app::TestApp::start(db, extra).await).await;
+                }
+            )*
+        }
+        mod sqlite_with_redis {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    let Some((url, prefix)) = crate::support::redis() else { return };
+                    let mut extra: Vec<(&str, &str)> = vec![$($extra)?];
+                    extra.extend([("GATEHOUSE_REDIS_URL", url.as_str()), ("GATEHOUSE_REDIS_KEY_PREFIX", prefix.as_str())]);
+                    super::$story(crate::support::app::TestApp::sqlite(&extra).await).await;
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use on_every_backend;

@@ -1,0 +1,137 @@
+//! Access tokens over HTTP: `POST /v1/token`, `GET /.well-known/jwks.json`, and the token service
+//! that holds the key ring.
+//!
+//! The ring is loaded from the database at start, reloaded every minute (so a rotation done by the
+//! CLI reaches every instance), and reloaded at once when a token names a key this instance has
+//! not seen yet, at most once per second.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::tokens::{AccessClaims, KeyEncryption, KeyRing, SigningKeyStore, TokenError};
+use http::{HeaderValue, header};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::sessions::CurrentSession;
+use crate::state::AppState;
+
+const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Issues and verifies access tokens with the current key ring.
+#[derive(Debug, Clone)]
+pub struct TokenService(Arc<TokenInner>);
+
+#[derive(Debug)]
+struct TokenInner {
+    ring: RwLock<Arc<KeyRing>>,
+    store: Arc<dyn SigningKeyStore>,
+    encryption: KeyEncryption,
+    ttl: Duration,
+    issuer: String,
+    audience: String,
+    last_reload: Mutex<Instant>,
+}
+
+impl TokenService {
+    /// Loads the ring; fails when a stored key cannot be decrypted (a changed master secret).
+    pub async fn load(
+        store: Arc<dyn SigningKeyStore>,
+        encryption: KeyEncryption,
+        ttl: Duration,
+        issuer: String,
+        audience: String,
+    ) -> Result<Self, TokenError> {
+        let stored = store.signing_keys().await.map_err(|e| TokenError::Key(e.to_string()))?;
+        let ring = KeyRing::load(&stored, &encryption)?;
+        Ok(Self(Arc::new(TokenInner {
+            ring: RwLock::new(Arc::new(ring)),
+            store,
+            encryption,
+            ttl,
+            issuer,
+            audience,
+            last_reload: Mutex::new(Instant::now()),
+        })))
+    }
+
+    fn ring(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.0.ring.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.0.ttl
+    }
+
+    /// Re-reads the keys from the database.
+    pub async fn reload(&self) -> Result<(), TokenError> {
+        let stored = self.0.store.signing_keys().await.map_err(|e| TokenError::Key(e.to_string()))?;
+        let ring = KeyRing::load(&stored, &self.0.encryption)?;
+        *self.0.ring.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ring);
+        *self.0.last_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+        Ok(())
+    }
+
+    pub fn issue(&self, current: &CurrentSession, now: OffsetDateTime) -> Result<String, TokenError> {
+        let iat = now.unix_timestamp();
+        let claims = AccessClaims {
+            iss: self.0.issuer.clone(),
+            sub: current.user.id,
+            aud: self.0.audience.clone(),
+            exp: iat + i64::try_from(self.0.ttl.as_secs()).unwrap_or(i64::MAX),
+            iat,
+            jti: Uuid::new_v4(),
+            sid: current.session.id,
+        };
+        self.ring().sign(&claims)
+    }
+
+    pub async fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, TokenError> {
+        let inner = &self.0;
+        match self.ring().verify(token, &inner.issuer, &inner.audience, now, inner.ttl) {
+            Ok(claims) => Ok(claims),
+            Err(error) => {
+                // A key rotated on another instance is not in this ring yet: reload, rarely.
+                let due = inner.last_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner).elapsed()
+                    >= MIN_RELOAD_INTERVAL;
+                if !due {
+                    return Err(error);
+                }
+                self.reload().await?;
+                self.ring().verify(token, &inner.issuer, &inner.audience, now, inner.ttl)
+            }
+        }
+    }
+
+    pub fn jwks(&self, now: OffsetDateTime) -> serde_json::Value {
+        self.ring().jwks(now, self.0.ttl)
+    }
+}
+
+/// `POST /v1/token`: a short-lived access token for the signed-in session.
+pub(crate) async fn issue(State(state): State<AppState>, current: CurrentSession) -> Result<Response, ApiError> {
+    let services = state.services();
+    let token = services
+        .tokens
+        .issue(&current, services.clock.now())
+        .map_err(|error| ApiError::Internal(format!("signing an access token: {error}")))?;
+    Ok(Json(serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": services.tokens.ttl().as_secs(),
+    }))
+    .into_response())
+}
+
+/// `GET /.well-known/jwks.json`: the public keys that verify access tokens.
+pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
+    let services = state.services();
+    let mut response = Json(services.tokens.jwks(services.clock.now())).into_response();
+    // Consumers may cache for a few minutes; a rotated key is published long before it signs.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}
