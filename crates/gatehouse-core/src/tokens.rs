@@ -236,7 +236,7 @@ impl KeyRing {
     /// Builds a ring from stored keys, newest first.
     pub fn load(stored: &[StoredSigningKey], encryption: &KeyEncryption) -> Result<Self, TokenError> {
         let mut keys = stored.iter().map(|key| SigningKey::load(key, encryption)).collect::<Result<Vec<_>, _>>()?;
-        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        keys.sort_by_key(|key| std::cmp::Reverse(key.created_at));
         Ok(Self { keys })
     }
 
