@@ -134,9 +134,38 @@ async fn logs_never_contain_credentials_or_whole_emails() {
             assert!(response.status().as_u16() < 500, "{path}: {}", response.status());
         }
     }
+    // The real account flows: the password and email in the bodies, and the session token and
+    // access token the server hands out, must not reach the log either.
+    let credentials = serde_json::json!({ "email": "jane.doe@example.com", "password": "password-value-4 but long" });
+    let signup = client.post(server.url("/v1/signup")).json(&credentials).send().await.expect("signup");
+    assert_eq!(signup.status(), StatusCode::CREATED);
+    let login = client.post(server.url("/v1/login")).json(&credentials).send().await.expect("login");
+    assert_eq!(login.status(), StatusCode::OK);
+    let set_cookie = login.headers()["set-cookie"].to_str().expect("ascii").to_owned();
+    let session_token =
+        set_cookie.split(';').next().and_then(|pair| pair.split_once('=')).expect("cookie").1.to_owned();
+    let wrong = serde_json::json!({ "email": "jane.doe@example.com", "password": "wrong-password-value-6" });
+    assert_eq!(
+        client.post(server.url("/v1/login")).json(&wrong).send().await.expect("login").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let token_reply: serde_json::Value = client
+        .post(server.url("/v1/token"))
+        .header("cookie", format!("gatehouse_session={session_token}"))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let access_token = token_reply["access_token"].as_str().expect("access token").to_owned();
+
     let (status, log) = server.stop();
     assert!(status.success());
     let text = log.join("\n");
+    for secret in [session_token.as_str(), access_token.as_str(), "wrong-password-value-6"] {
+        assert!(!text.contains(secret), "{secret} leaked into the log:\n{text}");
+    }
     for i in 0..paths.len() {
         assert!(text.contains(&format!("log-test-{i}")), "the request lines were not logged:\n{text}");
     }
