@@ -30,6 +30,15 @@ pub struct RedisSettings {
     pub timeout: Duration,
     /// Talk to a Redis Cluster (the URL names one seed node).
     pub cluster: bool,
+    /// PEM certificate(s) of a private CA that signed the server's certificate (`rediss://` only);
+    /// without it the system's roots are used.
+    pub tls_ca_pem: Option<Vec<u8>>,
+}
+
+impl RedisSettings {
+    fn certificates(&self) -> Option<redis::TlsCertificates> {
+        self.tls_ca_pem.clone().map(|root| redis::TlsCertificates { client_tls: None, root_cert: Some(root) })
+    }
 }
 
 #[derive(Clone)]
@@ -70,15 +79,21 @@ impl Redis {
     /// Prepares a connection without touching the network.
     pub fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
         let connection = if settings.cluster {
-            let client = redis::cluster::ClusterClientBuilder::new(vec![settings.url.as_str()])
+            let mut builder = redis::cluster::ClusterClientBuilder::new(vec![settings.url.as_str()])
                 .connection_timeout(settings.timeout)
                 .response_timeout(settings.timeout)
-                .retries(0)
-                .build()
-                .map_err(|e| config_error(&e))?;
+                .retries(0);
+            if let Some(certificates) = settings.certificates() {
+                builder = builder.certs(certificates);
+            }
+            let client = builder.build().map_err(|e| config_error(&e))?;
             Connection::Cluster(Arc::new((client, OnceCell::new())))
         } else {
-            let client = redis::Client::open(settings.url.as_str()).map_err(|e| config_error(&e))?;
+            let client = match settings.certificates() {
+                Some(certificates) => redis::Client::build_with_tls(settings.url.as_str(), certificates),
+                None => redis::Client::open(settings.url.as_str()),
+            }
+            .map_err(|e| config_error(&e))?;
             // The breaker decides when to try again; the manager must not also back off and retry
             // inside a request, or that request would wait.
             let config = ConnectionManagerConfig::new()

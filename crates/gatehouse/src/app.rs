@@ -110,6 +110,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
                 key_prefix: redis.key_prefix.clone(),
                 timeout: redis.timeout,
                 cluster: redis.cluster,
+                tls_ca_pem: redis.tls_ca_pem.clone(),
             };
             let client = Redis::connect(&settings).context("configuring Redis")?;
             let cached = CachedSessionStore::new(database.sessions(), client.clone(), redis.session_cache_ttl);

@@ -71,6 +71,8 @@ pub struct RedisConfig {
     pub timeout: Duration,
     pub cluster: bool,
     pub session_cache_ttl: Duration,
+    /// The contents of `redis.tls_ca_file`, read and checked at load.
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -364,6 +366,20 @@ fn redis_config(r: &mut Reader, mode: Option<RunMode>) -> Option<Option<RedisCon
     let cluster = r.bool("redis.cluster").unwrap_or(false);
     let prefix = r.string("redis.key_prefix").unwrap_or_default();
     let password = r.string("redis.password");
+    let tls_ca_pem = match r.string("redis.tls_ca_file") {
+        Some(path) => match std::fs::read(&path) {
+            Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
+            Ok(_) => {
+                r.problem("redis.tls_ca_file", format!("`{path}` holds no PEM certificate"));
+                return None;
+            }
+            Err(error) => {
+                r.problem("redis.tls_ca_file", format!("`{path}` cannot be read: {error}"));
+                return None;
+            }
+        },
+        None => None,
+    };
     let Some(text) = r.string("redis.url") else { return Some(None) };
     let mut url = match url::Url::parse(&text) {
         Ok(url) if matches!(url.scheme(), "redis" | "rediss") && url.host().is_some() => url,
@@ -385,6 +401,7 @@ fn redis_config(r: &mut Reader, mode: Option<RunMode>) -> Option<Option<RedisCon
         timeout: Duration::from_millis(timeout_ms?),
         cluster,
         session_cache_ttl: Duration::from_secs(ttl_secs?),
+        tls_ca_pem,
     }))
 }
 

@@ -177,6 +177,15 @@ pub const SETTINGS: &[Setting] = &[
         "Longest a Redis call may take before Gatehouse falls back to SQL for it.",
     ),
     setting("redis.cluster", Kind::Bool, Some("false"), "Treat redis.url as a seed node of a Redis Cluster."),
+    Setting {
+        example: Some("\"/etc/gatehouse/redis-ca.pem\""),
+        ..setting(
+            "redis.tls_ca_file",
+            Kind::String,
+            None,
+            "PEM file of the private CA that signed Redis's certificate, for `rediss://`. Unset: the system's trusted roots.",
+        )
+    },
     setting(
         "redis.session_cache_ttl_secs",
         Kind::Integer,

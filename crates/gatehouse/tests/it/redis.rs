@@ -157,3 +157,80 @@ async fn a_revocation_on_one_instance_holds_on_every_other_at_once() {
     assert_eq!(whoami(second.router.clone()).await, StatusCode::UNAUTHORIZED);
     assert_eq!(whoami(first.router.clone()).await, StatusCode::UNAUTHORIZED);
 }
+
+async fn sign_up_and_check(app: &TestApp, count: usize) {
+    for i in 0..count {
+        let cookie = app.signup(&format!("spread{i}@example.com")).await.cookie();
+        for _ in 0..2 {
+            let reply = app.get("/v1/session", Some(&cookie)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        }
+    }
+}
+
+/// `rediss://` with a private CA: the TLS handshake (ring provider) works and the fast path is
+/// used; without the CA the certificate is refused and Gatehouse serves from SQL instead.
+#[tokio::test]
+async fn rediss_with_a_private_ca_is_trusted_and_an_unknown_one_is_not() {
+    if redis().is_none() {
+        return;
+    }
+    let (server, ca_file) = crate::support::redis_server::RedisServer::tls();
+    let url = format!("rediss://localhost:{}", server.ports[0]);
+    let ca = ca_file.display().to_string();
+    let app = TestApp::sqlite(&[("GATEHOUSE_REDIS_URL", &url), ("GATEHOUSE_REDIS_TLS_CA_FILE", &ca)]).await;
+    sign_up_and_check(&app, 3).await;
+    assert_eq!(redis_status(&app).await, "ok");
+    app.finish().await;
+
+    let untrusting = TestApp::sqlite(&[("GATEHOUSE_REDIS_URL", &url)]).await;
+    sign_up_and_check(&untrusting, 2).await;
+    assert_eq!(redis_status(&untrusting).await, "degraded", "an untrusted certificate is never accepted");
+    untrusting.finish().await;
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_redis_cluster_spreads_the_sessions() {
+    if redis().is_none() {
+        return;
+    }
+    let cluster = crate::support::redis_server::RedisServer::cluster();
+    let url = format!("redis://127.0.0.1:{}", cluster.ports[0]);
+    let app = TestApp::sqlite(&[("GATEHOUSE_REDIS_URL", &url), ("GATEHOUSE_REDIS_CLUSTER", "true")]).await;
+    sign_up_and_check(&app, 12).await;
+    assert_eq!(redis_status(&app).await, "ok");
+    let per_node = cluster.keys_per_node();
+    assert_eq!(per_node.iter().sum::<u64>(), 12, "{per_node:?}");
+    assert!(per_node.iter().filter(|n| **n > 0).count() >= 2, "keys land on several nodes: {per_node:?}");
+    app.finish().await;
+}
+
+/// A password from `REDIS_PASSWORD` (here for an ACL user named in the URL) is used, and a wrong
+/// one degrades to SQL rather than failing requests.
+#[tokio::test]
+async fn redis_password_comes_from_its_own_setting() {
+    let Some((url, prefix)) = redis() else { return };
+    let user = format!("gh-test-{}", uuid::Uuid::new_v4().simple());
+    let mut admin = redis_client(&url).await;
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", user.as_str(), "on", ">s3cret-acl-password", "~*", "+@all"][..])
+        .query_async(&mut admin)
+        .await
+        .expect("create ACL user");
+    let mut with_user = url::Url::parse(&url).expect("url");
+    with_user.set_username(&user).expect("user");
+    for (password, expected) in [("s3cret-acl-password", "ok"), ("wrong-password", "degraded")] {
+        let app = TestApp::sqlite(&[
+            ("GATEHOUSE_REDIS_URL", with_user.as_str()),
+            ("REDIS_PASSWORD", password),
+            ("GATEHOUSE_REDIS_KEY_PREFIX", &prefix),
+        ])
+        .await;
+        sign_up_and_check(&app, 1).await;
+        assert_eq!(redis_status(&app).await, expected, "password {password}");
+        app.finish().await;
+    }
+    let _: () =
+        redis::cmd("ACL").arg(&["DELUSER", user.as_str()][..]).query_async(&mut admin).await.expect("delete ACL user");
+}

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod binary;
 pub mod proxy;
+pub mod redis_server;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
