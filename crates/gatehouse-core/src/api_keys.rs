@@ -1,14 +1,12 @@
 //! Service API keys for server-to-server calls: `gh_` followed by 256 random bits, shown once at
 //! creation and stored only as a SHA-256 hash, each with a set of scopes.
 
-use base64::Engine as _;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::AuditEvent;
-use crate::sessions::TokenHash;
+use crate::secret::{RandomToken, TokenHash};
 use crate::store::StoreError;
 
 pub const KEY_PREFIX: &str = "gh_";
@@ -16,37 +14,25 @@ pub const KEY_PREFIX: &str = "gh_";
 /// Scopes a key can hold. Each server-to-server endpoint names the one it needs.
 pub const KNOWN_SCOPES: &[&str] = &["admin", "audit", "rate_limit", "webhooks"];
 
-/// The secret a client sends as `Authorization: Bearer gh_…`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKeySecret([u8; 32]);
-
-impl std::fmt::Debug for ApiKeySecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKeySecret(<redacted>)")
-    }
-}
+/// The secret a client sends as `Authorization: Bearer gh_…`: `gh_` and a [`RandomToken`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeySecret(RandomToken);
 
 impl ApiKeySecret {
     pub fn from_random(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+        Self(RandomToken::from_random(bytes))
     }
 
-    /// Parses `gh_` plus 43 characters of unpadded base64url.
     pub fn parse(text: &str) -> Option<Self> {
-        let encoded = text.strip_prefix(KEY_PREFIX)?;
-        if encoded.len() != 43 {
-            return None;
-        }
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded).ok()?;
-        Some(Self(bytes.try_into().ok()?))
+        text.strip_prefix(KEY_PREFIX).and_then(RandomToken::parse).map(Self)
     }
 
     pub fn encode(&self) -> String {
-        format!("{KEY_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0))
+        format!("{KEY_PREFIX}{}", self.0.encode())
     }
 
     pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0).into())
+        self.0.hash()
     }
 
     /// The first characters, enough to recognise a key in a list without revealing it.

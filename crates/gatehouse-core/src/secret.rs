@@ -1,10 +1,15 @@
-//! The master secret: the one root key from which Gatehouse derives its signing and encryption keys.
+//! Secrets: the master secret, and the random bearer tokens Gatehouse hands out.
 //!
-//! It is parsed once at the edge (config) from base64 or hex and is then only ever a
+//! The master secret is the one root key from which Gatehouse derives its signing and encryption
+//! keys. It is parsed once at the edge (config) from base64 or hex and is then only ever a
 //! [`MasterSecret`]: its `Debug` shows no bytes, it has no `Display`, and it refuses values that
 //! are too short or obviously not random, so a placeholder cannot reach production.
+//!
+//! A [`RandomToken`] is 256 bits from the OS CSPRNG, written as 43 characters of unpadded base64url:
+//! a session cookie, or the body of an API key. The server keeps only its [`TokenHash`].
 
 use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
 
 /// The smallest accepted master secret, in bytes (256 bits).
 pub const MIN_MASTER_SECRET_BYTES: usize = 32;
@@ -69,9 +74,65 @@ impl std::fmt::Debug for MasterSecret {
     }
 }
 
+/// 256 random bits handed to a client as a bearer secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RandomToken([u8; 32]);
+
+impl std::fmt::Debug for RandomToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RandomToken(<redacted>)")
+    }
+}
+
+impl RandomToken {
+    /// Wraps 32 bytes from the OS CSPRNG.
+    pub fn from_random(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Parses 43 characters of unpadded base64url; anything else is no token.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != 43 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    pub fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(Sha256::digest(self.0).into())
+    }
+}
+
+/// What the server stores in place of a [`RandomToken`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_tokens_round_trip_and_only_their_hash_is_kept() {
+        let token = RandomToken::from_random([42; 32]);
+        let encoded = token.encode();
+        assert_eq!(encoded.len(), 43);
+        assert_eq!(RandomToken::parse(&encoded), Some(token.clone()));
+        assert_ne!(token.hash().0, [42; 32]);
+        assert_eq!(RandomToken::parse("too-short"), None);
+        assert_eq!(RandomToken::parse(&"!".repeat(43)), None);
+        assert_eq!(format!("{token:?}"), "RandomToken(<redacted>)");
+    }
 
     const RANDOM_B64: &str = "q4mFJvP0Xy3g8s9H1dZc7bK2LwRrTn6VxE5uAaOiYjM=";
 

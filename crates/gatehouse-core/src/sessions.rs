@@ -8,62 +8,20 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounts::User;
 use crate::audit::AuditEvent;
+pub use crate::secret::{RandomToken, TokenHash};
 use crate::store::StoreError;
 
 /// User agents longer than this are cut before they are stored.
 pub const MAX_USER_AGENT_CHARS: usize = 512;
 
 /// The secret in the session cookie.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionToken([u8; 32]);
-
-impl std::fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionToken(<redacted>)")
-    }
-}
-
-impl SessionToken {
-    /// Wraps 32 bytes from the OS CSPRNG.
-    pub fn from_random(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// Parses a cookie value (43 characters of unpadded base64url). Anything else is no token.
-    pub fn parse(value: &str) -> Option<Self> {
-        if value.len() != 43 {
-            return None;
-        }
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value).ok()?;
-        Some(Self(bytes.try_into().ok()?))
-    }
-
-    pub fn encode(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0)
-    }
-
-    pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0).into())
-    }
-}
-
-/// What the server stores in place of the token.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct TokenHash(pub [u8; 32]);
-
-impl TokenHash {
-    pub fn to_hex(self) -> String {
-        hex::encode(self.0)
-    }
-}
+pub type SessionToken = RandomToken;
 
 /// Whether a session is tied to the client that created it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,18 +214,6 @@ mod tests {
     fn start(binding: Binding) -> (Session, OffsetDateTime) {
         let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
         (Session::start(Uuid::nil(), Uuid::nil(), now, &policy(binding), &client("ua/1", "203.0.113.7")), now)
-    }
-
-    #[test]
-    fn tokens_round_trip_and_only_their_hash_is_kept() {
-        let token = SessionToken::from_random([42; 32]);
-        let encoded = token.encode();
-        assert_eq!(encoded.len(), 43);
-        assert_eq!(SessionToken::parse(&encoded), Some(token.clone()));
-        assert_ne!(token.hash().0, [42; 32]);
-        assert_eq!(SessionToken::parse("too-short"), None);
-        assert_eq!(SessionToken::parse(&"!".repeat(43)), None);
-        assert_eq!(format!("{token:?}"), "SessionToken(<redacted>)");
     }
 
     #[test]
