@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::ApiJson;
-use crate::sessions::{Client, SignedIn, new_session, session_cookie, session_token, signed_in_response};
+use crate::sessions::{Client, CurrentSession, SignedIn, new_session, session_cookie, signed_in_response};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -135,20 +135,18 @@ pub(crate) async fn login(
     ))
 }
 
-/// `POST /v1/logout`: ends the current session, if any, and clears the cookie. Always 204, so
-/// logging out twice is not an error.
+/// `POST /v1/logout`: ends the current session (reached by cookie or access token), if any, and
+/// clears the cookie. Always 204, so logging out twice is not an error.
 pub(crate) async fn logout(
     State(state): State<AppState>,
-    Client(client): Client,
-    headers: http::HeaderMap,
+    current: Result<CurrentSession, ApiError>,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = session_token(&headers, &state) {
+    if let Ok(current) = current {
         let services = state.services();
-        if let Some(found) = services.sessions.session_by_token(&token.hash()).await? {
-            let event = AuditEvent::new(AuditAction::Logout, Actor::User(found.user.id), services.clock.now(), &client)
-                .target("session", found.session.id);
-            services.sessions.revoke_session(found.user.id, found.session.id, &[event]).await?;
-        }
+        let event =
+            AuditEvent::new(AuditAction::Logout, Actor::User(current.user.id), services.clock.now(), &current.client)
+                .target("session", current.session.id);
+        services.sessions.revoke_session(current.user.id, current.session.id, &[event]).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().append(header::SET_COOKIE, session_cookie(&state, None));

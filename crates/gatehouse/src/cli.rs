@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use gatehouse_core::api_keys::{ApiKey, ApiKeySecret, parse_scopes};
@@ -275,26 +276,23 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Handlers are installed before anything can announce readiness: a SIGTERM that arrives right
+    // after the "listening" line must start a graceful shutdown, not kill the process outright.
+    let shutdown = shutdown_signal().context("installing signal handlers")?;
     let listeners = app::Listeners::bind(&config).await?;
     let app = app::build(config).await?;
-    app::serve(app, listeners, shutdown_signal()).await
+    app::serve(app, listeners, shutdown).await
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!("cannot listen for SIGTERM: {error}");
-                std::future::pending::<()>().await;
-            }
+/// A future that completes on SIGTERM or SIGINT; the handlers are registered when this returns.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+    })
 }

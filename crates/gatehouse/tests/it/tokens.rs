@@ -72,6 +72,16 @@ async fn a_token_dies_with_its_session(app: TestApp) {
     app.finish().await;
 }
 
+async fn logout_with_an_access_token_ends_its_session(app: TestApp) {
+    let cookie = app.signup("bye@example.com").await.cookie();
+    let access = token(&app, &cookie).await.body["access_token"].as_str().expect("token").to_owned();
+    let logout = http::Request::post("/v1/logout").header(header::AUTHORIZATION, format!("Bearer {access}"));
+    assert_eq!(app.send(logout.body(Body::empty()).expect("request")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/v1/session", Some(&cookie)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(whoami_bearer(&app, &access).await.status, StatusCode::UNAUTHORIZED);
+    app.finish().await;
+}
+
 async fn tokens_expire_and_forgeries_fail(app: TestApp) {
     let cookie = app.signup("exp@example.com").await.cookie();
     let access = token(&app, &cookie).await.body["access_token"].as_str().expect("token").to_owned();
@@ -94,6 +104,7 @@ async fn tokens_expire_and_forgeries_fail(app: TestApp) {
 crate::support::on_every_backend! {
     a_session_buys_a_token_that_the_jwks_verifies,
     a_token_dies_with_its_session,
+    logout_with_an_access_token_ends_its_session,
     tokens_expire_and_forgeries_fail,
 }
 
