@@ -104,6 +104,8 @@ impl Redis {
                 .set_max_delay(Duration::from_millis(1));
             Connection::Single(ConnectionManager::new_lazy_with_config(client, config).map_err(|e| config_error(&e))?)
         };
+        // The breaker starts closed: Redis is presumed up until a call says otherwise.
+        metrics::gauge!("gatehouse_cache_up").set(1.0);
         Ok(Self {
             connection,
             breaker: Arc::new(Mutex::new(CircuitBreaker::new(FAILURE_THRESHOLD, COOL_DOWN))),

@@ -64,6 +64,11 @@ fn describe() {
     metrics::describe_gauge!("gatehouse_db_pool_connections", "Open database connections in the pool.");
     metrics::describe_gauge!("gatehouse_db_pool_idle_connections", "Idle database connections in the pool.");
     metrics::describe_gauge!("gatehouse_build_info", "Always 1; the version label says which build runs.");
+    metrics::describe_counter!(
+        "gatehouse_cache_fallbacks_total",
+        "Redis operations skipped or failed and served from SQL instead, by operation."
+    );
+    metrics::describe_gauge!("gatehouse_cache_up", "1 while Redis is in use, 0 while its circuit breaker is open.");
 }
 
 /// Renders the recorder, first refreshing the gauges that are read rather than counted.
