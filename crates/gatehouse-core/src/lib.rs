@@ -12,6 +12,7 @@ pub mod clock;
 pub mod health;
 pub mod mode;
 pub mod password;
+pub mod rate_limit;
 pub mod redact;
 pub mod secret;
 pub mod sessions;

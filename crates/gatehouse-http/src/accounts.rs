@@ -9,13 +9,15 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::accounts::{EmailAddress, NewUser, parse_name};
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::password::{Password, Verification};
+use gatehouse_core::sessions::ClientContext;
 use gatehouse_core::store::StoreError;
 use http::{StatusCode, header};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
-use crate::extract::ApiJson;
+use crate::extract::{body_bytes, json_body};
+use crate::rate_limit::{LimitKey, RateLimitHeaders, check, with_headers};
 use crate::sessions::{Client, CurrentSession, SignedIn, new_session, session_cookie, signed_in_response};
 use crate::state::AppState;
 
@@ -38,12 +40,31 @@ fn field(field: &str, message: impl ToString) -> FieldError {
     FieldError { field: field.to_owned(), message: message.to_string() }
 }
 
-/// `POST /v1/signup`
+/// `POST /v1/signup`, limited per IP (`signup_ip`).
 pub(crate) async fn signup(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiJson(body): ApiJson<SignupRequest>,
+    request: axum::extract::Request,
+) -> Response {
+    with_headers(async {
+        let mut limits = RateLimitHeaders::default();
+        let key = LimitKey { ip: client.ip, route: "/v1/signup", ..LimitKey::default() };
+        let result = match check(&state, &["signup_ip"], &key, &mut limits).await {
+            Ok(()) => signup_flow(&state, client, request).await,
+            Err(error) => Err(error),
+        };
+        (result, limits)
+    })
+    .await
+}
+
+async fn signup_flow(
+    state: &AppState,
+    client: ClientContext,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    let body: SignupRequest = json_body(&headers, &body_bytes(request, state).await?)?;
     let email = EmailAddress::parse(&body.email);
     let password = Password::new(&body.password);
     let name = parse_name(body.name.as_deref());
@@ -65,7 +86,7 @@ pub(crate) async fn signup(
     let password_hash = services.passwords.hash(password).await?;
     let now = services.clock.now();
     let user_id = Uuid::new_v4();
-    let (new_session, token) = new_session(&state, user_id, &client)?;
+    let (new_session, token) = new_session(state, user_id, &client)?;
     let new_user = NewUser { id: user_id, email: email.clone(), name, password_hash, created_at: now };
     let event = AuditEvent::new(AuditAction::UserSignedUp, Actor::User(user_id), now, &client)
         .target("user", user_id)
@@ -77,17 +98,40 @@ pub(crate) async fn signup(
     })?;
     Ok(signed_in_response(
         StatusCode::CREATED,
-        Some(session_cookie(&state, Some(&token))),
+        Some(session_cookie(state, Some(&token))),
         SignedIn { user, session: new_session.session },
     ))
 }
 
-/// `POST /v1/login`
+/// `POST /v1/login`, limited per IP (`login_ip`, before the body is read) and per submitted account
+/// (`login_account`, before any password work).
 pub(crate) async fn login(
     State(state): State<AppState>,
     Client(client): Client,
-    ApiJson(body): ApiJson<LoginRequest>,
+    request: axum::extract::Request,
+) -> Response {
+    with_headers(async {
+        let mut limits = RateLimitHeaders::default();
+        let result = login_flow(&state, client, request, &mut limits).await;
+        (result, limits)
+    })
+    .await
+}
+
+async fn login_flow(
+    state: &AppState,
+    client: ClientContext,
+    request: axum::extract::Request,
+    limits: &mut RateLimitHeaders,
 ) -> Result<Response, ApiError> {
+    let by_ip = LimitKey { ip: client.ip, route: "/v1/login", ..LimitKey::default() };
+    check(state, &["login_ip"], &by_ip, limits).await?;
+    let headers = request.headers().clone();
+    let body: LoginRequest = json_body(&headers, &body_bytes(request, state).await?)?;
+    let account = EmailAddress::parse(&body.email)
+        .map_or_else(|_| body.email.trim().to_lowercase(), |e| e.normalized().to_owned());
+    let by_account = LimitKey { account: Some(&account), route: "/v1/login", ..LimitKey::default() };
+    check(state, &["login_account"], &by_account, limits).await?;
     let services = state.services();
     let password = Password::for_login(&body.password);
     // A malformed address cannot match an account; it still pays for one verification.
@@ -124,13 +168,13 @@ pub(crate) async fn login(
         }
     };
 
-    let (new_session, token) = new_session(&state, user.id, &client)?;
+    let (new_session, token) = new_session(state, user.id, &client)?;
     let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, &client)
         .target("session", new_session.session.id);
     services.sessions.create_session(&new_session, &[event]).await?;
     Ok(signed_in_response(
         StatusCode::OK,
-        Some(session_cookie(&state, Some(&token))),
+        Some(session_cookie(state, Some(&token))),
         SignedIn { user, session: new_session.session },
     ))
 }

@@ -50,6 +50,8 @@ pub enum ApiError {
     MissingScope(&'static str),
     #[error("the query string is invalid: {0}")]
     InvalidQuery(String),
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64, headers: crate::rate_limit::RateLimitHeaders },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -84,6 +86,7 @@ impl ApiError {
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
             ApiError::MissingScope(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query", "Invalid query"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
             ApiError::Store(StoreError::Duplicate { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_entry", "Duplicate entry")
             }
@@ -167,6 +170,12 @@ impl IntoResponse for ApiError {
         if let ApiError::Timeout { .. } | ApiError::NotReady { .. } | ApiError::Store(StoreError::Unavailable(_)) = self
         {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::RateLimited { retry_after_secs, headers } = &self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            headers.apply(&mut response);
         }
         if let ApiError::Unauthenticated(_) | ApiError::InvalidCredentials = self {
             response

@@ -1,8 +1,8 @@
 //! Extractors whose rejections are problem+json errors rather than axum's plain-text defaults.
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use http::StatusCode;
+use http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -20,11 +20,49 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(rejection_to_error(rejection, state.body_limit_bytes())),
-        }
+        let headers = request.headers().clone();
+        let bytes = body_bytes(request, state).await?;
+        json_body(&headers, &bytes).map(Self)
     }
+}
+
+/// The whole body, within the configured limit.
+pub async fn body_bytes(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge { limit_bytes: state.body_limit_bytes() }
+        } else {
+            ApiError::MalformedJson(rejection.body_text())
+        }
+    })
+}
+
+/// Parses a JSON body: the content type must be JSON, the text valid JSON of the expected shape.
+pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<mime::Mime>().ok())
+        .is_some_and(|mime| {
+            mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let at = if path == "." { String::new() } else { format!(" at `{path}`") };
+                ApiError::InvalidBody(format!("{inner}{at}"))
+            }
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ApiError::MalformedJson(inner.to_string()),
+        }
+    })
 }
 
 /// A path parameter. One that does not parse (a malformed id) names nothing that exists: 404.
@@ -60,19 +98,5 @@ where
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(rejection) => Err(ApiError::InvalidQuery(rejection.body_text())),
         }
-    }
-}
-
-fn rejection_to_error(rejection: JsonRejection, limit_bytes: usize) -> ApiError {
-    match rejection {
-        JsonRejection::JsonSyntaxError(error) => ApiError::MalformedJson(error.body_text()),
-        JsonRejection::JsonDataError(error) => ApiError::InvalidBody(error.body_text()),
-        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-        JsonRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::BodyTooLarge { limit_bytes }
-        }
-        JsonRejection::BytesRejection(error) => ApiError::MalformedJson(error.body_text()),
-        // `JsonRejection` is non-exhaustive; a future variant is still the client's input problem.
-        other => ApiError::InvalidBody(other.body_text()),
     }
 }

@@ -8,6 +8,7 @@ pub mod extract;
 mod health;
 pub mod metrics;
 pub mod password;
+pub mod rate_limit;
 pub mod request_id;
 pub mod router;
 pub mod service_keys;

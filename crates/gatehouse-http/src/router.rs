@@ -19,7 +19,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, client_ip, health, metrics, request_id, service_keys, sessions, telemetry, tokens};
+use crate::{accounts, client_ip, health, metrics, rate_limit, request_id, service_keys, sessions, telemetry, tokens};
 
 /// The public API router, with every layer applied.
 pub fn router(state: AppState) -> Router {
@@ -36,7 +36,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/revoke-others", post(sessions::revoke_others))
         .route("/v1/token", post(tokens::issue))
         .route("/.well-known/jwks.json", get(tokens::jwks))
-        .route("/v1/audit-events", get(service_keys::audit_events));
+        .route("/v1/audit-events", get(service_keys::audit_events))
+        .route("/v1/rate-limit/check", post(rate_limit::decide));
     if state.settings().metrics_on_main_listener {
         routes = routes.route("/metrics", get(metrics::render));
     }

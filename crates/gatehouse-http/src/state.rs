@@ -10,6 +10,7 @@ use gatehouse_core::audit::AuditLog;
 use gatehouse_core::clock::Clock;
 use gatehouse_core::health::DependencyCheck;
 use gatehouse_core::mode::RunMode;
+use gatehouse_core::rate_limit::Limiter;
 use gatehouse_core::sessions::{SessionPolicy, SessionStore};
 use gatehouse_core::store::DatabaseProbe;
 use http::HeaderValue;
@@ -17,6 +18,7 @@ use ipnet::IpNet;
 
 use crate::metrics::MetricsRenderer;
 use crate::password::PasswordService;
+use crate::rate_limit::RateLimitSettings;
 use crate::tokens::TokenService;
 
 /// The HTTP layer's settings, already parsed and validated by the binary's config.
@@ -54,6 +56,8 @@ pub struct Services {
     pub passwords: PasswordService,
     pub tokens: TokenService,
     pub api_keys: Arc<dyn ApiKeyStore>,
+    pub limiter: Arc<dyn Limiter>,
+    pub rate_limits: RateLimitSettings,
     pub metrics: Arc<dyn MetricsRenderer>,
 }
 

@@ -8,6 +8,7 @@
 mod error;
 mod migrations;
 mod postgres;
+pub mod rate_limiter;
 pub mod redis;
 pub mod session_cache;
 mod sql_ports;

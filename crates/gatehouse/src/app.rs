@@ -19,8 +19,10 @@ use gatehouse_core::sessions::{SessionPolicy, SessionStore};
 use gatehouse_core::store::load_or_store_instance_secret;
 use gatehouse_core::tokens::KeyEncryption;
 use gatehouse_http::password::PasswordService;
+use gatehouse_http::rate_limit::RateLimitSettings;
 use gatehouse_http::tokens::TokenService;
 use gatehouse_http::{AppState, CookieSettings, HttpSettings, Services};
+use gatehouse_store::rate_limiter::RateLimiter;
 use gatehouse_store::redis::{Redis, RedisSettings};
 use gatehouse_store::session_cache::CachedSessionStore;
 use gatehouse_store::{Database, PoolOptions};
@@ -103,24 +105,32 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let renderer = Arc::new(telemetry::PrometheusRenderer::new(handle, probe.clone()));
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let passwords = PasswordService::new(config.password, cores).context("setting up password hashing")?;
-    let (sessions, redis_check): (Arc<dyn SessionStore>, Arc<dyn DependencyCheck>) = match &config.redis {
-        Some(redis) => {
-            let settings = RedisSettings {
+    let redis_client = match &config.redis {
+        Some(redis) => Some(
+            Redis::connect(&RedisSettings {
                 url: redis.url.clone(),
                 key_prefix: redis.key_prefix.clone(),
                 timeout: redis.timeout,
                 cluster: redis.cluster,
                 tls_ca_pem: redis.tls_ca_pem.clone(),
-            };
-            let client = Redis::connect(&settings).context("configuring Redis")?;
-            let cached = CachedSessionStore::new(database.sessions(), client.clone(), redis.session_cache_ttl);
-            (Arc::new(cached), Arc::new(client))
-        }
-        None => (database.sessions(), Arc::new(NotConfigured("redis"))),
+            })
+            .context("configuring Redis")?,
+        ),
+        None => None,
     };
+    let (sessions, redis_check): (Arc<dyn SessionStore>, Arc<dyn DependencyCheck>) =
+        match (&config.redis, &redis_client) {
+            (Some(redis), Some(client)) => {
+                let cached = CachedSessionStore::new(database.sessions(), client.clone(), redis.session_cache_ttl);
+                (Arc::new(cached), Arc::new(client.clone()))
+            }
+            _ => (database.sessions(), Arc::new(NotConfigured("redis"))),
+        };
+    let limiter =
+        RateLimiter::new(redis_client, config.rate_limit.max_local_keys, config.rate_limit.failure_mode, clock.clone());
     let services = Services {
         database: probe,
-        optional_dependencies: vec![redis_check],
+        optional_dependencies: vec![redis_check, Arc::new(limiter.clone())],
         accounts: database.accounts(),
         sessions,
         audit: database.audit(),
@@ -128,6 +138,11 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         passwords,
         tokens,
         api_keys: database.api_keys(),
+        limiter: Arc::new(limiter),
+        rate_limits: RateLimitSettings {
+            enabled: config.rate_limit.enabled,
+            policies: config.rate_limit.policies.clone(),
+        },
         metrics: renderer,
     };
     let settings = HttpSettings {

@@ -68,6 +68,14 @@ fn describe() {
         "gatehouse_cache_fallbacks_total",
         "Redis operations skipped or failed and served from SQL instead, by operation."
     );
+    metrics::describe_counter!(
+        "gatehouse_rate_limit_decisions_total",
+        "Rate-limit decisions by policy, outcome (allowed, limited) and backend (redis, in_process, failure_mode)."
+    );
+    metrics::describe_counter!(
+        "gatehouse_rate_limit_fallbacks_total",
+        "Rate-limit decisions Redis could not make, decided by rate_limit.failure_mode instead."
+    );
     metrics::describe_gauge!("gatehouse_cache_up", "1 while Redis is in use, 0 while its circuit breaker is open.");
 }
 

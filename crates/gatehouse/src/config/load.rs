@@ -197,6 +197,9 @@ fn parse_env(setting: &Setting, text: &str) -> Result<toml::Value, String> {
         Kind::StringList => toml::Value::Array(
             text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(|item| item.to_owned().into()).collect(),
         ),
+        Kind::Table => {
+            toml::Value::Table(toml::from_str(text).map_err(|e| format!("must be a TOML table: {}", e.message()))?)
+        }
     };
     check_kind(setting, &value)?;
     Ok(value)
@@ -208,6 +211,7 @@ fn check_kind(setting: &Setting, value: &toml::Value) -> Result<(), String> {
         Kind::Integer => value.is_integer(),
         Kind::Bool => value.is_bool(),
         Kind::StringList => value.as_array().is_some_and(|items| items.iter().all(toml::Value::is_str)),
+        Kind::Table => value.is_table(),
         Kind::Choice(words) => {
             return match value.as_str() {
                 Some(word) if words.contains(&word) => Ok(()),
@@ -223,6 +227,7 @@ fn check_kind(setting: &Setting, value: &toml::Value) -> Result<(), String> {
             Kind::Integer => "must be a whole number".into(),
             Kind::Bool => "must be true or false".into(),
             Kind::StringList => "must be a list of strings".into(),
+            Kind::Table => "must be a table".into(),
             Kind::Choice(_) => unreachable!("handled above"),
         })
     }

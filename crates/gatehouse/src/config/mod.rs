@@ -15,9 +15,11 @@ use std::time::Duration;
 
 use gatehouse_core::mode::RunMode;
 use gatehouse_core::password::HashParams;
+use gatehouse_core::rate_limit::{KeyPart, Policy, builtin_policies};
 use gatehouse_core::secret::MasterSecret;
 use gatehouse_core::sessions::Binding;
 use gatehouse_core::tokens::SigningAlgorithm;
+use gatehouse_store::rate_limiter::FailureMode;
 use ipnet::IpNet;
 
 pub use load::{Problem, RawValues, Source};
@@ -36,6 +38,7 @@ pub struct Config {
     pub cookies: CookieConfig,
     pub session: SessionConfig,
     pub tokens: TokenConfig,
+    pub rate_limit: RateLimitConfig,
     pub password: HashParams,
     pub log: LogConfig,
     /// The merged raw values with their sources, for `config check`.
@@ -107,6 +110,15 @@ pub struct TokenConfig {
     /// Without a trailing slash.
     pub issuer: String,
     pub audience: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub failure_mode: FailureMode,
+    pub max_local_keys: usize,
+    /// Enabled policies by name: the built-ins with the configured changes, plus new ones.
+    pub policies: BTreeMap<String, Policy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,6 +332,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let token_ttl = r.number::<u64>("tokens.access_ttl_secs", 30..=86_400);
     let algorithm = r.string("tokens.algorithm").as_deref().and_then(SigningAlgorithm::parse);
     let audience = r.string("tokens.audience");
+    let rate_limit = rate_limit_config(r);
 
     Some(Config {
         mode: mode?,
@@ -353,6 +366,7 @@ fn build(r: &mut Reader) -> Option<Config> {
                 issuer,
             }
         },
+        rate_limit: rate_limit?,
         password: password?,
         log: LogConfig { level, format },
         raw: r.raw.clone(),
@@ -403,6 +417,79 @@ fn redis_config(r: &mut Reader, mode: Option<RunMode>) -> Option<Option<RedisCon
         session_cache_ttl: Duration::from_secs(ttl_secs?),
         tls_ca_pem,
     }))
+}
+
+fn rate_limit_config(r: &mut Reader) -> Option<RateLimitConfig> {
+    let failure_mode = match r.string("rate_limit.failure_mode").as_deref() {
+        Some("open") => FailureMode::Open,
+        Some("closed") => FailureMode::Closed,
+        _ => FailureMode::Fallback,
+    };
+    let max_local_keys = r.number::<usize>("rate_limit.max_local_keys", 1_000..=100_000_000);
+    let mut policies: BTreeMap<String, Policy> =
+        builtin_policies().into_iter().map(|policy| (policy.name.clone(), policy)).collect();
+    let configured = r.value("rate_limit.policies").and_then(toml::Value::as_table).cloned().unwrap_or_default();
+    let mut valid = true;
+    for (name, value) in configured {
+        match parse_policy(&name, &value, policies.get(&name)) {
+            Ok(Some(policy)) => {
+                policies.insert(name, policy);
+            }
+            Ok(None) => {
+                policies.remove(&name);
+            }
+            Err(message) => {
+                r.problem("rate_limit.policies", format!("policy `{name}`: {message}"));
+                valid = false;
+            }
+        }
+    }
+    Some(RateLimitConfig {
+        enabled: r.bool("rate_limit.enabled")?,
+        failure_mode,
+        max_local_keys: max_local_keys?,
+        policies: valid.then_some(policies)?,
+    })
+}
+
+/// One `[rate_limit.policies.NAME]` table over the built-in of that name, if any. `Ok(None)` means
+/// the policy is switched off.
+fn parse_policy(name: &str, value: &toml::Value, base: Option<&Policy>) -> Result<Option<Policy>, String> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err("names are lower-case letters, digits and `_`".into());
+    }
+    let table = value.as_table().ok_or("must be a table")?;
+    for key in table.keys() {
+        if !["limit", "period_secs", "burst", "key", "enabled"].contains(&key.as_str()) {
+            return Err(format!("unknown field `{key}` (fields: limit, period_secs, burst, key, enabled)"));
+        }
+    }
+    if table.get("enabled").and_then(toml::Value::as_bool) == Some(false) {
+        return Ok(None);
+    }
+    let int = |field: &str, range: std::ops::RangeInclusive<i64>| -> Result<Option<u64>, String> {
+        match table.get(field) {
+            None => Ok(None),
+            Some(v) => match v.as_integer() {
+                Some(n) if range.contains(&n) => Ok(u64::try_from(n).ok()),
+                _ => Err(format!("`{field}` must be a whole number from {} to {}", range.start(), range.end())),
+            },
+        }
+    };
+    let limit =
+        int("limit", 1..=1_000_000)?.map(|n| n as u32).or(base.map(|b| b.limit)).ok_or("`limit` is required")?;
+    let period_secs =
+        int("period_secs", 1..=2_592_000)?.or(base.map(|b| b.period.as_secs())).ok_or("`period_secs` is required")?;
+    let burst = int("burst", 1..=1_000_000)?.map(|n| n as u32).or(base.map(|b| b.burst)).unwrap_or(limit);
+    let key = match table.get("key") {
+        Some(value) => {
+            let parts = value.as_array().ok_or("`key` must be a list such as [\"ip\"]")?;
+            let parsed: Option<Vec<KeyPart>> = parts.iter().map(|p| p.as_str().and_then(KeyPart::parse)).collect();
+            parsed.filter(|p| !p.is_empty()).ok_or("`key` lists parts among ip, user, account, route, api_key")?
+        }
+        None => base.map(|b| b.key.clone()).ok_or("`key` is required")?,
+    };
+    Ok(Some(Policy { name: name.to_owned(), limit, period: Duration::from_secs(period_secs), burst, key }))
 }
 
 fn session_config(r: &mut Reader) -> Option<SessionConfig> {

@@ -12,6 +12,8 @@ pub enum Kind {
     StringList,
     /// One of a fixed set of words.
     Choice(&'static [&'static str]),
+    /// A TOML table (in the environment, a TOML document).
+    Table,
 }
 
 #[derive(Debug)]
@@ -259,6 +261,33 @@ pub const SETTINGS: &[Setting] = &[
     setting("password.argon2_iterations", Kind::Integer, Some("2"), "argon2id time cost (passes over memory)."),
     setting("password.argon2_parallelism", Kind::Integer, Some("1"), "argon2id lanes per hash."),
     setting(
+        "rate_limit.enabled",
+        Kind::Bool,
+        Some("true"),
+        "Apply the rate-limit policies to their routes. The decision API works either way.",
+    ),
+    setting(
+        "rate_limit.failure_mode",
+        Kind::Choice(&["fallback", "open", "closed"]),
+        Some("\"fallback\""),
+        "When Redis cannot decide: `fallback` decides in process (limits hold per instance), `open` allows, `closed` refuses.",
+    ),
+    setting(
+        "rate_limit.max_local_keys",
+        Kind::Integer,
+        Some("100000"),
+        "Most keys the in-process limiter holds; idle keys are dropped first.",
+    ),
+    Setting {
+        example: Some("{ login_account = { limit = 5, period_secs = 900, burst = 5, key = [\"account\"] } }"),
+        ..setting(
+            "rate_limit.policies",
+            Kind::Table,
+            None,
+            "Policies by name, over the built-in ones (signup_ip, login_ip, login_account, password_reset_ip, password_reset_account, magic_link_ip, magic_link_account). Fields: limit, period_secs, burst (default limit), key (ip, user, account, route, api_key), enabled.",
+        )
+    },
+    setting(
         "log.level",
         Kind::String,
         Some("\"info\""),
@@ -293,6 +322,7 @@ mod tests {
                     Kind::Bool => value.is_bool(),
                     Kind::StringList => value.as_array().is_some_and(|a| a.iter().all(toml::Value::is_str)),
                     Kind::Choice(words) => value.as_str().is_some_and(|w| words.contains(&w)),
+                    Kind::Table => value.is_table(),
                 };
                 assert!(fits, "{}: {literal} does not fit {:?}", setting.key, setting.kind);
             }

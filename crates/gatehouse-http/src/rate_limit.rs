@@ -1,0 +1,202 @@
+//! Rate limits over HTTP: checking a route's policies, the IETF `RateLimit-Policy` and `RateLimit`
+//! headers, 429 answers, and the decision API (`POST /v1/rate-limit/check`) for apps.
+//!
+//! A policy's quota `q` is its burst and its window `w` the time a drained key takes to refill, so
+//! `q` per `w` describes GCRA's limit in the draft's terms.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::rate_limit::{Decision, KeyPart, Policy};
+use http::{HeaderName, HeaderValue};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::ApiJson;
+use crate::service_keys::ServiceKey;
+use crate::state::AppState;
+
+/// Which policies apply to routes, and whether they are enforced.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub policies: BTreeMap<String, Policy>,
+}
+
+/// What a request can be counted by; parts a policy needs but the request lacks skip that policy.
+#[derive(Debug, Clone, Default)]
+pub struct LimitKey<'a> {
+    pub ip: Option<IpAddr>,
+    pub user: Option<Uuid>,
+    pub account: Option<&'a str>,
+    pub route: &'a str,
+    pub api_key: Option<Uuid>,
+}
+
+impl LimitKey<'_> {
+    fn for_policy(&self, policy: &Policy) -> Option<String> {
+        let mut key = policy.name.clone();
+        for part in &policy.key {
+            key.push(':');
+            match part {
+                // An unknown client IP (no socket, as in-process) still counts, as one client.
+                KeyPart::Ip => key.push_str(&self.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())),
+                KeyPart::User => key.push_str(&self.user?.to_string()),
+                KeyPart::Account => key.push_str(self.account?),
+                KeyPart::Route => key.push_str(self.route),
+                KeyPart::ApiKey => key.push_str(&self.api_key?.to_string()),
+            }
+        }
+        Some(key)
+    }
+}
+
+/// The state of each policy that applied, for the response headers.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitHeaders(Vec<(String, Decision, u64)>);
+
+fn ceil_secs(ms: i64) -> i64 {
+    (ms.max(0) + 999) / 1000
+}
+
+impl RateLimitHeaders {
+    pub fn apply(&self, response: &mut Response) {
+        if self.0.is_empty() {
+            return;
+        }
+        let policy =
+            self.0.iter().map(|(name, d, window)| format!("\"{name}\";q={};w={window}", d.limit)).collect::<Vec<_>>();
+        let state = self
+            .0
+            .iter()
+            .map(|(name, d, _)| format!("\"{name}\";r={};t={}", d.remaining, ceil_secs(d.reset_after_ms)))
+            .collect::<Vec<_>>();
+        let headers = response.headers_mut();
+        for (name, items) in [("ratelimit-policy", policy), ("ratelimit", state)] {
+            if let Ok(value) = HeaderValue::from_str(&items.join(", ")) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+    }
+}
+
+/// Decides `names` for this request, adding each policy's state to `headers`. A refusal is an
+/// error carrying every header gathered so far and the longest wait.
+pub async fn check(
+    state: &AppState,
+    names: &[&str],
+    key: &LimitKey<'_>,
+    headers: &mut RateLimitHeaders,
+) -> Result<(), ApiError> {
+    let settings = &state.services().rate_limits;
+    if !settings.enabled {
+        return Ok(());
+    }
+    let mut retry_after_ms = None;
+    for name in names {
+        let Some(policy) = settings.policies.get(*name) else { continue };
+        let Some(bucket) = key.for_policy(policy) else { continue };
+        let decision = state.services().limiter.decide(policy, &bucket, 1).await;
+        if !decision.allowed {
+            retry_after_ms = Some(retry_after_ms.unwrap_or(0).max(decision.retry_after_ms));
+        }
+        let window_secs = u64::try_from(ceil_secs(policy.tolerance_ms())).unwrap_or(0);
+        headers.0.push((policy.name.clone(), decision, window_secs));
+    }
+    match retry_after_ms {
+        Some(ms) => Err(ApiError::RateLimited {
+            retry_after_secs: u64::try_from(ceil_secs(ms)).unwrap_or(1).max(1),
+            headers: headers.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Runs a limited route's handler and puts the policies' headers on whatever it answers.
+pub async fn with_headers<F>(work: F) -> Response
+where
+    F: std::future::Future<Output = (Result<Response, ApiError>, RateLimitHeaders)>,
+{
+    let (result, headers) = work.await;
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    headers.apply(&mut response);
+    response
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckRequest {
+    policy: Option<String>,
+    limit: Option<u32>,
+    period_secs: Option<u64>,
+    burst: Option<u32>,
+    key: String,
+    cost: Option<u32>,
+}
+
+/// `POST /v1/rate-limit/check` (scope `rate_limit`): one decision for an app's own key, under a
+/// named policy from the config or an inline one. Apps' keys live apart from Gatehouse's own.
+pub(crate) async fn decide(
+    State(state): State<AppState>,
+    service_key: ServiceKey,
+    ApiJson(body): ApiJson<CheckRequest>,
+) -> Result<Response, ApiError> {
+    service_key.require("rate_limit")?;
+    let mut errors = Vec::new();
+    let field = |name: &str, message: &str| FieldError { field: name.into(), message: message.into() };
+    if body.key.is_empty() || body.key.len() > 512 {
+        errors.push(field("key", "must be 1 to 512 bytes"));
+    }
+    let cost = body.cost.unwrap_or(1);
+    if !(1..=1_000_000).contains(&cost) {
+        errors.push(field("cost", "must be from 1 to 1000000"));
+    }
+    let policy = match (&body.policy, body.limit, body.period_secs) {
+        (Some(name), None, None) => match state.services().rate_limits.policies.get(name) {
+            Some(policy) => Some(policy.clone()),
+            None => {
+                errors.push(field("policy", "no policy of that name is configured"));
+                None
+            }
+        },
+        (None, Some(limit), Some(period_secs))
+            if (1..=1_000_000).contains(&limit) && (1..=2_592_000).contains(&period_secs) =>
+        {
+            let burst = body.burst.unwrap_or(limit);
+            if !(1..=1_000_000).contains(&burst) {
+                errors.push(field("burst", "must be from 1 to 1000000"));
+            }
+            Some(Policy {
+                name: format!("app:{limit}:{period_secs}:{burst}"),
+                limit,
+                period: Duration::from_secs(period_secs),
+                burst,
+                key: vec![],
+            })
+        }
+        (None, Some(_), Some(_)) => {
+            errors.push(field("limit", "limit must be 1 to 1000000 and period_secs 1 to 2592000"));
+            None
+        }
+        _ => {
+            errors.push(field("policy", "give either `policy` (a configured name) or `limit` and `period_secs`"));
+            None
+        }
+    };
+    let (Some(policy), true) = (policy, errors.is_empty()) else { return Err(ApiError::Validation(errors)) };
+    let bucket = format!("app:{}:{}", policy.name, body.key);
+    let decision = state.services().limiter.decide(&policy, &bucket, cost).await;
+    Ok(Json(serde_json::json!({
+        "allowed": decision.allowed,
+        "limit": decision.limit,
+        "remaining": decision.remaining,
+        "reset_after_ms": decision.reset_after_ms,
+        "retry_after_ms": decision.retry_after_ms,
+    }))
+    .into_response())
+}
