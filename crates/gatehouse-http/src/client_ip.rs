@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, FromRequestParts as _, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderMap;
@@ -21,13 +21,15 @@ pub struct ClientIp(pub Option<IpAddr>);
 
 pub(crate) async fn middleware(
     axum::extract::State(state): axum::extract::State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    let client = peer.map(|peer| resolve(peer, request.headers(), state.trusted_proxies()));
-    request.extensions_mut().insert(ClientIp(client));
-    next.run(request).await
+    // The extractor, not the raw extension, so axum's `MockConnectInfo` is honoured too.
+    let (mut parts, body) = request.into_parts();
+    let peer = ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, &()).await.ok().map(|info| info.0.ip());
+    let client = peer.map(|peer| resolve(peer, &parts.headers, state.trusted_proxies()));
+    parts.extensions.insert(ClientIp(client));
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Resolves the client address from the socket peer and the forwarding headers.

@@ -476,11 +476,16 @@ fn parse_policy(name: &str, value: &toml::Value, base: Option<&Policy>) -> Resul
             },
         }
     };
-    let limit =
-        int("limit", 1..=1_000_000)?.map(|n| n as u32).or(base.map(|b| b.limit)).ok_or("`limit` is required")?;
+    let given_limit = int("limit", 1..=1_000_000)?.map(|n| n as u32);
+    let limit = given_limit.or(base.map(|b| b.limit)).ok_or("`limit` is required")?;
     let period_secs =
         int("period_secs", 1..=2_592_000)?.or(base.map(|b| b.period.as_secs())).ok_or("`period_secs` is required")?;
-    let burst = int("burst", 1..=1_000_000)?.map(|n| n as u32).or(base.map(|b| b.burst)).unwrap_or(limit);
+    // A new limit without a burst means "this many, at most all at once": the burst follows it.
+    let burst = match (int("burst", 1..=1_000_000)?, given_limit) {
+        (Some(burst), _) => burst as u32,
+        (None, Some(limit)) => limit,
+        (None, None) => base.map_or(limit, |b| b.burst),
+    };
     let key = match table.get("key") {
         Some(value) => {
             let parts = value.as_array().ok_or("`key` must be a list such as [\"ip\"]")?;

@@ -217,3 +217,31 @@ fn invalid_config_exits_2_with_every_problem_in_one_message() {
     assert!(stderr.contains("GATEHOUSE_MASTER_SECRET") && stderr.contains("GATEHOUSE_PUBLIC_URL"), "{stderr}");
     assert!(!dir.path().join("gatehouse.db").exists(), "nothing may be created before the config is valid");
 }
+
+#[test]
+fn rate_limit_policies_merge_over_the_built_ins_and_bad_ones_are_named() {
+    let policies = "login_ip = { limit = 3, period_secs = 60 }\nsignup_ip = { enabled = false }\n\
+                    uploads = { limit = 10, period_secs = 60, burst = 2, key = [\"api_key\", \"route\"] }";
+    let config = config::load(None, &env(&[("GATEHOUSE_RATE_LIMIT_POLICIES", policies)])).expect("valid").config;
+    let by_name = &config.rate_limit.policies;
+    assert_eq!((by_name["login_ip"].limit, by_name["login_ip"].burst), (3, 3), "a new limit brings its burst");
+    assert_eq!(by_name["login_account"].limit, 10, "untouched built-ins stay");
+    assert!(!by_name.contains_key("signup_ip"), "a built-in can be switched off");
+    assert_eq!(by_name["uploads"].burst, 2);
+
+    let found = problems(&[(
+        "GATEHOUSE_RATE_LIMIT_POLICIES",
+        "a = { limit = 0, period_secs = 1, key = [\"ip\"] }\nb = { limit = 1, period_secs = 1, key = [\"moon\"] }\n\
+         c = { limit = 1, period_secs = 1, key = [\"ip\"], colour = \"red\" }\nd = { limit = 1 }",
+    )]);
+    let text = found.join("\n");
+    for expected in [
+        "policy `a`: `limit` must be",
+        "policy `b`: `key` lists parts",
+        "policy `c`: unknown field `colour`",
+        "policy `d`: `period_secs` is required",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(problems(&[("GATEHOUSE_RATE_LIMIT_POLICIES", "not toml =")])[0].contains("must be a TOML table"));
+}

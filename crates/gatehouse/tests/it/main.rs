@@ -8,6 +8,7 @@ mod config;
 mod health;
 mod http;
 mod metrics;
+mod rate_limit;
 mod redis;
 mod store_contract;
 mod support;
