@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod circuit;
 pub mod clock;
+pub mod csrf;
 pub mod health;
 pub mod mode;
 pub mod password;

@@ -50,6 +50,8 @@ pub enum ApiError {
     MissingScope(&'static str),
     #[error("the query string is invalid: {0}")]
     InvalidQuery(String),
+    #[error("CSRF check failed: {0}")]
+    CsrfFailed(&'static str),
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64, headers: crate::rate_limit::RateLimitHeaders },
     #[error(transparent)]
@@ -87,6 +89,7 @@ impl ApiError {
             ApiError::MissingScope(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query", "Invalid query"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
+            ApiError::CsrfFailed(_) => (StatusCode::FORBIDDEN, "csrf_failed", "CSRF check failed"),
             ApiError::Store(StoreError::Duplicate { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_entry", "Duplicate entry")
             }

@@ -3,6 +3,7 @@
 
 mod accounts;
 pub mod client_ip;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 mod health;

@@ -1,7 +1,7 @@
 //! The route table and the middleware every route passes through.
 //!
 //! Layers, outermost first: request id, client IP, telemetry (metrics and the log line), security
-//! headers, CORS, panic catching, the request timeout, the body limit. Unknown routes and methods
+//! headers, CORS, CSRF checks, panic catching, the request timeout, the body limit. Unknown routes and methods
 //! fall back to problem+json 404 and 405.
 
 use std::any::Any;
@@ -19,7 +19,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{accounts, client_ip, health, metrics, rate_limit, request_id, service_keys, sessions, telemetry, tokens};
+use crate::{
+    accounts, client_ip, csrf, health, metrics, rate_limit, request_id, service_keys, sessions, telemetry, tokens,
+};
 
 /// The public API router, with every layer applied.
 pub fn router(state: AppState) -> Router {
@@ -37,7 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/token", post(tokens::issue))
         .route("/.well-known/jwks.json", get(tokens::jwks))
         .route("/v1/audit-events", get(service_keys::audit_events))
-        .route("/v1/rate-limit/check", post(rate_limit::decide));
+        .route("/v1/rate-limit/check", post(rate_limit::decide))
+        .route("/v1/csrf", get(csrf::token));
     if state.settings().metrics_on_main_listener {
         routes = routes.route("/metrics", get(metrics::render));
     }
@@ -57,7 +60,8 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
-        .layer(CatchPanicLayer::custom(panic_response));
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::middleware));
     if !settings.cors_allowed_origins.is_empty() {
         router = router.layer(cors(settings.cors_allowed_origins.clone()));
     }

@@ -57,7 +57,7 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The session token in the request's cookie, if it holds a well-formed one.
-fn session_token(headers: &HeaderMap, state: &AppState) -> Option<SessionToken> {
+pub(crate) fn session_token(headers: &HeaderMap, state: &AppState) -> Option<SessionToken> {
     cookie_value(headers, &state.cookie().name).and_then(SessionToken::parse)
 }
 

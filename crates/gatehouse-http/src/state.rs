@@ -8,6 +8,7 @@ use gatehouse_core::accounts::AccountStore;
 use gatehouse_core::api_keys::ApiKeyStore;
 use gatehouse_core::audit::AuditLog;
 use gatehouse_core::clock::Clock;
+use gatehouse_core::csrf::CsrfKey;
 use gatehouse_core::health::DependencyCheck;
 use gatehouse_core::mode::RunMode;
 use gatehouse_core::rate_limit::Limiter;
@@ -33,6 +34,8 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Whether `/metrics` is served on the main listener (false when it has its own).
     pub metrics_on_main_listener: bool,
+    /// Origins whose unsafe requests are accepted: the public URL's and the CORS allowlist.
+    pub trusted_origins: Vec<String>,
 }
 
 /// How the session cookie is written.
@@ -57,6 +60,7 @@ pub struct Services {
     pub tokens: TokenService,
     pub api_keys: Arc<dyn ApiKeyStore>,
     pub limiter: Arc<dyn Limiter>,
+    pub csrf: CsrfKey,
     pub rate_limits: RateLimitSettings,
     pub metrics: Arc<dyn MetricsRenderer>,
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::csrf::CsrfKey;
 use gatehouse_core::health::{DependencyCheck, NotConfigured};
 use gatehouse_core::mode::RunMode;
 use gatehouse_core::secret::MasterSecret;
@@ -139,6 +140,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         tokens,
         api_keys: database.api_keys(),
         limiter: Arc::new(limiter),
+        csrf: CsrfKey::new(&master_secret),
         rate_limits: RateLimitSettings {
             enabled: config.rate_limit.enabled,
             policies: config.rate_limit.policies.clone(),
@@ -158,6 +160,9 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             .collect(),
         trusted_proxies: config.server.trusted_proxies.clone(),
         metrics_on_main_listener: config.server.metrics_listen.is_none(),
+        trusted_origins: std::iter::once(config.public_url.origin().ascii_serialization())
+            .chain(config.server.cors_allowed_origins.iter().cloned())
+            .collect(),
     };
     let session_policy = SessionPolicy {
         idle_timeout: config.session.idle_timeout,

@@ -149,9 +149,21 @@ async fn logs_never_contain_credentials_or_whole_emails() {
         client.post(server.url("/v1/login")).json(&wrong).send().await.expect("login").status(),
         StatusCode::UNAUTHORIZED
     );
+    let csrf: serde_json::Value = client
+        .get(server.url("/v1/csrf"))
+        .header("cookie", format!("gatehouse_session={session_token}"))
+        .send()
+        .await
+        .expect("csrf")
+        .json()
+        .await
+        .expect("json");
+    let csrf = csrf["token"].as_str().expect("csrf token").to_owned();
     let token_reply: serde_json::Value = client
         .post(server.url("/v1/token"))
-        .header("cookie", format!("gatehouse_session={session_token}"))
+        .header("cookie", format!("gatehouse_session={session_token}; gatehouse_csrf={csrf}"))
+        .header("x-csrf-token", &csrf)
+        .header("origin", "https://auth.example.test")
         .send()
         .await
         .expect("token")

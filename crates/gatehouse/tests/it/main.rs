@@ -5,6 +5,7 @@ mod accounts;
 mod api_keys;
 mod binary;
 mod config;
+mod csrf;
 mod health;
 mod http;
 mod metrics;

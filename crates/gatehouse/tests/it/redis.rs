@@ -151,9 +151,12 @@ async fn a_revocation_on_one_instance_holds_on_every_other_at_once() {
         }
     };
     assert_eq!(whoami(second.router.clone()).await, StatusCode::OK, "the second instance cached the session");
-    let logout =
-        http::Request::post("/v1/logout").header(http::header::COOKIE, &cookie).body(axum::body::Body::empty());
-    assert_eq!(crate::support::call(&first.router, logout.expect("request")).await.0, StatusCode::NO_CONTENT);
+    let token = crate::support::csrf_token(&first.router, &cookie).await;
+    let origin = first.config.public_url.origin().ascii_serialization();
+    let logout = crate::support::with_csrf(http::Request::post("/v1/logout"), &cookie, token.as_deref(), &origin);
+    let (status, _, body) =
+        crate::support::call(&first.router, logout.body(axum::body::Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{}", String::from_utf8_lossy(&body));
     assert_eq!(whoami(second.router.clone()).await, StatusCode::UNAUTHORIZED);
     assert_eq!(whoami(first.router.clone()).await, StatusCode::UNAUTHORIZED);
 }

@@ -10,7 +10,7 @@ use crate::support::app::TestApp;
 async fn token(app: &TestApp, auth: &str) -> crate::support::app::Reply {
     let request = http::Request::post("/v1/token");
     let request = if auth.starts_with("gatehouse_session=") {
-        request.header(header::COOKIE, auth)
+        app.signed(request, auth).await
     } else {
         request.header(header::AUTHORIZATION, format!("Bearer {auth}"))
     };

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub app: gatehouse::app::App,
     pub clock: Arc<FrozenClock>,
     pub db: TestDb,
+    /// CSRF tokens fetched per session cookie, kept like a frontend keeps them.
+    csrf: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 #[derive(Debug)]
@@ -49,7 +51,7 @@ impl TestApp {
         let app = gatehouse::app::build_with_clock(config_for(&db.url, &vars), clock.clone() as Arc<dyn Clock>)
             .await
             .expect("app builds");
-        Self { app, clock, db }
+        Self { app, clock, db, csrf: std::sync::Mutex::default() }
     }
 
     pub async fn sqlite(extra: &[(&str, &str)]) -> Self {
@@ -62,10 +64,31 @@ impl TestApp {
         Reply { status, headers, body }
     }
 
+    /// This app's origin, as a browser on its pages would send it.
+    pub fn origin(&self) -> String {
+        self.app.config.public_url.origin().ascii_serialization()
+    }
+
+    /// The request builder with what a frontend adds for a signed-in unsafe request.
+    pub async fn signed(&self, builder: http::request::Builder, cookie: &str) -> http::request::Builder {
+        let cached = self.csrf.lock().expect("csrf cache").get(cookie).cloned();
+        let token = match cached {
+            Some(token) => Some(token),
+            None => {
+                let fetched = super::csrf_token(&self.app.router, cookie).await;
+                if let Some(token) = &fetched {
+                    self.csrf.lock().expect("csrf cache").insert(cookie.to_owned(), token.clone());
+                }
+                fetched
+            }
+        };
+        super::with_csrf(builder, cookie, token.as_deref(), &self.origin())
+    }
+
     pub async fn post_json(&self, path: &str, cookie: Option<&str>, body: serde_json::Value) -> Reply {
         let mut request = http::Request::post(path).header(header::CONTENT_TYPE, "application/json");
         if let Some(cookie) = cookie {
-            request = request.header(header::COOKIE, cookie);
+            request = self.signed(request, cookie).await;
         }
         self.send(request.body(Body::from(body.to_string())).expect("request")).await
     }
@@ -79,8 +102,8 @@ impl TestApp {
     }
 
     pub async fn delete(&self, path: &str, cookie: &str) -> Reply {
-        self.send(http::Request::delete(path).header(header::COOKIE, cookie).body(Body::empty()).expect("request"))
-            .await
+        let request = self.signed(http::Request::delete(path), cookie).await;
+        self.send(request.body(Body::empty()).expect("request")).await
     }
 
     /// Signs up and returns the reply (201 expected by callers that need the cookie).

@@ -110,6 +110,29 @@ pub async fn call(router: &axum::Router, request: http::Request<Body>) -> (http:
     (status, headers, body)
 }
 
+/// What a browser frontend sends with an unsafe request: the session cookie plus the CSRF cookie,
+/// the CSRF token header, and its Origin. The token comes from `GET /v1/csrf` on `router`.
+pub async fn csrf_token(router: &axum::Router, cookie: &str) -> Option<String> {
+    let request = http::Request::get("/v1/csrf").header(http::header::COOKIE, cookie).body(Body::empty());
+    let (status, _, body) = call(router, request.expect("request")).await;
+    (status == http::StatusCode::OK).then(|| json(&body)["token"].as_str().expect("token").to_owned())
+}
+
+pub fn with_csrf(
+    builder: http::request::Builder,
+    cookie: &str,
+    token: Option<&str>,
+    origin: &str,
+) -> http::request::Builder {
+    let builder = builder.header(http::header::ORIGIN, origin);
+    match token {
+        Some(token) => builder
+            .header(http::header::COOKIE, format!("{cookie}; gatehouse_csrf={token}"))
+            .header("x-csrf-token", token),
+        None => builder.header(http::header::COOKIE, cookie),
+    }
+}
+
 pub fn get(path: &str) -> http::Request<Body> {
     http::Request::get(path).body(Body::empty()).expect("request")
 }
