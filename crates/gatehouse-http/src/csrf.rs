@@ -64,7 +64,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, request: Request, 
     }
     let headers = request.headers();
     match request_origin(headers) {
-        Some(origin) if state.settings().trusted_origins.iter().any(|trusted| *trusted == origin) => {}
+        Some(origin) if state.settings().trusted_origins.contains(&origin) => {}
         Some(_) => return failed("the request's Origin is not this service's origin or an allowed one"),
         None if headers.contains_key(header::COOKIE) => {
             return failed("a request carrying cookies must send an Origin or Referer header");
