@@ -22,7 +22,13 @@ fn main() {
 
 fn policy() -> Policy {
     // High enough that the benchmark measures decisions, not refusals.
-    Policy { name: "bench".into(), limit: 1_000_000_000, period: Duration::from_secs(1), burst: 1_000_000, key: vec![KeyPart::Ip] }
+    Policy {
+        name: "bench".into(),
+        limit: 1_000_000_000,
+        period: Duration::from_secs(1),
+        burst: 1_000_000,
+        key: vec![KeyPart::Ip],
+    }
 }
 
 fn limiter(backend: &str) -> Option<RateLimiter> {
