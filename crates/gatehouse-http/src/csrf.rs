@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, header};
 
 use crate::error::ApiError;
-use crate::sessions::{CurrentSession, session_token};
+use crate::sessions::{CurrentSession, cookie_value, session_token};
 use crate::state::AppState;
 
 pub const CSRF_COOKIE: &str = "gatehouse_csrf";
@@ -44,16 +44,6 @@ fn request_origin(headers: &HeaderMap) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(key, value)| (key == name).then_some(value))
-}
-
 fn failed(check: &'static str) -> Response {
     ApiError::CsrfFailed(check).into_response()
 }
@@ -75,7 +65,7 @@ pub(crate) async fn middleware(State(state): State<AppState>, request: Request, 
     if ORIGIN_ONLY.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    let cookie_token = cookie(headers, CSRF_COOKIE).map(str::to_owned);
+    let cookie_token = cookie_value(headers, CSRF_COOKIE).map(str::to_owned);
     let (request, presented) = match headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned) {
         Some(token) => (request, Some(token)),
         None => match form_token(request, &state).await {

@@ -46,7 +46,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 }
 
 /// The value of the cookie called `name`, from any `Cookie` header.
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()

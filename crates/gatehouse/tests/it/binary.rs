@@ -66,17 +66,9 @@ async fn database_url_selects_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_in_flight_request_finish() {
     let Some(db) = TestDb::postgres().await else { return };
-    let mut url = url::Url::parse(&db.url).expect("url");
-    let upstream = tokio::net::lookup_host(format!("{}:{}", url.host_str().expect("host"), url.port().unwrap_or(5432)))
-        .await
-        .expect("resolve")
-        .next()
-        .expect("address");
-    let proxy = TcpProxy::start(upstream).await;
-    url.set_host(Some("127.0.0.1")).expect("host");
-    url.set_port(Some(proxy.addr.port())).expect("port");
+    let (proxy, url) = TcpProxy::in_front_of(&db.url, 5432).await;
     let dir = tempfile::tempdir().expect("dir");
-    let server = Server::start(dir.path(), &[("PORT", "0"), ("DATABASE_URL", url.as_str())]);
+    let server = Server::start(dir.path(), &[("PORT", "0"), ("DATABASE_URL", &url)]);
 
     proxy.set(Mode::DelayReplies(Duration::from_millis(150)));
     let slow = tokio::spawn(reqwest::get(server.url("/health/ready")));

@@ -67,12 +67,8 @@ async fn without_migrate_on_start_an_unmigrated_database_is_refused_with_the_fix
 #[tokio::test]
 async fn postgres_readiness_follows_the_database() {
     let Some(db) = TestDb::postgres().await else { return };
-    let url = url::Url::parse(&db.url).expect("url");
-    let upstream = format!("{}:{}", url.host_str().expect("host"), url.port().unwrap_or(5432));
-    let proxy = TcpProxy::start(tokio::net::lookup_host(upstream).await.expect("resolve").next().expect("addr")).await;
-    let mut via_proxy = url.clone();
-    via_proxy.set_host(Some("127.0.0.1")).expect("host");
-    via_proxy.set_port(Some(proxy.addr.port())).expect("port");
+    let (proxy, via_proxy) = TcpProxy::in_front_of(&db.url, 5432).await;
+    let via_proxy = url::Url::parse(&via_proxy).expect("url");
     let password_url = {
         let mut with_password = via_proxy.clone();
         with_password.set_username("postgres").expect("user");

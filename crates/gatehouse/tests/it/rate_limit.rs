@@ -201,15 +201,8 @@ async fn the_decision_api_checks_scope_and_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_redis_fails_limits_follow_the_failure_mode() {
     let Some((url, prefix)) = redis() else { return };
-    let parsed = url::Url::parse(&url).expect("url");
-    let upstream = tokio::net::lookup_host((parsed.host_str().expect("host"), parsed.port().unwrap_or(6379)))
-        .await
-        .expect("resolve")
-        .next()
-        .expect("address");
-    let proxy = TcpProxy::start(upstream).await;
+    let (proxy, via_proxy) = TcpProxy::in_front_of(&url, 6379).await;
     proxy.set(Mode::Down);
-    let via_proxy = format!("redis://127.0.0.1:{}", proxy.addr.port());
     let db = TestDb::sqlite();
     let mut apps = Vec::new();
     for mode in ["fallback", "open", "closed"] {

@@ -66,14 +66,7 @@ async fn sessions_are_read_from_redis_once_cached() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_costs_latency_never_sessions() {
     let Some((url, prefix)) = redis() else { return };
-    let parsed = url::Url::parse(&url).expect("redis url");
-    let upstream = tokio::net::lookup_host((parsed.host_str().expect("host"), parsed.port().unwrap_or(6379)))
-        .await
-        .expect("resolve")
-        .next()
-        .expect("address");
-    let proxy = TcpProxy::start(upstream).await;
-    let via_proxy = format!("redis://127.0.0.1:{}", proxy.addr.port());
+    let (proxy, via_proxy) = TcpProxy::in_front_of(&url, 6379).await;
     let app = TestApp::sqlite(&[("GATEHOUSE_REDIS_URL", &via_proxy), ("GATEHOUSE_REDIS_KEY_PREFIX", &prefix)]).await;
 
     let mut cookies = Vec::new();

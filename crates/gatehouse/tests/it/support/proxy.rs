@@ -44,6 +44,22 @@ impl TcpProxy {
         Self { addr, mode, delayed_request }
     }
 
+    /// A proxy in front of the service a URL names (`postgres://…`, `redis://…`), and the same URL
+    /// pointed at the proxy instead.
+    pub async fn in_front_of(url: &str, default_port: u16) -> (Self, String) {
+        let mut url = url::Url::parse(url).expect("service URL");
+        let host = url.host_str().expect("host").to_owned();
+        let upstream = tokio::net::lookup_host((host.as_str(), url.port().unwrap_or(default_port)))
+            .await
+            .expect("resolve")
+            .next()
+            .expect("address");
+        let proxy = Self::start(upstream).await;
+        url.set_host(Some("127.0.0.1")).expect("host");
+        url.set_port(Some(proxy.addr.port())).expect("port");
+        (proxy, url.to_string())
+    }
+
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
     }
