@@ -8,8 +8,8 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use unicode_normalization::UnicodeNormalization as _;
 
 pub const MIN_CHARS: usize = 8;
@@ -115,33 +115,98 @@ impl PasswordHasher {
         Ok(Self { params })
     }
 
-    fn argon2(&self) -> Argon2<'static> {
-        let params = Params::new(self.params.memory_kib, self.params.iterations, self.params.parallelism, None)
-            .unwrap_or_default();
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    fn params(&self) -> Params {
+        Params::new(self.params.memory_kib, self.params.iterations, self.params.parallelism, None).unwrap_or_default()
+    }
+
+    /// Memory for hashing at these parameters, to reuse across hashes on one thread.
+    pub fn workspace(&self) -> Workspace {
+        Workspace(vec![Block::default(); self.params().block_count()])
     }
 
     /// Hashes with a 16-byte salt from the caller's CSPRNG; returns a PHC string.
     pub fn hash(&self, password: &Password, salt: [u8; 16]) -> Result<String, HashError> {
-        let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
-        self.argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| HashError(e.to_string()))
+        self.hash_in(&mut Workspace::default(), password, salt)
+    }
+
+    /// [`Self::hash`] in caller-provided memory, so repeated hashes allocate nothing.
+    pub fn hash_in(&self, workspace: &mut Workspace, password: &Password, salt: [u8; 16]) -> Result<String, HashError> {
+        let error = |e: &dyn std::fmt::Display| HashError(e.to_string());
+        let params = self.params();
+        let mut output = [0_u8; Params::DEFAULT_OUTPUT_LEN];
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                &salt,
+                &mut output,
+                workspace.blocks(params.block_count()),
+            )
+            .map_err(|e| error(&e))?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| error(&e))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|e| error(&e))?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&output).map_err(|e| error(&e))?),
+        };
+        Ok(phc.to_string())
     }
 
     pub fn verify(&self, stored: &str, password: &Password) -> Verification {
-        let Ok(parsed) = PasswordHash::new(stored) else { return Verification::Invalid };
-        if self.argon2().verify_password(password.as_bytes(), &parsed).is_err() {
-            return Verification::Invalid;
+        self.verify_in(&mut Workspace::default(), stored, password)
+    }
+
+    /// [`Self::verify`] in caller-provided memory. The comparison of hash outputs is constant-time.
+    pub fn verify_in(&self, workspace: &mut Workspace, stored: &str, password: &Password) -> Verification {
+        self.check(workspace, stored, password).unwrap_or(Verification::Invalid)
+    }
+
+    fn check(&self, workspace: &mut Workspace, stored: &str, password: &Password) -> Option<Verification> {
+        let parsed = PasswordHash::new(stored).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from).ok()?;
+        let params = Params::try_from(&parsed).ok()?;
+        let expected = parsed.hash?;
+        let mut salt = [0_u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let mut computed = vec![0_u8; expected.len()];
+        Argon2::new(algorithm, version, params.clone())
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut computed,
+                workspace.blocks(params.block_count()),
+            )
+            .ok()?;
+        // `Output` compares in constant time.
+        if Output::new(&computed).ok()? != expected {
+            return Some(Verification::Invalid);
         }
-        let current = Params::try_from(&parsed).ok().map(|p| HashParams {
-            memory_kib: p.m_cost(),
-            iterations: p.t_cost(),
-            parallelism: p.p_cost(),
-        });
-        let same_algorithm = parsed.algorithm.as_str() == "argon2id";
-        Verification::Valid { needs_rehash: !same_algorithm || current != Some(self.params) }
+        let current =
+            HashParams { memory_kib: params.m_cost(), iterations: params.t_cost(), parallelism: params.p_cost() };
+        Some(Verification::Valid { needs_rehash: algorithm != Algorithm::Argon2id || current != self.params })
+    }
+}
+
+/// Reusable argon2 memory: one per hashing thread keeps memory flat (one block set per thread)
+/// instead of allocating and freeing 19 MiB per hash.
+#[derive(Default)]
+pub struct Workspace(Vec<Block>);
+
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Workspace({} blocks)", self.0.len())
+    }
+}
+
+impl Workspace {
+    /// The first `count` blocks, growing once if a stored hash needs more than today's parameters.
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.0.len() < count {
+            self.0.resize(count, Block::default());
+        }
+        &mut self.0[..count]
     }
 }
 
@@ -190,6 +255,24 @@ mod tests {
         let hash = hasher.hash(&composed, [1; 16]).expect("hash");
         let decomposed = Password::for_login("cafe\u{301} au lait");
         assert_eq!(hasher.verify(&hash, &decomposed), Verification::Valid { needs_rehash: false });
+    }
+
+    #[test]
+    fn hashes_from_a_reused_workspace_verify_with_the_standard_verifier() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let hasher = PasswordHasher::new(CHEAP).expect("params");
+        let mut workspace = hasher.workspace();
+        let password = Password::new("another fine passphrase").expect("ok");
+        for salt in [[1; 16], [2; 16]] {
+            let hash = hasher.hash_in(&mut workspace, &password, salt).expect("hash");
+            let parsed = PasswordHash::new(&hash).expect("PHC string");
+            assert!(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(), "{hash}");
+            assert_eq!(hasher.verify_in(&mut workspace, &hash, &password), Verification::Valid { needs_rehash: false });
+        }
+        // A hash made with more memory than today's parameters still verifies (the workspace grows).
+        let bigger = PasswordHasher::new(HashParams { memory_kib: 256, ..CHEAP }).expect("params");
+        let old = bigger.hash(&password, [3; 16]).expect("hash");
+        assert_eq!(hasher.verify_in(&mut workspace, &old, &password), Verification::Valid { needs_rehash: true });
     }
 
     #[test]
