@@ -4,7 +4,13 @@
 //! The ring is loaded from the database at start, reloaded every minute (so a rotation done by the
 //! CLI reaches every instance), and reloaded at once when a token names a key this instance has
 //! not seen yet, at most once per second.
+//!
+//! Verified tokens are remembered by the SHA-256 of the whole token until their own expiry, so a
+//! client presenting the same token again skips the signature check (the costly part); any other
+//! token, forged or altered, hashes differently and is verified in full. The session a token names
+//! is still checked on every request.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -13,6 +19,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::tokens::{AccessClaims, KeyEncryption, KeyRing, SigningKeyStore, TokenError};
 use http::{HeaderValue, header};
+use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -21,6 +28,9 @@ use crate::sessions::CurrentSession;
 use crate::state::AppState;
 
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Verified tokens remembered at most; when full, expired ones go first, then all of them.
+const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
 /// Issues and verifies access tokens with the current key ring.
 #[derive(Debug, Clone)]
@@ -35,6 +45,7 @@ struct TokenInner {
     issuer: String,
     audience: String,
     last_reload: Mutex<Instant>,
+    verified: Mutex<HashMap<[u8; 32], AccessClaims>>,
 }
 
 impl TokenService {
@@ -56,6 +67,7 @@ impl TokenService {
             issuer,
             audience,
             last_reload: Mutex::new(Instant::now()),
+            verified: Mutex::new(HashMap::new()),
         })))
     }
 
@@ -91,6 +103,31 @@ impl TokenService {
     }
 
     pub async fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let leeway = i64::try_from(gatehouse_core::tokens::LEEWAY_SECS).unwrap_or(0);
+        let remembered = self.verified().get(&digest).cloned();
+        if let Some(claims) = remembered
+            && claims.exp + leeway >= now.unix_timestamp()
+        {
+            return Ok(claims);
+        }
+        let claims = self.verify_signature(token, now).await?;
+        let mut verified = self.verified();
+        if verified.len() >= VERIFIED_CACHE_ENTRIES {
+            verified.retain(|_, claims| claims.exp + leeway >= now.unix_timestamp());
+            if verified.len() >= VERIFIED_CACHE_ENTRIES {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], AccessClaims>> {
+        self.0.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn verify_signature(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, TokenError> {
         let inner = &self.0;
         match self.ring().verify(token, &inner.issuer, &inner.audience, now, inner.ttl) {
             Ok(claims) => Ok(claims),
