@@ -97,6 +97,15 @@ async fn postgres_readiness_follows_the_database() {
     assert!(started.elapsed() < Duration::from_secs(5), "each check is bounded by its timeout");
     let (status, _, _) = call(&app.router, get("/health/live")).await;
     assert_eq!(status, StatusCode::OK, "liveness does no dependency I/O");
+    // A request that needs the database while it is down is a 503 with a stable code, not a 500.
+    let signup = http::Request::post("/v1/signup")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(r#"{"email":"down@example.com","password":"a long passphrase here"}"#))
+        .expect("request");
+    let (status, headers, body) = call(&app.router, signup).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["code"], "database_unavailable");
+    assert!(headers.contains_key(http::header::RETRY_AFTER));
 
     proxy.set(Mode::Pass);
     let (status, _, body) = call(&app.router, get("/health/ready")).await;
