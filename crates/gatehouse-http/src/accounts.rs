@@ -128,14 +128,13 @@ async fn login_flow(
     check(state, &["login_ip"], &by_ip, limits).await?;
     let headers = request.headers().clone();
     let body: LoginRequest = json_body(&headers, &body_bytes(request, state).await?)?;
-    let account = EmailAddress::parse(&body.email)
-        .map_or_else(|_| body.email.trim().to_lowercase(), |e| e.normalized().to_owned());
+    // A malformed address cannot match an account; it still pays for one verification below.
+    let email = EmailAddress::parse(&body.email).ok();
+    let account = email.as_ref().map_or_else(|| body.email.trim().to_lowercase(), |e| e.normalized().to_owned());
     let by_account = LimitKey { account: Some(&account), route: "/v1/login", ..LimitKey::default() };
     check(state, &["login_account"], &by_account, limits).await?;
     let services = state.services();
     let password = Password::for_login(&body.password);
-    // A malformed address cannot match an account; it still pays for one verification.
-    let email = EmailAddress::parse(&body.email).ok();
     let credentials = match &email {
         Some(email) => services.accounts.credentials_by_email(email.normalized()).await?,
         None => None,
@@ -180,12 +179,19 @@ async fn login_flow(
 }
 
 /// `POST /v1/logout`: ends the current session (reached by cookie or access token), if any, and
-/// clears the cookie. Always 204, so logging out twice is not an error.
+/// clears the cookie. 204 whether or not a session was signed in, so logging out twice is not an
+/// error; but when the session cannot be looked up (the database is down) the error is returned,
+/// never a 204 that would claim a logout that did not happen.
 pub(crate) async fn logout(
     State(state): State<AppState>,
     current: Result<CurrentSession, ApiError>,
 ) -> Result<Response, ApiError> {
-    if let Ok(current) = current {
+    let current = match current {
+        Ok(current) => Some(current),
+        Err(ApiError::Unauthenticated(_)) => None,
+        Err(other) => return Err(other),
+    };
+    if let Some(current) = current {
         let services = state.services();
         let event =
             AuditEvent::new(AuditAction::Logout, Actor::User(current.user.id), services.clock.now(), &current.client)

@@ -85,7 +85,22 @@ async fn postgres_readiness_follows_the_database() {
     assert_eq!(json(&health)["dependencies"]["database"]["backend"], "postgres");
     assert!(!health_text.contains("pg-password") && !health_text.contains(&proxy.addr.port().to_string()));
 
+    let signup = http::Request::post("/v1/signup")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(r#"{"email":"alive@example.com","password":"a long passphrase here"}"#))
+        .expect("request");
+    let (_, headers, _) = call(&app.router, signup).await;
+    let cookie = headers[http::header::SET_COOKIE].to_str().expect("ascii").split(';').next().expect("pair").to_owned();
+    let csrf = crate::support::csrf_token(&app.router, &cookie).await;
+    let origin = app.config.public_url.origin().ascii_serialization();
+
     proxy.set(Mode::Down);
+    // A logout that cannot reach the database says so; it never claims a logout that did not happen.
+    let logout = crate::support::with_csrf(http::Request::post("/v1/logout"), &cookie, csrf.as_deref(), &origin);
+    let (status, headers, body) = call(&app.router, logout.body(axum::body::Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["code"], "database_unavailable");
+    assert!(!headers.contains_key(http::header::SET_COOKIE), "the cookie is kept: the session still exists");
     let started = std::time::Instant::now();
     let (status, headers, body) = call(&app.router, get("/health/ready")).await;
     let body = json(&body);
