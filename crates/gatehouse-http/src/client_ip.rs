@@ -6,30 +6,26 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts as _, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::extract::{ConnectInfo, Request};
 use http::HeaderMap;
 use ipnet::IpNet;
-
-use crate::state::AppState;
 
 /// The resolved client address, in the request's extensions. `None` when the server was driven
 /// without a socket (in-process tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-pub(crate) async fn middleware(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // The extractor, not the raw extension, so axum's `MockConnectInfo` is honoured too.
-    let (mut parts, body) = request.into_parts();
-    let peer = ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, &()).await.ok().map(|info| info.0.ip());
-    let client = peer.map(|peer| resolve(peer, &parts.headers, state.trusted_proxies()));
-    parts.extensions.insert(ClientIp(client));
-    next.run(Request::from_parts(parts, body)).await
+/// The client address of a request: its socket peer (or axum's `MockConnectInfo` in
+/// in-process tests), resolved through the forwarding headers of trusted proxies.
+pub(crate) fn of_request(request: &Request, trusted: &[IpNet]) -> ClientIp {
+    let extensions = request.extensions();
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0)
+        .or_else(|| extensions.get::<MockConnectInfo<SocketAddr>>().map(|mock| mock.0))
+        .map(|addr| addr.ip());
+    ClientIp(peer.map(|peer| resolve(peer, request.headers(), trusted)))
 }
 
 /// Resolves the client address from the socket peer and the forwarding headers.

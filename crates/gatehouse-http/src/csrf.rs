@@ -14,7 +14,6 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, header};
 
@@ -48,41 +47,43 @@ fn failed(check: &'static str) -> Response {
     ApiError::CsrfFailed(check).into_response()
 }
 
-pub(crate) async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Checks an incoming request; `Ok` hands it back (its body put back if it had to be read),
+/// `Err` is the 403 to answer instead.
+pub(crate) async fn check(state: &AppState, request: Request) -> Result<Request, Response> {
     if !is_unsafe(request.method()) || request.headers().contains_key(header::AUTHORIZATION) {
-        return next.run(request).await;
+        return Ok(request);
     }
     let headers = request.headers();
     match request_origin(headers) {
         Some(origin) if state.settings().trusted_origins.contains(&origin) => {}
-        Some(_) => return failed("the request's Origin is not this service's origin or an allowed one"),
+        Some(_) => return Err(failed("the request's Origin is not this service's origin or an allowed one")),
         None if headers.contains_key(header::COOKIE) => {
-            return failed("a request carrying cookies must send an Origin or Referer header");
+            return Err(failed("a request carrying cookies must send an Origin or Referer header"));
         }
         None => {}
     }
-    let Some(session) = session_token(headers, &state) else { return next.run(request).await };
+    let Some(session) = session_token(headers, state) else { return Ok(request) };
     if ORIGIN_ONLY.contains(&request.uri().path()) {
-        return next.run(request).await;
+        return Ok(request);
     }
     let cookie_token = cookie_value(headers, CSRF_COOKIE).map(str::to_owned);
     let (request, presented) = match headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned) {
         Some(token) => (request, Some(token)),
-        None => match form_token(request, &state).await {
+        None => match form_token(request, state).await {
             Ok(found) => found,
-            Err(response) => return response,
+            Err(response) => return Err(response),
         },
     };
     let Some(presented) = presented else {
-        return failed("the X-CSRF-Token header (or csrf_token form field) is missing; get one from GET /v1/csrf");
+        return Err(failed("the X-CSRF-Token header (or csrf_token form field) is missing; get one from GET /v1/csrf"));
     };
     if cookie_token.as_deref() != Some(presented.as_str()) {
-        return failed("the CSRF token does not match the gatehouse_csrf cookie");
+        return Err(failed("the CSRF token does not match the gatehouse_csrf cookie"));
     }
     if !state.services().csrf.verify(&session.hash(), &presented) {
-        return failed("the CSRF token does not belong to this session");
+        return Err(failed("the CSRF token does not belong to this session"));
     }
-    next.run(request).await
+    Ok(request)
 }
 
 /// For HTML form posts: the `csrf_token` field, read from a buffered body that is then put back.

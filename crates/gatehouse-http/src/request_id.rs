@@ -5,20 +5,19 @@
 //! inject text into log lines through it.
 
 use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 const MAX_LEN: usize = 128;
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static CURRENT_ID: String;
 }
 
 /// The id of the request being handled on this task, if any.
 pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+    CURRENT_ID.try_with(Clone::clone).ok()
 }
 
 fn acceptable(id: &str) -> bool {
@@ -27,19 +26,24 @@ fn acceptable(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-pub(crate) async fn middleware(mut request: Request, next: Next) -> Response {
+/// The request's id: its own `X-Request-Id` when acceptable, a new UUID otherwise. The header on
+/// the request is replaced with the id, so everything downstream sees the same one.
+pub(crate) fn assign(request: &mut Request) -> (String, HeaderValue) {
     let id = request
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|value| value.to_str().ok())
         .filter(|value| acceptable(value))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    // Safe to unwrap-free: `acceptable` and UUIDs only contain visible ASCII.
+    // `acceptable` ids and UUIDs only contain visible ASCII, so this never falls back in practice.
     let header = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    request.headers_mut().insert(REQUEST_ID_HEADER, header.clone());
-    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
-    response.headers_mut().insert(REQUEST_ID_HEADER, header);
-    response
+    request.headers_mut().insert(REQUEST_ID, header.clone());
+    (id, header)
+}
+
+/// Runs `future` with `id` as the current request id.
+pub(crate) async fn scope<F: Future>(id: String, future: F) -> F::Output {
+    CURRENT_ID.scope(id, future).await
 }
 
 #[cfg(test)]

@@ -5,15 +5,14 @@
 //! carries the request id, method, route, status and latency, and nothing from headers, the
 //! query string or the body.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
-use tracing::Instrument;
+use tracing::Span;
 
 use crate::client_ip::ClientIp;
-use crate::request_id::current_request_id;
 
 /// Routes that probes and scrapers hit every few seconds: logged at debug level only.
 fn is_noisy(route: &str) -> bool {
@@ -36,43 +35,59 @@ impl Drop for InFlight {
     }
 }
 
-pub(crate) async fn middleware(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let client_ip = request.extensions().get::<ClientIp>().and_then(|ip| ip.0);
-    let request_id = current_request_id().unwrap_or_default();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %method,
-        route = %route,
-        status = tracing::field::Empty,
-        latency_ms = tracing::field::Empty,
-    );
+/// One request being observed: started by the edge middleware before the request runs, finished
+/// with its response.
+pub(crate) struct Observation {
+    started: Instant,
+    method: String,
+    route: String,
+    client_ip: Option<IpAddr>,
+    span: Span,
+    _in_flight: InFlight,
+}
 
-    let _in_flight = InFlight::enter();
-    let response = next.run(request).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
+impl Observation {
+    pub(crate) fn begin(request: &Request, request_id: &str, client_ip: ClientIp) -> Self {
+        let method = request.method().as_str().to_owned();
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %method,
+            route = %route,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        Self { started: Instant::now(), method, route, client_ip: client_ip.0, span, _in_flight: InFlight::enter() }
+    }
 
-    let labels = [("method", method.clone()), ("route", route.clone()), ("status", status.to_string())];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    /// The span the request runs in, so its log lines carry the request id and route.
+    pub(crate) fn span(&self) -> Span {
+        self.span.clone()
+    }
 
-    let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    span.record("status", status);
-    span.record("latency_ms", latency_ms);
-    let client_ip = client_ip.map(|ip| ip.to_string()).unwrap_or_default();
-    span.in_scope(|| {
-        if is_noisy(&route) {
-            tracing::debug!(client_ip, "request completed");
-        } else {
-            tracing::info!(client_ip, "request completed");
-        }
-    });
-    response
+    pub(crate) fn finish(self, response: &Response) {
+        let elapsed = self.started.elapsed();
+        let status = response.status().as_u16();
+        let Self { method, route, span, client_ip, .. } = self;
+        let noisy = is_noisy(&route);
+        let labels = [("method", method), ("route", route), ("status", status.to_string())];
+        metrics::counter!("http_requests_total", &labels).increment(1);
+        metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+
+        let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        span.record("status", status);
+        span.record("latency_ms", latency_ms);
+        let client_ip = client_ip.map(|ip| ip.to_string()).unwrap_or_default();
+        span.in_scope(|| {
+            if noisy {
+                tracing::debug!(client_ip, "request completed");
+            } else {
+                tracing::info!(client_ip, "request completed");
+            }
+        });
+    }
 }
