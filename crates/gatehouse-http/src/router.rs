@@ -89,7 +89,7 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
     headers.insert(request_id::REQUEST_ID, id_header);
-    observation.finish(&response);
+    observation.finish(state.request_metrics(), &response);
     response
 }
 

@@ -20,6 +20,7 @@ use ipnet::IpNet;
 use crate::metrics::MetricsRenderer;
 use crate::password::PasswordService;
 use crate::rate_limit::RateLimitSettings;
+use crate::telemetry::RequestMetrics;
 use crate::tokens::TokenService;
 
 /// The HTTP layer's settings, already parsed and validated by the binary's config.
@@ -75,6 +76,7 @@ struct Inner {
     cookie: CookieSettings,
     services: Services,
     started: Instant,
+    request_metrics: RequestMetrics,
 }
 
 impl AppState {
@@ -84,7 +86,14 @@ impl AppState {
         cookie: CookieSettings,
         services: Services,
     ) -> Self {
-        Self(Arc::new(Inner { settings, session_policy, cookie, services, started: Instant::now() }))
+        Self(Arc::new(Inner {
+            settings,
+            session_policy,
+            cookie,
+            services,
+            started: Instant::now(),
+            request_metrics: RequestMetrics::default(),
+        }))
     }
 
     pub fn settings(&self) -> &HttpSettings {
@@ -117,6 +126,10 @@ impl AppState {
 
     pub(crate) fn body_limit_bytes(&self) -> usize {
         self.0.settings.body_limit_bytes
+    }
+
+    pub(crate) fn request_metrics(&self) -> &RequestMetrics {
+        &self.0.request_metrics
     }
 
     pub(crate) fn trusted_proxies(&self) -> &[IpNet] {

@@ -5,6 +5,7 @@
 //! Queries are checked at run time (no database is needed to build), and each backend has its own
 //! migration set under `migrations/`, embedded in the binary.
 
+pub mod api_key_cache;
 mod error;
 mod migrations;
 mod postgres;

@@ -23,6 +23,7 @@ use gatehouse_http::password::PasswordService;
 use gatehouse_http::rate_limit::RateLimitSettings;
 use gatehouse_http::tokens::TokenService;
 use gatehouse_http::{AppState, CookieSettings, HttpSettings, Services};
+use gatehouse_store::api_key_cache::CachedApiKeys;
 use gatehouse_store::rate_limiter::RateLimiter;
 use gatehouse_store::redis::{Redis, RedisSettings};
 use gatehouse_store::session_cache::CachedSessionStore;
@@ -129,6 +130,8 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         };
     let limiter =
         RateLimiter::new(redis_client, config.rate_limit.max_local_keys, config.rate_limit.failure_mode, clock.clone());
+    let api_key_cache_ttl = time::Duration::try_from(config.api_key_cache_ttl).context("api_keys.cache_ttl_secs")?;
+    let api_keys = Arc::new(CachedApiKeys::new(database.api_keys(), clock.clone(), api_key_cache_ttl));
     let services = Services {
         database: probe,
         optional_dependencies: vec![redis_check, Arc::new(limiter.clone())],
@@ -138,7 +141,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         clock,
         passwords,
         tokens,
-        api_keys: database.api_keys(),
+        api_keys,
         limiter: Arc::new(limiter),
         csrf: CsrfKey::new(&master_secret),
         rate_limits: RateLimitSettings {

@@ -38,6 +38,8 @@ pub struct Config {
     pub cookies: CookieConfig,
     pub session: SessionConfig,
     pub tokens: TokenConfig,
+    /// How long a valid service API key is remembered in process; zero turns that off.
+    pub api_key_cache_ttl: Duration,
     pub rate_limit: RateLimitConfig,
     pub password: HashParams,
     pub log: LogConfig,
@@ -332,6 +334,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let token_ttl = r.number::<u64>("tokens.access_ttl_secs", 30..=86_400);
     let algorithm = r.string("tokens.algorithm").as_deref().and_then(SigningAlgorithm::parse);
     let audience = r.string("tokens.audience");
+    let api_key_cache_ttl_secs = r.number::<u64>("api_keys.cache_ttl_secs", 0..=300);
     let rate_limit = rate_limit_config(r);
 
     Some(Config {
@@ -366,6 +369,7 @@ fn build(r: &mut Reader) -> Option<Config> {
                 issuer,
             }
         },
+        api_key_cache_ttl: Duration::from_secs(api_key_cache_ttl_secs?),
         rate_limit: rate_limit?,
         password: password?,
         log: LogConfig { level, format },

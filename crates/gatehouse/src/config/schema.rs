@@ -253,6 +253,12 @@ pub const SETTINGS: &[Setting] = &[
         )
     },
     setting(
+        "api_keys.cache_ttl_secs",
+        Kind::Integer,
+        Some("5"),
+        "How long an instance remembers a valid service API key, so service calls skip the database. A key revoked elsewhere (another instance, the CLI) keeps working here for up to this long; 0 checks the database on every call.",
+    ),
+    setting(
         "password.argon2_memory_kib",
         Kind::Integer,
         Some("19456"),

@@ -1,8 +1,12 @@
 //! Service API keys, end to end: created, listed and revoked with the CLI, checked by the server
 //! with scopes; and signing-key rotation from the CLI.
 
+use std::sync::Arc;
+
 use axum::body::Body;
+use gatehouse_core::clock::{Clock, FrozenClock};
 use http::{StatusCode, header};
+use time::OffsetDateTime;
 
 use crate::support::binary;
 use crate::support::{TestDb, call, config_for, json};
@@ -65,9 +69,49 @@ async fn keys_are_scoped_listed_without_secrets_and_revocable() {
 
     let revoke = cli(&db, &["api-key", "revoke", id]);
     assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
-    assert_eq!(audit_events(&app.router, Some(&auditor), "").await.0, StatusCode::UNAUTHORIZED, "revoked at once");
+    let uncached = gatehouse::app::build(config_for(&db.url, &[("GATEHOUSE_API_KEYS_CACHE_TTL_SECS", "0")]))
+        .await
+        .expect("app without the key cache");
+    assert_eq!(audit_events(&uncached.router, Some(&auditor), "").await.0, StatusCode::UNAUTHORIZED, "revoked at once");
     let again = cli(&db, &["api-key", "revoke", id]);
     assert_eq!(again.status.code(), Some(1), "revoking twice says so");
+}
+
+/// The documented trade-off of `api_keys.cache_ttl_secs`: a key revoked by another process keeps
+/// working on an instance that checked it recently, for at most the TTL, and never longer.
+#[tokio::test]
+async fn a_key_revoked_elsewhere_stops_working_within_the_cache_ttl() {
+    let db = TestDb::sqlite();
+    let key = create(&db, "auditor", "audit");
+    let clock = Arc::new(FrozenClock::at(OffsetDateTime::now_utc()));
+    let config = config_for(&db.url, &[("GATEHOUSE_API_KEYS_CACHE_TTL_SECS", "5")]);
+    let app = gatehouse::app::build_with_clock(config, clock.clone() as Arc<dyn Clock>).await.expect("app");
+    assert_eq!(audit_events(&app.router, Some(&key), "").await.0, StatusCode::OK);
+
+    let list = String::from_utf8(cli(&db, &["api-key", "list"]).stdout).expect("utf-8");
+    let id = list.lines().find(|l| l.contains("auditor")).and_then(|l| l.split_whitespace().next()).expect("id");
+    assert!(cli(&db, &["api-key", "revoke", id]).status.success());
+
+    clock.advance(time::Duration::seconds(4));
+    assert_eq!(audit_events(&app.router, Some(&key), "").await.0, StatusCode::OK, "still inside the TTL");
+    clock.advance(time::Duration::seconds(1));
+    assert_eq!(audit_events(&app.router, Some(&key), "").await.0, StatusCode::UNAUTHORIZED, "the TTL is the bound");
+    clock.advance(time::Duration::seconds(60));
+    assert_eq!(audit_events(&app.router, Some(&key), "").await.0, StatusCode::UNAUTHORIZED, "and stays revoked");
+}
+
+/// A revocation made through the instance's own store is immediate, cache or not.
+#[tokio::test]
+async fn a_key_revoked_through_the_instance_stops_working_at_once() {
+    let db = TestDb::sqlite();
+    let key = create(&db, "auditor", "audit");
+    let config = config_for(&db.url, &[("GATEHOUSE_API_KEYS_CACHE_TTL_SECS", "300")]);
+    let app = gatehouse::app::build(config).await.expect("app");
+    assert_eq!(audit_events(&app.router, Some(&key), "").await.0, StatusCode::OK);
+    let services = app.state.services();
+    let stored = services.api_keys.api_keys().await.expect("list").into_iter().next().expect("the key");
+    assert!(services.api_keys.revoke_api_key(stored.id, services.clock.now(), &[]).await.expect("revoke"));
+    assert_eq!(audit_events(&app.router, Some(&key), "").await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

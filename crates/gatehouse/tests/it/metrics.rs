@@ -27,6 +27,10 @@ async fn metrics_parse_and_label_routes_by_template() {
     call(&app.router, get("/health/live")).await;
     call(&app.router, get("/v1/users/secret-user-id-42?token=abc")).await;
     call(&app.router, http::Request::post("/health/live").body(Body::empty()).expect("req")).await;
+    // Any token is a valid method; made-up ones must not grow the label set.
+    let brew = http::Method::from_bytes(b"BREWCOFFEE").expect("method");
+    call(&app.router, http::Request::builder().method(brew).uri("/health/live").body(Body::empty()).expect("req"))
+        .await;
 
     let (status, headers, body) = call(&app.router, get("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
@@ -46,6 +50,9 @@ async fn metrics_parse_and_label_routes_by_template() {
             && s.labels.get("status") == Some("405")
     });
     assert!(live_405, "{text}");
+    let methods = label_values(&scrape, "http_requests_total", "method");
+    assert!(methods.iter().any(|m| m == "OTHER"), "{methods:?}");
+    assert!(!text.contains("BREWCOFFEE"), "a client-chosen method became a label:\n{text}");
 
     let names: HashMap<&str, &prometheus_parse::Value> =
         scrape.samples.iter().map(|s| (s.metric.as_str(), &s.value)).collect();
