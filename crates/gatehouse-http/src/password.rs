@@ -31,6 +31,17 @@ fn random_salt() -> Result<[u8; 16], HashError> {
     Ok(salt)
 }
 
+/// Hashing threads run at nice 10, below the async workers. While logins keep every core busy
+/// hashing, the scheduler still runs a waiting session check first, so other requests keep their
+/// latency; hashing throughput is unchanged when nothing else wants the CPU. (Measured in
+/// `bench/run`, "whoami while logins saturate the hashing pool".)
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::warn!(%error, "could not lower the priority of a password hashing thread");
+    }
+}
+
 impl PasswordService {
     /// Starts `threads` hashing threads and makes the dummy hash. The threads end when the last
     /// clone of the service is dropped.
@@ -48,6 +59,7 @@ impl PasswordService {
             std::thread::Builder::new()
                 .name(format!("gatehouse-hash-{index}"))
                 .spawn(move || {
+                    lower_priority();
                     // Made on the first hash, so an instance that never hashes never holds the memory.
                     let mut workspace: Option<Workspace> = None;
                     loop {
@@ -88,5 +100,40 @@ impl PasswordService {
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let outcome = self.run(move |hasher, workspace| hasher.verify_in(workspace, &hash, &password)).await?;
         Ok(if real { outcome } else { Verification::Invalid })
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use gatehouse_core::password::{HashParams, Password};
+
+    use super::PasswordService;
+
+    /// The nice value of every thread of this process whose name starts with `prefix`.
+    fn nice_of_threads(prefix: &str) -> Vec<i64> {
+        let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+        tasks
+            .filter_map(Result::ok)
+            .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with(prefix)))
+            .filter_map(|task| {
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                // Fields after the parenthesised name: state is field 3, nice is field 19.
+                let after_name = stat.rsplit_once(") ")?.1;
+                after_name.split_whitespace().nth(16)?.parse().ok()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_run_below_the_async_workers() {
+        let service =
+            PasswordService::new(HashParams { memory_kib: 64, iterations: 1, parallelism: 1 }, 2).expect("service");
+        service.hash(Password::for_login("a perfectly fine passphrase")).await.expect("hash");
+        let nice = nice_of_threads("gatehouse-hash");
+        assert!(!nice.is_empty(), "no hashing threads found");
+        assert!(nice.iter().all(|n| *n == 10), "hashing threads' nice values: {nice:?}");
+        let own = std::fs::read_to_string("/proc/thread-self/stat").expect("own stat");
+        let own_nice = own.rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(16)).expect("nice field");
+        assert_eq!(own_nice, "0", "only the hashing threads are lowered, not the process");
     }
 }
