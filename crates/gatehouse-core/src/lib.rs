@@ -11,6 +11,7 @@ pub mod circuit;
 pub mod clock;
 pub mod csrf;
 pub mod health;
+pub mod jobs;
 pub mod mode;
 pub mod password;
 pub mod rate_limit;

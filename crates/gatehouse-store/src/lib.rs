@@ -12,6 +12,7 @@ mod postgres;
 pub mod rate_limiter;
 pub mod redis;
 pub mod session_cache;
+mod sql_jobs;
 mod sql_ports;
 mod sqlite;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 use gatehouse_core::accounts::AccountStore;
 use gatehouse_core::api_keys::ApiKeyStore;
 use gatehouse_core::audit::AuditLog;
+use gatehouse_core::jobs::JobStore;
 use gatehouse_core::sessions::SessionStore;
 use gatehouse_core::store::{Backend, DatabaseProbe, InstanceSecretStore, StoreError};
 use gatehouse_core::tokens::SigningKeyStore;
@@ -105,6 +107,13 @@ impl Database {
     }
 
     pub fn signing_keys(&self) -> Arc<dyn SigningKeyStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn jobs(&self) -> Arc<dyn JobStore> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),

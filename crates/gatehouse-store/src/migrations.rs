@@ -33,6 +33,7 @@ const EMBEDDED: &[EmbeddedMigration] = embedded![
     0001 => "instance_secrets",
     0002 => "accounts_sessions_audit",
     0003 => "signing_and_api_keys",
+    0004 => "jobs",
 ];
 
 #[derive(Debug, Clone, Copy)]

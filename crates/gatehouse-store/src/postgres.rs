@@ -51,3 +51,16 @@ mod ports {
         "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
     );
 }
+
+/// The job queue.
+mod jobs {
+    use super::PostgresStore;
+
+    crate::sql_jobs::sql_jobs!(
+        PostgresStore,
+        sqlx::PgConnection,
+        sqlx::postgres::PgRow,
+        kinds = "SELECT jsonb_array_elements_text($4::jsonb)",
+        lock = "FOR UPDATE SKIP LOCKED"
+    );
+}

@@ -65,3 +65,16 @@ mod ports {
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')"
     );
 }
+
+/// The job queue.
+mod jobs {
+    use super::SqliteStore;
+
+    crate::sql_jobs::sql_jobs!(
+        SqliteStore,
+        sqlx::SqliteConnection,
+        sqlx::sqlite::SqliteRow,
+        kinds = "SELECT value FROM json_each($4)",
+        lock = ""
+    );
+}

@@ -8,6 +8,7 @@ mod config;
 mod csrf;
 mod health;
 mod http;
+mod jobs;
 mod metrics;
 mod rate_limit;
 mod redis;

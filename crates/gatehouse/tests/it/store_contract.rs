@@ -3,11 +3,9 @@
 use std::sync::Arc;
 
 use gatehouse_core::store::{StoreError, load_or_store_instance_secret};
-use gatehouse_store::{Database, PoolOptions, embedded_versions};
+use gatehouse_store::{Database, embedded_versions};
 
-fn pool() -> PoolOptions {
-    PoolOptions { max_connections: 5, min_connections: 0, acquire_timeout: std::time::Duration::from_secs(5) }
-}
+use crate::support::pool;
 
 async fn migrations_apply_once_and_leave_the_schema_current(db: Database) {
     let probe = db.probe();
@@ -66,35 +64,7 @@ async fn in_memory_sqlite_is_one_database_for_every_pooled_connection() {
     assert!(db.probe().schema_status().await.expect("status").is_current());
 }
 
-macro_rules! contract {
-    ($($story:ident $(($url:ident))?),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $story() {
-                    let test_db = crate::support::TestDb::sqlite();
-                    let db = gatehouse_store::Database::connect(&test_db.url, &super::pool()).await.expect("connect");
-                    super::$story(db $(, contract!(@url test_db $url))?).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $story() {
-                    let Some(test_db) = crate::support::TestDb::postgres().await else { return };
-                    let db = gatehouse_store::Database::connect(&test_db.url, &super::pool()).await.expect("connect");
-                    super::$story(db.clone() $(, contract!(@url test_db $url))?).await;
-                    db.close().await;
-                    test_db.finish().await;
-                }
-            )*
-        }
-    };
-    (@url $db:ident url) => { &$db.url };
-}
-
-contract! {
+crate::support::on_every_database! {
     migrations_apply_once_and_leave_the_schema_current,
     instance_secrets_are_unique_and_survive_reconnects(url),
     concurrent_starts_agree_on_one_generated_secret,

@@ -179,3 +179,44 @@ macro_rules! on_every_backend {
 }
 
 pub(crate) use on_every_backend;
+
+/// Runs each storage story against a fresh SQLite file and a fresh PostgreSQL database; a story
+/// written `story(url)` also gets the database URL.
+macro_rules! on_every_database {
+    ($($story:ident $(($url:ident))?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    let test_db = crate::support::TestDb::sqlite();
+                    let db = gatehouse_store::Database::connect(&test_db.url, &crate::support::pool()).await.expect("connect");
+                    super::$story(db $(, crate::support::on_every_database!(@url test_db $url))?).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    let Some(test_db) = crate::support::TestDb::postgres().await else { return };
+                    let db = gatehouse_store::Database::connect(&test_db.url, &crate::support::pool()).await.expect("connect");
+                    super::$story(db.clone() $(, crate::support::on_every_database!(@url test_db $url))?).await;
+                    db.close().await;
+                    test_db.finish().await;
+                }
+            )*
+        }
+    };
+    (@url $db:ident url) => { &$db.url };
+}
+
+pub(crate) use on_every_database;
+
+/// Pool settings for storage tests.
+pub fn pool() -> gatehouse_store::PoolOptions {
+    gatehouse_store::PoolOptions {
+        max_connections: 5,
+        min_connections: 0,
+        acquire_timeout: std::time::Duration::from_secs(5),
+    }
+}

@@ -1,0 +1,256 @@
+//! The job queue's SQL, shared by both engines like [`crate::sql_ports`]. What differs is passed
+//! in: how a claim locks the row it takes (PostgreSQL skips rows other workers hold with `FOR
+//! UPDATE SKIP LOCKED`; SQLite has a single writer, so one `UPDATE … WHERE id = (SELECT …)` is
+//! already atomic) and how a JSON list of kinds is unpacked.
+
+/// Implements `JobStore` for `$store` (field `pool`), yielding `$row` rows over `$conn`
+/// connections. `$kinds` is a SQL expression listing the kinds in the JSON text bound as `$4`;
+/// `$lock` ends the claim's inner `SELECT`.
+macro_rules! sql_jobs {
+    ($store:ty, $conn:ty, $row:ty, kinds = $kinds:literal, lock = $lock:literal) => {
+        use std::time::Duration;
+
+        use async_trait::async_trait;
+        use gatehouse_core::jobs::{Claimed, Failure, Job, JobState, JobStore, NewJob, QueueStats};
+        use gatehouse_core::store::StoreError;
+        use sqlx::Row as _;
+        use time::OffsetDateTime;
+        use uuid::Uuid;
+
+        use crate::error::from_sqlx;
+        use crate::sql_ports::{from_millis, millis, uuid};
+
+        /// Written on jobs that stalled on their last attempt.
+        const STALLED: &str = "the lease expired during the last attempt: the worker stopped or the job hung";
+
+        fn lease_end(now: OffsetDateTime, lease: Duration) -> OffsetDateTime {
+            now + time::Duration::try_from(lease).unwrap_or(time::Duration::MAX)
+        }
+
+        impl $store {
+            /// Inserts jobs on `conn`, so a caller can enqueue them in its own transaction.
+            pub(crate) async fn insert_jobs(conn: &mut $conn, jobs: &[NewJob], now: OffsetDateTime) -> Result<(), StoreError> {
+                for job in jobs {
+                    sqlx::query(
+                        "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at) \
+                         VALUES ($1, $2, $3, 'ready', 0, $4, $5, $6)",
+                    )
+                    .bind(job.id.to_string())
+                    .bind(&job.kind)
+                    .bind(sqlx::types::Json(&job.payload))
+                    .bind(i64::from(job.max_attempts.max(1)))
+                    .bind(millis(job.run_at))
+                    .bind(millis(now))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(from_sqlx)?;
+                }
+                Ok(())
+            }
+
+            fn job_from_row(row: &$row) -> Result<Job, StoreError> {
+                let id: String = row.try_get("id").map_err(from_sqlx)?;
+                let state: String = row.try_get("state").map_err(from_sqlx)?;
+                let payload: sqlx::types::Json<serde_json::Value> = row.try_get("payload").map_err(from_sqlx)?;
+                let attempts: i64 = row.try_get("attempts").map_err(from_sqlx)?;
+                let max_attempts: i64 = row.try_get("max_attempts").map_err(from_sqlx)?;
+                let finished_at: Option<i64> = row.try_get("finished_at").map_err(from_sqlx)?;
+                Ok(Job {
+                    id: uuid(&id)?,
+                    kind: row.try_get("kind").map_err(from_sqlx)?,
+                    payload: payload.0,
+                    state: JobState::parse(&state)
+                        .ok_or_else(|| StoreError::Backend(format!("stored job state {state:?} is unknown")))?,
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
+                    run_at: from_millis(row.try_get("run_at").map_err(from_sqlx)?)?,
+                    created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                    finished_at: finished_at.map(from_millis).transpose()?,
+                    last_error: row.try_get("last_error").map_err(from_sqlx)?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl JobStore for $store {
+            async fn enqueue(&self, jobs: &[NewJob], now: OffsetDateTime) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                Self::insert_jobs(&mut tx, jobs, now).await?;
+                tx.commit().await.map_err(from_sqlx)
+            }
+
+            async fn claim(
+                &self,
+                kinds: &[&str],
+                now: OffsetDateTime,
+                lease: Duration,
+            ) -> Result<Option<Claimed>, StoreError> {
+                if kinds.is_empty() {
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "UPDATE jobs SET state = 'dead', finished_at = $1, claim_token = NULL, \
+                     lease_expires_at = NULL, last_error = $2 \
+                     WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts",
+                )
+                .bind(millis(now))
+                .bind(STALLED)
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+
+                let token = Uuid::new_v4();
+                let kinds = serde_json::to_string(kinds).map_err(|e| StoreError::Backend(e.to_string()))?;
+                let row = sqlx::query(concat!(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim_token = $2, \
+                     lease_expires_at = $3 \
+                     WHERE id = (SELECT id FROM jobs \
+                       WHERE ((state = 'ready' AND run_at <= $1) OR (state = 'running' AND lease_expires_at < $1)) \
+                       AND kind IN (",
+                    $kinds,
+                    ") ORDER BY run_at, id LIMIT 1 ",
+                    $lock,
+                    ") RETURNING *"
+                ))
+                .bind(millis(now))
+                .bind(token.to_string())
+                .bind(millis(lease_end(now, lease)))
+                .bind(kinds)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                row.map(|row| Ok(Claimed { job: Self::job_from_row(&row)?, token })).transpose()
+            }
+
+            async fn heartbeat(&self, claim: &Claimed, until: OffsetDateTime) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE jobs SET lease_expires_at = $3 WHERE id = $1 AND claim_token = $2 AND state = 'running'",
+                )
+                .bind(claim.job.id.to_string())
+                .bind(claim.token.to_string())
+                .bind(millis(until))
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn complete(&self, claim: &Claimed, now: OffsetDateTime) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE jobs SET state = 'succeeded', finished_at = $3, claim_token = NULL, lease_expires_at = NULL \
+                     WHERE id = $1 AND claim_token = $2 AND state = 'running'",
+                )
+                .bind(claim.job.id.to_string())
+                .bind(claim.token.to_string())
+                .bind(millis(now))
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn fail(
+                &self,
+                claim: &Claimed,
+                error: &str,
+                outcome: Failure,
+                now: OffsetDateTime,
+            ) -> Result<bool, StoreError> {
+                let error = gatehouse_core::jobs::truncate_error(error);
+                let query = match outcome {
+                    Failure::RetryAt(at) => sqlx::query(
+                        "UPDATE jobs SET state = 'ready', run_at = $4, last_error = $3, claim_token = NULL, \
+                         lease_expires_at = NULL WHERE id = $1 AND claim_token = $2 AND state = 'running'",
+                    )
+                    .bind(claim.job.id.to_string())
+                    .bind(claim.token.to_string())
+                    .bind(error)
+                    .bind(millis(at)),
+                    Failure::Dead => sqlx::query(
+                        "UPDATE jobs SET state = 'dead', finished_at = $4, last_error = $3, claim_token = NULL, \
+                         lease_expires_at = NULL WHERE id = $1 AND claim_token = $2 AND state = 'running'",
+                    )
+                    .bind(claim.job.id.to_string())
+                    .bind(claim.token.to_string())
+                    .bind(error)
+                    .bind(millis(now)),
+                };
+                let done = query.execute(&self.pool).await.map_err(from_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn release(&self, claim: &Claimed) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE jobs SET state = 'ready', attempts = attempts - 1, claim_token = NULL, \
+                     lease_expires_at = NULL WHERE id = $1 AND claim_token = $2 AND state = 'running'",
+                )
+                .bind(claim.job.id.to_string())
+                .bind(claim.token.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn job(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+                let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                row.as_ref().map(Self::job_from_row).transpose()
+            }
+
+            async fn jobs_in(&self, state: JobState, limit: u32) -> Result<Vec<Job>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM jobs WHERE state = $1 ORDER BY COALESCE(finished_at, run_at) DESC, id LIMIT $2",
+                )
+                .bind(state.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                rows.iter().map(Self::job_from_row).collect()
+            }
+
+            async fn retry_dead(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE jobs SET state = 'ready', attempts = 0, run_at = $2, finished_at = NULL \
+                     WHERE id = $1 AND state = 'dead'",
+                )
+                .bind(id.to_string())
+                .bind(millis(now))
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn stats(&self, now: OffsetDateTime) -> Result<QueueStats, StoreError> {
+                let rows = sqlx::query("SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state ORDER BY kind, state")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                let mut counts = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let state: String = row.try_get("state").map_err(from_sqlx)?;
+                    let Some(state) = JobState::parse(&state) else { continue };
+                    let n: i64 = row.try_get("n").map_err(from_sqlx)?;
+                    counts.push((row.try_get("kind").map_err(from_sqlx)?, state, u64::try_from(n).unwrap_or(0)));
+                }
+                let oldest: Option<i64> =
+                    sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'ready' AND run_at <= $1")
+                        .bind(millis(now))
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(from_sqlx)?;
+                let oldest_ready_age = oldest
+                    .map(|ms| u64::try_from(millis(now).saturating_sub(ms)).unwrap_or(0))
+                    .map(Duration::from_millis);
+                Ok(QueueStats { counts, oldest_ready_age })
+            }
+        }
+    };
+}
+
+pub(crate) use sql_jobs;
