@@ -15,3 +15,4 @@ mod redis;
 mod store_contract;
 mod support;
 mod tokens;
+mod worker;
