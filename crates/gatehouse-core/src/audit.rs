@@ -21,6 +21,7 @@ pub enum AuditAction {
     ApiKeyCreated,
     ApiKeyRevoked,
     SigningKeyRotated,
+    JobRetried,
 }
 
 impl AuditAction {
@@ -35,6 +36,7 @@ impl AuditAction {
             AuditAction::ApiKeyCreated => "api_key.created",
             AuditAction::ApiKeyRevoked => "api_key.revoked",
             AuditAction::SigningKeyRotated => "signing_key.rotated",
+            AuditAction::JobRetried => "job.retried",
         }
     }
 }

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit::AuditEvent;
 use crate::store::StoreError;
 
 /// A kind of job: its stable name, its payload type, and how it is retried.
@@ -193,7 +194,7 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn jobs_in(&self, state: JobState, limit: u32) -> Result<Vec<Job>, StoreError>;
 
     /// Makes a dead job ready again with a fresh set of attempts; `false` if it is not dead.
-    async fn retry_dead(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn retry_dead(&self, id: Uuid, now: OffsetDateTime, events: &[AuditEvent]) -> Result<bool, StoreError>;
 
     async fn stats(&self, now: OffsetDateTime) -> Result<QueueStats, StoreError>;
 }

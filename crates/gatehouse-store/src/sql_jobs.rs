@@ -11,6 +11,7 @@ macro_rules! sql_jobs {
         use std::time::Duration;
 
         use async_trait::async_trait;
+        use gatehouse_core::audit::AuditEvent;
         use gatehouse_core::jobs::{Claimed, Failure, Job, JobState, JobStore, NewJob, QueueStats};
         use gatehouse_core::store::StoreError;
         use sqlx::Row as _;
@@ -213,17 +214,23 @@ macro_rules! sql_jobs {
                 rows.iter().map(Self::job_from_row).collect()
             }
 
-            async fn retry_dead(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
+            async fn retry_dead(&self, id: Uuid, now: OffsetDateTime, events: &[AuditEvent]) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
                 let done = sqlx::query(
                     "UPDATE jobs SET state = 'ready', attempts = 0, run_at = $2, finished_at = NULL \
                      WHERE id = $1 AND state = 'dead'",
                 )
                 .bind(id.to_string())
                 .bind(millis(now))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(from_sqlx)?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                Self::insert_audit(&mut tx, events).await?;
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(true)
             }
 
             async fn stats(&self, now: OffsetDateTime) -> Result<QueueStats, StoreError> {

@@ -53,7 +53,7 @@ macro_rules! sql_ports {
                                        s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip";
 
         impl $store {
-            async fn insert_audit(conn: &mut $conn, events: &[AuditEvent]) -> Result<(), StoreError> {
+            pub(crate) async fn insert_audit(conn: &mut $conn, events: &[AuditEvent]) -> Result<(), StoreError> {
                 for event in events {
                     let (actor_kind, actor_id) = event.actor.parts();
                     sqlx::query(

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use gatehouse_core::api_keys::{ApiKey, ApiKeySecret, parse_scopes};
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
+use gatehouse_core::jobs::JobState;
 use gatehouse_core::sessions::ClientContext;
 
 use crate::app;
@@ -51,6 +52,9 @@ enum Command {
     /// Manage service API keys for server-to-server calls.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Inspect the job queue and retry dead jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Print the version.
     Version,
 }
@@ -75,11 +79,48 @@ enum ApiKeyCommand {
     },
     /// List keys (never the secrets).
     List,
-    /// Revoke a key by id; it stops working at once.
+    /// Revoke a key by id. Running instances stop accepting it within `api_keys.cache_ttl_secs`.
     Revoke {
         /// The key's id, from `api-key list`.
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Jobs per kind and state, and how long the oldest ready job has waited.
+    Stats,
+    /// List jobs in one state, the most recent first.
+    List {
+        #[arg(long, value_enum, default_value_t = StateArg::Dead)]
+        state: StateArg,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
+    /// Make a dead job ready again, with a fresh set of attempts.
+    Retry {
+        /// The job's id, from `jobs list`.
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StateArg {
+    Ready,
+    Running,
+    Succeeded,
+    Dead,
+}
+
+impl From<StateArg> for JobState {
+    fn from(state: StateArg) -> Self {
+        match state {
+            StateArg::Ready => JobState::Ready,
+            StateArg::Running => JobState::Running,
+            StateArg::Succeeded => JobState::Succeeded,
+            StateArg::Dead => JobState::Dead,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +168,7 @@ pub fn main() -> ExitCode {
         Command::Migrate => with_config(cli.config, migrate),
         Command::Keys(KeysCommand::Rotate) => with_config(cli.config, rotate_keys),
         Command::ApiKey(command) => with_config(cli.config, |config| api_key(config, command)),
+        Command::Jobs(command) => with_config(cli.config, |config| jobs(config, command)),
         Command::Serve => with_config(cli.config, serve),
     }
 }
@@ -268,7 +310,53 @@ async fn api_key(config: Config, command: ApiKeyCommand) -> anyhow::Result<()> {
             let event =
                 AuditEvent::new(AuditAction::ApiKeyRevoked, Actor::Operator, now, &operator).target("api_key", id);
             anyhow::ensure!(store.revoke_api_key(id, now, &[event]).await?, "no active API key has id {id}");
-            println!("revoked API key {id}");
+            println!(
+                "revoked API key {id}; running instances stop accepting it within {} s",
+                config.api_key_cache_ttl.as_secs()
+            );
+        }
+    }
+    database.close().await;
+    Ok(())
+}
+
+async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
+    let database = database(&config).await?;
+    let store = database.jobs();
+    let now = gatehouse_core::clock::to_millis(time::OffsetDateTime::now_utc());
+    match command {
+        JobsCommand::Stats => {
+            let stats = store.stats(now).await?;
+            if stats.counts.is_empty() {
+                println!("the queue is empty");
+            }
+            for (kind, state, count) in &stats.counts {
+                println!("{kind:32} {:10} {count}", state.as_str());
+            }
+            if let Some(age) = stats.oldest_ready_age {
+                println!("oldest ready job has waited {:.1} s", age.as_secs_f64());
+            }
+        }
+        JobsCommand::List { state, limit } => {
+            for job in store.jobs_in(state.into(), limit).await? {
+                let when = job.finished_at.unwrap_or(job.run_at);
+                let error = job.last_error.as_deref().map(|e| format!("  last error: {e}")).unwrap_or_default();
+                println!(
+                    "{}  {}  {}  attempts {}/{}  {when}{error}",
+                    job.id,
+                    job.kind,
+                    job.state.as_str(),
+                    job.attempts,
+                    job.max_attempts
+                );
+            }
+        }
+        JobsCommand::Retry { id } => {
+            let id = uuid::Uuid::parse_str(id.trim()).map_err(|_| anyhow::anyhow!("`{id}` is not a job id"))?;
+            let event = AuditEvent::new(AuditAction::JobRetried, Actor::Operator, now, &ClientContext::default())
+                .target("job", id);
+            anyhow::ensure!(store.retry_dead(id, now, &[event]).await?, "no dead job has id {id}");
+            println!("job {id} is ready again");
         }
     }
     database.close().await;

@@ -12,8 +12,7 @@ use crate::support::binary;
 use crate::support::{TestDb, call, config_for, json};
 
 fn cli(db: &TestDb, args: &[&str]) -> std::process::Output {
-    let dir = tempfile::tempdir().expect("dir");
-    binary::command(dir.path(), &[("DATABASE_URL", &db.url)]).args(args).output().expect("run gatehouse")
+    binary::cli(&db.url, args)
 }
 
 fn create(db: &TestDb, name: &str, scope: &str) -> String {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use gatehouse_core::jobs::{Failure, JobState, JobStore, NewJob};
 use gatehouse_store::Database;
+
+use crate::support::binary::cli;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -65,8 +67,8 @@ async fn a_failed_job_comes_back_at_its_retry_time_and_dies_after_its_last_attem
     assert_eq!((dead[0].id, dead[0].last_error.as_deref()), (new.id, Some("smtp said 550")));
     assert!(jobs.claim(&["email"], at(100), LEASE).await.expect("claim").is_none(), "dead jobs stay dead");
 
-    assert!(jobs.retry_dead(new.id, at(200)).await.expect("retry"));
-    assert!(!jobs.retry_dead(new.id, at(200)).await.expect("retry"), "only dead jobs can be retried");
+    assert!(jobs.retry_dead(new.id, at(200), &[]).await.expect("retry"));
+    assert!(!jobs.retry_dead(new.id, at(200), &[]).await.expect("retry"), "only dead jobs can be retried");
     let revived = jobs.claim(&["email"], at(200), LEASE).await.expect("claim").expect("ready again");
     assert_eq!(revived.job.attempts, 1, "a retried job gets a fresh set of attempts");
 }
@@ -161,4 +163,37 @@ crate::support::on_every_database! {
     heartbeats_extend_the_lease_and_release_returns_the_attempt,
     stats_count_jobs_by_kind_and_state_and_age_the_oldest_ready_one,
     concurrent_claimers_never_share_a_job,
+}
+
+/// `gatehouse jobs stats | list | retry` against a queue with a dead job.
+#[tokio::test]
+async fn operators_see_dead_jobs_and_retry_them_from_the_cli() {
+    let test_db = crate::support::TestDb::sqlite();
+    let db = Database::connect(&test_db.url, &crate::support::pool()).await.expect("connect");
+    let jobs = queue(&db).await;
+    let new = job("email.send", at(0), 1);
+    jobs.enqueue(std::slice::from_ref(&new), at(0)).await.expect("enqueue");
+    let claim = jobs.claim(&["email.send"], at(0), LEASE).await.expect("claim").expect("due");
+    jobs.fail(&claim, "550 mailbox unavailable", Failure::Dead, at(1)).await.expect("fail");
+    let text = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+
+    let stats = text(cli(&test_db.url, &["jobs", "stats"]));
+    assert!(stats.lines().any(|l| l.starts_with("email.send") && l.contains("dead") && l.ends_with(" 1")), "{stats}");
+    let dead = text(cli(&test_db.url, &["jobs", "list", "--state", "dead"]));
+    assert!(dead.contains(&new.id.to_string()) && dead.contains("550 mailbox unavailable"), "{dead}");
+    assert!(text(cli(&test_db.url, &["jobs", "list", "--state", "ready"])).is_empty());
+
+    assert!(text(cli(&test_db.url, &["jobs", "retry", &new.id.to_string()])).contains("ready again"));
+    assert_eq!(jobs.job(new.id).await.expect("read").expect("kept").state, JobState::Ready);
+    let again = cli(&test_db.url, &["jobs", "retry", &new.id.to_string()]);
+    assert_eq!(again.status.code(), Some(1), "retrying a job that is not dead says so");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no dead job"));
+    let bad = cli(&test_db.url, &["jobs", "list", "--state", "exploded"]);
+    assert_eq!(bad.status.code(), Some(2), "clap refuses unknown states");
+
+    let audit = db.audit().recent(10).await.expect("audit");
+    assert!(audit.iter().any(|e| e.action == "job.retried" && e.actor_kind == "operator"), "{audit:?}");
 }

@@ -20,6 +20,12 @@ pub fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// Runs a management command of the binary against the database at `database_url`.
+pub fn cli(database_url: &str, args: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("dir");
+    command(dir.path(), &[("DATABASE_URL", database_url)]).args(args).output().expect("run gatehouse")
+}
+
 #[derive(Debug)]
 pub struct Server {
     child: Child,
