@@ -167,15 +167,30 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// store method, in its transaction.
     async fn enqueue(&self, jobs: &[NewJob], now: OffsetDateTime) -> Result<(), StoreError>;
 
-    /// Claims the ready job of one of `kinds` that has waited longest (or a stalled one whose
-    /// lease expired), leasing it until `now + lease`. A stalled job that has used all its attempts
-    /// is marked dead instead of being run again.
-    async fn claim(&self, kinds: &[&str], now: OffsetDateTime, lease: Duration) -> Result<Option<Claimed>, StoreError>;
+    /// Claims up to `max` of the ready jobs of `kinds` that have waited longest (or stalled ones
+    /// whose lease expired), leasing them until `now + lease`, in one round trip. A stalled job
+    /// that has used all its attempts is marked dead instead of being run again.
+    async fn claim_many(
+        &self,
+        kinds: &[&str],
+        now: OffsetDateTime,
+        lease: Duration,
+        max: u32,
+    ) -> Result<Vec<Claimed>, StoreError>;
+
+    /// [`JobStore::claim_many`] for one job.
+    async fn claim(&self, kinds: &[&str], now: OffsetDateTime, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+        Ok(self.claim_many(kinds, now, lease, 1).await?.pop())
+    }
 
     /// Extends a lease; `false` when the claim is no longer this worker's.
     async fn heartbeat(&self, claim: &Claimed, until: OffsetDateTime) -> Result<bool, StoreError>;
 
     async fn complete(&self, claim: &Claimed, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Completes many claims in as few statements as the claim batches allow; returns the ids of
+    /// the jobs that were still this worker's.
+    async fn complete_many(&self, claims: &[Claimed], now: OffsetDateTime) -> Result<Vec<Uuid>, StoreError>;
 
     async fn fail(
         &self,

@@ -60,7 +60,7 @@ mod jobs {
         PostgresStore,
         sqlx::PgConnection,
         sqlx::postgres::PgRow,
-        kinds = "SELECT jsonb_array_elements_text($4::jsonb)",
+        list = ("SELECT jsonb_array_elements_text(", "::jsonb)"),
         lock = "FOR UPDATE SKIP LOCKED"
     );
 }

@@ -4,10 +4,10 @@
 //! already atomic) and how a JSON list of kinds is unpacked.
 
 /// Implements `JobStore` for `$store` (field `pool`), yielding `$row` rows over `$conn`
-/// connections. `$kinds` is a SQL expression listing the kinds in the JSON text bound as `$4`;
-/// `$lock` ends the claim's inner `SELECT`.
+/// connections. `$open` and `$close` wrap a bound JSON array of strings into a SQL query of its
+/// elements; `$lock` ends the claim's inner `SELECT`.
 macro_rules! sql_jobs {
-    ($store:ty, $conn:ty, $row:ty, kinds = $kinds:literal, lock = $lock:literal) => {
+    ($store:ty, $conn:ty, $row:ty, list = ($open:literal, $close:literal), lock = $lock:literal) => {
         use std::time::Duration;
 
         use async_trait::async_trait;
@@ -21,8 +21,8 @@ macro_rules! sql_jobs {
         use crate::error::from_sqlx;
         use crate::sql_ports::{from_millis, millis, uuid};
 
-        /// Written on jobs that stalled on their last attempt.
-        const STALLED: &str = "the lease expired during the last attempt: the worker stopped or the job hung";
+        /// Written on jobs whose lease ran out.
+        const STALLED: &str = "the lease expired during an attempt: the worker stopped or the job hung";
 
         fn lease_end(now: OffsetDateTime, lease: Duration) -> OffsetDateTime {
             now + time::Duration::try_from(lease).unwrap_or(time::Duration::MAX)
@@ -80,19 +80,24 @@ macro_rules! sql_jobs {
                 tx.commit().await.map_err(from_sqlx)
             }
 
-            async fn claim(
+            async fn claim_many(
                 &self,
                 kinds: &[&str],
                 now: OffsetDateTime,
                 lease: Duration,
-            ) -> Result<Option<Claimed>, StoreError> {
-                if kinds.is_empty() {
-                    return Ok(None);
+                max: u32,
+            ) -> Result<Vec<Claimed>, StoreError> {
+                if kinds.is_empty() || max == 0 {
+                    return Ok(Vec::new());
                 }
+                // Stalled jobs first: back to ready (their old claim void), or dead on their last
+                // attempt. Then the claim itself only ever looks at ready jobs in run_at order,
+                // which the (state, run_at) index serves without a sort.
                 sqlx::query(
-                    "UPDATE jobs SET state = 'dead', finished_at = $1, claim_token = NULL, \
-                     lease_expires_at = NULL, last_error = $2 \
-                     WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts",
+                    "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, \
+                     finished_at = CASE WHEN attempts >= max_attempts THEN $1 ELSE NULL END, \
+                     claim_token = NULL, lease_expires_at = NULL, last_error = $2 \
+                     WHERE state = 'running' AND lease_expires_at < $1",
                 )
                 .bind(millis(now))
                 .bind(STALLED)
@@ -102,14 +107,14 @@ macro_rules! sql_jobs {
 
                 let token = Uuid::new_v4();
                 let kinds = serde_json::to_string(kinds).map_err(|e| StoreError::Backend(e.to_string()))?;
-                let row = sqlx::query(concat!(
+                let rows = sqlx::query(concat!(
                     "UPDATE jobs SET state = 'running', attempts = attempts + 1, claim_token = $2, \
                      lease_expires_at = $3 \
-                     WHERE id = (SELECT id FROM jobs \
-                       WHERE ((state = 'ready' AND run_at <= $1) OR (state = 'running' AND lease_expires_at < $1)) \
-                       AND kind IN (",
-                    $kinds,
-                    ") ORDER BY run_at, id LIMIT 1 ",
+                     WHERE id IN (SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $1 AND kind IN (",
+                    $open,
+                    "$4",
+                    $close,
+                    ") ORDER BY run_at LIMIT $5 ",
                     $lock,
                     ") RETURNING *"
                 ))
@@ -117,10 +122,47 @@ macro_rules! sql_jobs {
                 .bind(token.to_string())
                 .bind(millis(lease_end(now, lease)))
                 .bind(kinds)
-                .fetch_optional(&self.pool)
+                .bind(i64::from(max))
+                .fetch_all(&self.pool)
                 .await
                 .map_err(from_sqlx)?;
-                row.map(|row| Ok(Claimed { job: Self::job_from_row(&row)?, token })).transpose()
+                let mut claimed = rows
+                    .iter()
+                    .map(|row| Ok(Claimed { job: Self::job_from_row(row)?, token }))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                // RETURNING keeps no order; hand them out oldest first.
+                claimed.sort_by(|a, b| (a.job.run_at, a.job.id).cmp(&(b.job.run_at, b.job.id)));
+                Ok(claimed)
+            }
+
+            async fn complete_many(&self, claims: &[Claimed], now: OffsetDateTime) -> Result<Vec<Uuid>, StoreError> {
+                // A claim batch shares one token, so completions group by it.
+                let mut by_token: std::collections::HashMap<Uuid, Vec<String>> = std::collections::HashMap::new();
+                for claim in claims {
+                    by_token.entry(claim.token).or_default().push(claim.job.id.to_string());
+                }
+                let mut done = Vec::with_capacity(claims.len());
+                for (token, ids) in by_token {
+                    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Backend(e.to_string()))?;
+                    let rows: Vec<String> = sqlx::query_scalar(concat!(
+                        "UPDATE jobs SET state = 'succeeded', finished_at = $1, claim_token = NULL, lease_expires_at = NULL \
+                         WHERE claim_token = $2 AND state = 'running' AND id IN (",
+                        $open,
+                        "$3",
+                        $close,
+                        ") RETURNING id"
+                    ))
+                    .bind(millis(now))
+                    .bind(token.to_string())
+                    .bind(ids)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                    for id in rows {
+                        done.push(uuid(&id)?);
+                    }
+                }
+                Ok(done)
             }
 
             async fn heartbeat(&self, claim: &Claimed, until: OffsetDateTime) -> Result<bool, StoreError> {

@@ -74,7 +74,7 @@ mod jobs {
         SqliteStore,
         sqlx::SqliteConnection,
         sqlx::sqlite::SqliteRow,
-        kinds = "SELECT value FROM json_each($4)",
+        list = ("SELECT value FROM json_each(", ")"),
         lock = ""
     );
 }

@@ -6,15 +6,16 @@
 //! Wake-ups: [`Worker::waker`] wakes the loop when this instance enqueues; the poll interval is
 //! the safety net for jobs enqueued elsewhere or coming due.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use gatehouse_core::clock::Clock;
 use gatehouse_core::jobs::{Claimed, Failure, JobStore, JobType, RetryPolicy};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
+use uuid::Uuid;
 
 /// How an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,15 @@ impl JobError {
 #[async_trait]
 pub trait Perform: JobType + Send + Sync + 'static {
     async fn perform(&self, payload: Self::Payload) -> Result<(), JobError>;
+}
+
+/// Finished jobs waiting for their success to be recorded, at most this many per statement.
+const MAX_COMPLETION_BATCH: usize = 500;
+
+/// A job that succeeded, holding its worker slot until the success is recorded.
+struct Finished {
+    claim: Claimed,
+    _slot: OwnedSemaphorePermit,
 }
 
 /// A handler with its payload type erased, so handlers of every type share one table.
@@ -115,25 +125,33 @@ impl Worker {
         let kinds: Vec<&'static str> = this.handlers.keys().copied().collect();
         let slots = Arc::new(Semaphore::new(this.settings.concurrency.max(1)));
         let (abandon_tx, abandon) = watch::channel(false);
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(Arc::clone(&this).record_successes(finished_rx));
         let mut running = JoinSet::new();
         let mut failing = false;
         while !*stop.borrow() {
             while running.try_join_next().is_some() {}
-            let permit = tokio::select! {
+            // Wait for one free slot, then take every other free one: one claim fills them all.
+            let first = tokio::select! {
                 permit = Arc::clone(&slots).acquire_owned() => permit.expect("the semaphore is never closed"),
                 _ = stop.changed() => break,
             };
-            match this.store.claim(&kinds, this.clock.now(), this.settings.lease).await {
-                Ok(Some(claim)) => {
+            let mut permits = vec![first];
+            permits.extend(std::iter::from_fn(|| Arc::clone(&slots).try_acquire_owned().ok()));
+            let wanted = u32::try_from(permits.len()).unwrap_or(u32::MAX);
+            match this.store.claim_many(&kinds, this.clock.now(), this.settings.lease, wanted).await {
+                Ok(claims) => {
                     failing = false;
-                    let (this, abandon) = (Arc::clone(&this), abandon.clone());
-                    running.spawn(async move {
-                        this.run_one(claim, abandon).await;
-                        drop(permit);
-                    });
-                    continue;
+                    let filled = claims.len() == permits.len();
+                    for claim in claims {
+                        let permit = permits.pop().expect("one permit per claimed job");
+                        let (this, abandon, finished) = (Arc::clone(&this), abandon.clone(), finished_tx.clone());
+                        running.spawn(async move { this.run_one(claim, permit, finished, abandon).await });
+                    }
+                    if filled {
+                        continue;
+                    }
                 }
-                Ok(None) => failing = false,
                 Err(error) => {
                     if !failing {
                         tracing::warn!(%error, "cannot claim jobs; retrying every poll interval");
@@ -141,7 +159,8 @@ impl Worker {
                     failing = true;
                 }
             }
-            drop(permit);
+            // Fewer jobs were due than slots were free: wait for news.
+            drop(permits);
             tokio::select! {
                 () = this.wake.notified() => {}
                 () = tokio::time::sleep(this.settings.poll_interval) => {}
@@ -155,9 +174,45 @@ impl Worker {
             let _ = abandon_tx.send(true);
             while running.join_next().await.is_some() {}
         }
+        drop(finished_tx);
+        let _ = recorder.await;
     }
 
-    async fn run_one(&self, claim: Claimed, mut abandon: watch::Receiver<bool>) {
+    /// Records finished jobs in batches: one statement completes every job that finished while
+    /// the previous one ran, which is what lets a single-writer database keep up. A job's slot is
+    /// freed once its success is recorded. A crash before that runs the job again (at least once).
+    async fn record_successes(self: Arc<Self>, mut finished: mpsc::UnboundedReceiver<Finished>) {
+        let mut batch = Vec::new();
+        while finished.recv_many(&mut batch, MAX_COMPLETION_BATCH).await > 0 {
+            let claims: Vec<Claimed> = batch.drain(..).map(|done: Finished| done.claim).collect();
+            match self.store.complete_many(&claims, self.clock.now()).await {
+                Ok(completed) => {
+                    let completed: HashSet<Uuid> = completed.into_iter().collect();
+                    for claim in &claims {
+                        if completed.contains(&claim.job.id) {
+                            metrics::counter!("gatehouse_jobs_succeeded_total", "kind" => claim.job.kind.clone())
+                                .increment(1);
+                        } else {
+                            tracing::warn!(job = %claim.job.id, kind = claim.job.kind, "a job finished after its lease was lost");
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    %error,
+                    jobs = claims.len(),
+                    "could not record finished jobs; they run again when their leases expire"
+                ),
+            }
+        }
+    }
+
+    async fn run_one(
+        &self,
+        claim: Claimed,
+        slot: OwnedSemaphorePermit,
+        finished: mpsc::UnboundedSender<Finished>,
+        mut abandon: watch::Receiver<bool>,
+    ) {
         let kind = claim.job.kind.clone();
         let Some(handler) = self.handlers.get(kind.as_str()).cloned() else {
             // Claimed by kind, so this cannot happen; give it back rather than lose it.
@@ -182,11 +237,8 @@ impl Worker {
         let now = self.clock.now();
         let error = match outcome {
             Ok(Ok(())) => {
-                match self.store.complete(&claim, now).await {
-                    Ok(true) => metrics::counter!("gatehouse_jobs_succeeded_total", "kind" => kind).increment(1),
-                    Ok(false) => tracing::warn!(job = %claim.job.id, kind, "a job finished after its lease was lost"),
-                    Err(error) => tracing::warn!(job = %claim.job.id, %error, "could not record a finished job"),
-                }
+                // The recorder is gone only if the worker stopped; the lease then runs out.
+                let _ = finished.send(Finished { claim, _slot: slot });
                 return;
             }
             Ok(Err(error)) => error,
