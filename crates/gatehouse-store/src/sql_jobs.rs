@@ -31,20 +31,22 @@ macro_rules! sql_jobs {
         impl $store {
             /// Inserts jobs on `conn`, so a caller can enqueue them in its own transaction.
             pub(crate) async fn insert_jobs(conn: &mut $conn, jobs: &[NewJob], now: OffsetDateTime) -> Result<(), StoreError> {
-                for job in jobs {
-                    sqlx::query(
-                        "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at) \
-                         VALUES ($1, $2, $3, 'ready', 0, $4, $5, $6)",
-                    )
-                    .bind(job.id.to_string())
-                    .bind(&job.kind)
-                    .bind(sqlx::types::Json(&job.payload))
-                    .bind(i64::from(job.max_attempts.max(1)))
-                    .bind(millis(job.run_at))
-                    .bind(millis(now))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(from_sqlx)?;
+                // Multi-row inserts: one statement per 500 jobs instead of one per job.
+                for chunk in jobs.chunks(500) {
+                    let mut insert = sqlx::QueryBuilder::<<$conn as sqlx::Connection>::Database>::new(
+                        "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, job| {
+                        row.push_bind(job.id.to_string())
+                            .push_bind(job.kind.clone())
+                            .push_bind(sqlx::types::Json(job.payload.clone()))
+                            .push_bind("ready")
+                            .push_bind(0_i64)
+                            .push_bind(i64::from(job.max_attempts.max(1)))
+                            .push_bind(millis(job.run_at))
+                            .push_bind(millis(now));
+                    });
+                    insert.build().execute(&mut *conn).await.map_err(from_sqlx)?;
                 }
                 Ok(())
             }
