@@ -183,48 +183,39 @@ async fn two_instances_share_a_postgres_queue_and_run_each_job_exactly_once() {
     test_db.finish().await;
 }
 
+/// Runs one `Flaky` job (failing with `errors`, popped from the end) until it reaches `until`.
+async fn run_flaky(
+    jobs: &Arc<dyn JobStore>,
+    errors: Vec<JobError>,
+    until: JobState,
+) -> (JobState, u32, Option<String>) {
+    let (stop, stopped) = watch::channel(false);
+    let worker = Worker::new(Arc::clone(jobs), clock(), settings(Duration::from_secs(5)))
+        .with(Flaky { errors: Mutex::new(errors) });
+    let running = tokio::spawn(worker.run(stopped));
+    let id = enqueue::<Flaky>(jobs.as_ref(), 1).await[0];
+    eventually(Duration::from_secs(10), async || state_of(jobs.as_ref(), id).await.0 == until).await;
+    stop.send(true).expect("stop");
+    running.await.expect("worker");
+    state_of(jobs.as_ref(), id).await
+}
+
 #[tokio::test]
 async fn failures_follow_the_policy_retries_permanent_errors_and_timeouts() {
     let (_guard, db) = sqlite().await;
     let jobs = db.jobs();
-    let (stop, stopped) = watch::channel(false);
 
-    // Popped from the end: two retryable failures, then success.
-    let flaky =
-        Flaky { errors: Mutex::new(vec![JobError::Retry("502 twice".into()), JobError::Retry("503 once".into())]) };
-    let worker = tokio::spawn(
-        Worker::new(Arc::clone(&jobs), clock(), settings(Duration::from_secs(5))).with(flaky).run(stopped.clone()),
-    );
-    let id = enqueue::<Flaky>(jobs.as_ref(), 1).await[0];
-    eventually(Duration::from_secs(10), async || state_of(jobs.as_ref(), id).await.0 == JobState::Succeeded).await;
-    let (_, attempts, last_error) = state_of(jobs.as_ref(), id).await;
+    let retried = vec![JobError::Retry("502 twice".into()), JobError::Retry("503 once".into())];
+    let (_, attempts, last_error) = run_flaky(&jobs, retried, JobState::Succeeded).await;
     assert_eq!((attempts, last_error.as_deref()), (3, Some("502 twice")), "succeeded on the third attempt");
-    stop.send(true).expect("stop");
-    worker.await.expect("worker");
 
-    let (stop, stopped) = watch::channel(false);
-    let flaky = Flaky { errors: Mutex::new(vec![JobError::Permanent("422 bad address".into())]) };
-    let worker = tokio::spawn(
-        Worker::new(Arc::clone(&jobs), clock(), settings(Duration::from_secs(5))).with(flaky).run(stopped.clone()),
-    );
-    let id = enqueue::<Flaky>(jobs.as_ref(), 1).await[0];
-    eventually(Duration::from_secs(10), async || state_of(jobs.as_ref(), id).await.0 == JobState::Dead).await;
-    assert_eq!(state_of(jobs.as_ref(), id).await, (JobState::Dead, 1, Some("422 bad address".into())), "dead at once");
-    stop.send(true).expect("stop");
-    worker.await.expect("worker");
+    let permanent = vec![JobError::Permanent("422 bad address".into())];
+    let dead = run_flaky(&jobs, permanent, JobState::Dead).await;
+    assert_eq!(dead, (JobState::Dead, 1, Some("422 bad address".into())), "dead at once");
 
-    let (stop, stopped) = watch::channel(false);
-    let flaky = Flaky { errors: Mutex::new(vec![JobError::Retry("hang".into())]) };
-    let worker = tokio::spawn(
-        Worker::new(Arc::clone(&jobs), clock(), settings(Duration::from_secs(5))).with(flaky).run(stopped.clone()),
-    );
-    let id = enqueue::<Flaky>(jobs.as_ref(), 1).await[0];
-    eventually(Duration::from_secs(10), async || state_of(jobs.as_ref(), id).await.0 == JobState::Succeeded).await;
-    let (_, attempts, last_error) = state_of(jobs.as_ref(), id).await;
+    let (_, attempts, last_error) = run_flaky(&jobs, vec![JobError::Retry("hang".into())], JobState::Succeeded).await;
     assert_eq!(attempts, 2, "the attempt that hung past the timeout failed and the next one succeeded");
     assert!(last_error.is_some_and(|e| e.starts_with("timed out after")));
-    stop.send(true).expect("stop");
-    worker.await.expect("worker");
 }
 
 #[tokio::test]
