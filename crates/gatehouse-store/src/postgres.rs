@@ -12,14 +12,26 @@ use crate::PoolOptions;
 use crate::error::{from_migrate, from_sqlx as map_sqlx};
 use crate::migrations::{self, Flavor};
 
+/// One claim loop, one success recorder and the odd heartbeat or failure need no more.
+const BOOKKEEPING_CONNECTIONS: u32 = 4;
+
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// A few connections with `synchronous_commit = off`, for the job queue's own bookkeeping
+    /// (claims, heartbeats, outcomes). A crash can lose the last of those writes, which only means
+    /// a job runs again; enqueues and everything else commit durably through `pool`.
+    bookkeeping: PgPool,
 }
 
 impl PostgresStore {
     pub(crate) async fn connect(url: &str, pool: &PoolOptions) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(map_sqlx)?.application_name("gatehouse");
+        let bookkeeping = PgPoolOptions::new()
+            .max_connections(BOOKKEEPING_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_lazy_with(options.clone().options([("synchronous_commit", "off")]));
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections)
             .min_connections(pool.min_connections)
@@ -27,7 +39,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(map_sqlx)?;
-        Ok(Self { pool })
+        Ok(Self { pool, bookkeeping })
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -35,6 +47,7 @@ impl PostgresStore {
     }
 
     pub(crate) async fn close(&self) {
+        self.bookkeeping.close().await;
         self.pool.close().await;
     }
 }
@@ -61,6 +74,7 @@ mod jobs {
         sqlx::PgConnection,
         sqlx::postgres::PgRow,
         list = ("SELECT jsonb_array_elements_text(", "::jsonb)"),
-        lock = "FOR UPDATE SKIP LOCKED"
+        lock = "FOR UPDATE SKIP LOCKED",
+        bookkeeping = bookkeeping
     );
 }

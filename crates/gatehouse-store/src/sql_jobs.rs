@@ -5,9 +5,17 @@
 
 /// Implements `JobStore` for `$store` (field `pool`), yielding `$row` rows over `$conn`
 /// connections. `$open` and `$close` wrap a bound JSON array of strings into a SQL query of its
-/// elements; `$lock` ends the claim's inner `SELECT`.
+/// elements; `$lock` ends the claim's inner `SELECT`; `$bookkeeping` names the pool field for the
+/// queue's own writes (claims, heartbeats, outcomes), which may commit without waiting for disk.
 macro_rules! sql_jobs {
-    ($store:ty, $conn:ty, $row:ty, list = ($open:literal, $close:literal), lock = $lock:literal) => {
+    (
+        $store:ty,
+        $conn:ty,
+        $row:ty,
+        list = ($open:literal, $close:literal),
+        lock = $lock:literal,
+        bookkeeping = $bookkeeping:ident
+    ) => {
         use std::time::Duration;
 
         use async_trait::async_trait;
@@ -103,7 +111,7 @@ macro_rules! sql_jobs {
                 )
                 .bind(millis(now))
                 .bind(STALLED)
-                .execute(&self.pool)
+                .execute(&self.$bookkeeping)
                 .await
                 .map_err(from_sqlx)?;
 
@@ -125,7 +133,7 @@ macro_rules! sql_jobs {
                 .bind(millis(lease_end(now, lease)))
                 .bind(kinds)
                 .bind(i64::from(max))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.$bookkeeping)
                 .await
                 .map_err(from_sqlx)?;
                 let mut claimed = rows
@@ -157,7 +165,7 @@ macro_rules! sql_jobs {
                     .bind(millis(now))
                     .bind(token.to_string())
                     .bind(ids)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.$bookkeeping)
                     .await
                     .map_err(from_sqlx)?;
                     for id in rows {
@@ -174,7 +182,7 @@ macro_rules! sql_jobs {
                 .bind(claim.job.id.to_string())
                 .bind(claim.token.to_string())
                 .bind(millis(until))
-                .execute(&self.pool)
+                .execute(&self.$bookkeeping)
                 .await
                 .map_err(from_sqlx)?;
                 Ok(done.rows_affected() == 1)
@@ -188,7 +196,7 @@ macro_rules! sql_jobs {
                 .bind(claim.job.id.to_string())
                 .bind(claim.token.to_string())
                 .bind(millis(now))
-                .execute(&self.pool)
+                .execute(&self.$bookkeeping)
                 .await
                 .map_err(from_sqlx)?;
                 Ok(done.rows_affected() == 1)
@@ -220,7 +228,7 @@ macro_rules! sql_jobs {
                     .bind(error)
                     .bind(millis(now)),
                 };
-                let done = query.execute(&self.pool).await.map_err(from_sqlx)?;
+                let done = query.execute(&self.$bookkeeping).await.map_err(from_sqlx)?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -231,7 +239,7 @@ macro_rules! sql_jobs {
                 )
                 .bind(claim.job.id.to_string())
                 .bind(claim.token.to_string())
-                .execute(&self.pool)
+                .execute(&self.$bookkeeping)
                 .await
                 .map_err(from_sqlx)?;
                 Ok(done.rows_affected() == 1)

@@ -75,6 +75,7 @@ mod jobs {
         sqlx::SqliteConnection,
         sqlx::sqlite::SqliteRow,
         list = ("SELECT value FROM json_each(", ")"),
-        lock = ""
+        lock = "",
+        bookkeeping = pool
     );
 }
