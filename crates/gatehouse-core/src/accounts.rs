@@ -125,8 +125,9 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug {
 
     async fn credentials_by_email(&self, normalized_email: &str) -> Result<Option<UserCredentials>, StoreError>;
 
-    /// Replaces a password hash (after a rehash on login with new parameters).
-    async fn set_password_hash(&self, user_id: Uuid, password_hash: &str) -> Result<(), StoreError>;
+    /// Replaces a password hash (after a rehash on login with new parameters) at `at`.
+    async fn set_password_hash(&self, user_id: Uuid, password_hash: &str, at: OffsetDateTime)
+    -> Result<(), StoreError>;
 }
 
 /// Trims a display name; empty means none.

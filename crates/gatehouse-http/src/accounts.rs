@@ -147,7 +147,7 @@ async fn login_flow(
         (Some(credentials), Verification::Valid { needs_rehash }) if !credentials.user.disabled => {
             if needs_rehash {
                 let rehashed = services.passwords.hash(password).await?;
-                services.accounts.set_password_hash(credentials.user.id, &rehashed).await?;
+                services.accounts.set_password_hash(credentials.user.id, &rehashed, now).await?;
             }
             credentials.user
         }

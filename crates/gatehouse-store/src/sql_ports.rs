@@ -241,10 +241,15 @@ macro_rules! sql_ports {
                 }))
             }
 
-            async fn set_password_hash(&self, user_id: Uuid, password_hash: &str) -> Result<(), StoreError> {
+            async fn set_password_hash(
+                &self,
+                user_id: Uuid,
+                password_hash: &str,
+                at: OffsetDateTime,
+            ) -> Result<(), StoreError> {
                 sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
                     .bind(password_hash)
-                    .bind(millis(OffsetDateTime::now_utc()))
+                    .bind(millis(at))
                     .bind(user_id.to_string())
                     .execute(&self.pool)
                     .await

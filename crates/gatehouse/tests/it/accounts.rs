@@ -1,6 +1,7 @@
 //! Accounts and sessions through HTTP, on every SQL backend: signup, login, logout, whoami,
 //! session management, binding, expiry, and the audit trail they leave.
 
+use gatehouse_core::clock::Clock as _;
 use http::StatusCode;
 
 use crate::support::app::{PASSWORD, TestApp};
@@ -295,9 +296,22 @@ async fn login_rehashes_when_the_parameters_change() {
     assert!(before.contains("m=64,t=1"), "{before}");
     let db = app.db;
     let stronger = TestApp::start(db, &[("GATEHOUSE_PASSWORD_ARGON2_MEMORY_KIB", "128")]).await;
+    stronger.clock.advance(time::Duration::days(10));
     assert_eq!(stronger.login("rey@example.com", PASSWORD).await.status, StatusCode::OK);
     let after = stored(&stronger).await;
     assert!(after.contains("m=128,t=1"), "{after}");
+    let pool = sqlx::SqlitePool::connect(&stronger.db.url).await.expect("open the database");
+    let updated_at: i64 = sqlx::query_scalar("SELECT updated_at FROM users WHERE email_normalized = 'rey@example.com'")
+        .fetch_one(&pool)
+        .await
+        .expect("read");
+    let now = stronger.clock.now();
+    assert_eq!(
+        i128::from(updated_at),
+        now.unix_timestamp_nanos() / 1_000_000,
+        "the rehash is stamped with the service's clock, ten days ahead of the system's"
+    );
+    pool.close().await;
     assert_eq!(stronger.login("rey@example.com", PASSWORD).await.status, StatusCode::OK, "the new hash verifies");
     stronger.finish().await;
 }
