@@ -186,11 +186,14 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Extends a lease; `false` when the claim is no longer this worker's.
     async fn heartbeat(&self, claim: &Claimed, until: OffsetDateTime) -> Result<bool, StoreError>;
 
-    async fn complete(&self, claim: &Claimed, now: OffsetDateTime) -> Result<bool, StoreError>;
-
     /// Completes many claims in as few statements as the claim batches allow; returns the ids of
     /// the jobs that were still this worker's.
     async fn complete_many(&self, claims: &[Claimed], now: OffsetDateTime) -> Result<Vec<Uuid>, StoreError>;
+
+    /// [`JobStore::complete_many`] for one claim; `false` when it was no longer this worker's.
+    async fn complete(&self, claim: &Claimed, now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(!self.complete_many(std::slice::from_ref(claim), now).await?.is_empty())
+    }
 
     async fn fail(
         &self,
@@ -212,6 +215,11 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn retry_dead(&self, id: Uuid, now: OffsetDateTime, events: &[AuditEvent]) -> Result<bool, StoreError>;
 
     async fn stats(&self, now: OffsetDateTime) -> Result<QueueStats, StoreError>;
+}
+
+/// `now` moved on by a standard duration (leases, retry delays), saturating instead of overflowing.
+pub fn after(now: OffsetDateTime, by: Duration) -> OffsetDateTime {
+    now + time::Duration::try_from(by).unwrap_or(time::Duration::MAX)
 }
 
 /// Error texts are stored and shown to operators; they are cut to this many characters.

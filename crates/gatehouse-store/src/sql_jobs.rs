@@ -32,10 +32,6 @@ macro_rules! sql_jobs {
         /// Written on jobs whose lease ran out.
         const STALLED: &str = "the lease expired during an attempt: the worker stopped or the job hung";
 
-        fn lease_end(now: OffsetDateTime, lease: Duration) -> OffsetDateTime {
-            now + time::Duration::try_from(lease).unwrap_or(time::Duration::MAX)
-        }
-
         impl $store {
             /// Inserts jobs on `conn`, so a caller can enqueue them in its own transaction.
             pub(crate) async fn insert_jobs(conn: &mut $conn, jobs: &[NewJob], now: OffsetDateTime) -> Result<(), StoreError> {
@@ -130,7 +126,7 @@ macro_rules! sql_jobs {
                 ))
                 .bind(millis(now))
                 .bind(token.to_string())
-                .bind(millis(lease_end(now, lease)))
+                .bind(millis(gatehouse_core::jobs::after(now, lease)))
                 .bind(kinds)
                 .bind(i64::from(max))
                 .fetch_all(&self.$bookkeeping)
@@ -182,20 +178,6 @@ macro_rules! sql_jobs {
                 .bind(claim.job.id.to_string())
                 .bind(claim.token.to_string())
                 .bind(millis(until))
-                .execute(&self.$bookkeeping)
-                .await
-                .map_err(from_sqlx)?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn complete(&self, claim: &Claimed, now: OffsetDateTime) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE jobs SET state = 'succeeded', finished_at = $3, claim_token = NULL, lease_expires_at = NULL \
-                     WHERE id = $1 AND claim_token = $2 AND state = 'running'",
-                )
-                .bind(claim.job.id.to_string())
-                .bind(claim.token.to_string())
-                .bind(millis(now))
                 .execute(&self.$bookkeeping)
                 .await
                 .map_err(from_sqlx)?;

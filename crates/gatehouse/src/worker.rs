@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use gatehouse_core::clock::Clock;
-use gatehouse_core::jobs::{Claimed, Failure, JobStore, JobType, RetryPolicy};
+use gatehouse_core::jobs::{Claimed, Failure, JobStore, JobType, RetryPolicy, after};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -261,7 +261,7 @@ impl Worker {
         let interval = self.settings.lease / 3;
         loop {
             tokio::time::sleep(interval).await;
-            let until = self.clock.now() + time::Duration::try_from(self.settings.lease).unwrap_or(time::Duration::MAX);
+            let until = after(self.clock.now(), self.settings.lease);
             match self.store.heartbeat(claim, until).await {
                 Ok(true) => {}
                 Ok(false) => return,
@@ -289,7 +289,7 @@ fn next_step(policy: &RetryPolicy, attempt: u32, error: &JobError, now: time::Of
         JobError::RetryAfter { after, .. } => policy.next_delay(attempt, jitter).map(|backoff| backoff.max(*after)),
     };
     match delay {
-        Some(delay) => Failure::RetryAt(now + time::Duration::try_from(delay).unwrap_or(time::Duration::MAX)),
+        Some(delay) => Failure::RetryAt(after(now, delay)),
         None => Failure::Dead,
     }
 }
