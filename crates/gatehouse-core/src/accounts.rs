@@ -9,6 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::AuditEvent;
+use crate::email::NewLink;
+use crate::jobs::NewJob;
 use crate::sessions::NewSession;
 use crate::store::StoreError;
 
@@ -76,10 +78,11 @@ impl EmailAddress {
 }
 
 /// A user as the API shows it. The password hash never leaves the store in this type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     #[serde(serialize_with = "serialize_email")]
+    #[schema(value_type = String, format = Email)]
     pub email: EmailAddress,
     pub name: Option<String>,
     pub email_verified: bool,
@@ -110,16 +113,33 @@ pub struct NewUser {
     pub created_at: OffsetDateTime,
 }
 
+impl NewUser {
+    /// The user as it will be once stored.
+    pub fn as_user(&self) -> User {
+        User {
+            id: self.id,
+            email: self.email.clone(),
+            name: self.name.clone(),
+            email_verified: false,
+            disabled: false,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// Storage of users. Every write takes the audit events that describe it and commits them in the
 /// same transaction.
 #[async_trait::async_trait]
 pub trait AccountStore: Send + Sync + std::fmt::Debug {
-    /// Creates the user and its first session together; [`StoreError::Duplicate`] when the
-    /// normalized email is taken.
+    /// Creates the user, its first session (none when login waits for a verified email), the
+    /// verification link, and the jobs the signup causes (the link's email, webhook events), in
+    /// one transaction; [`StoreError::Duplicate`] when the normalized email is taken.
     async fn create_user(
         &self,
         user: &NewUser,
-        session: &NewSession,
+        session: Option<&NewSession>,
+        verification: Option<&NewLink>,
+        jobs: &[NewJob],
         events: &[AuditEvent],
     ) -> Result<User, StoreError>;
 

@@ -22,6 +22,15 @@ pub enum AuditAction {
     ApiKeyRevoked,
     SigningKeyRotated,
     JobRetried,
+    EmailLinkSent,
+    EmailVerified,
+    PasswordReset,
+    WebhookEndpointCreated,
+    WebhookEndpointUpdated,
+    WebhookEndpointDeleted,
+    WebhookSecretRotated,
+    WebhookEndpointDisabled,
+    WebhookDeliveryRetried,
 }
 
 impl AuditAction {
@@ -37,6 +46,15 @@ impl AuditAction {
             AuditAction::ApiKeyRevoked => "api_key.revoked",
             AuditAction::SigningKeyRotated => "signing_key.rotated",
             AuditAction::JobRetried => "job.retried",
+            AuditAction::EmailLinkSent => "email.link_sent",
+            AuditAction::EmailVerified => "email.verified",
+            AuditAction::PasswordReset => "password.reset",
+            AuditAction::WebhookEndpointCreated => "webhook.endpoint_created",
+            AuditAction::WebhookEndpointUpdated => "webhook.endpoint_updated",
+            AuditAction::WebhookEndpointDeleted => "webhook.endpoint_deleted",
+            AuditAction::WebhookSecretRotated => "webhook.secret_rotated",
+            AuditAction::WebhookEndpointDisabled => "webhook.endpoint_disabled",
+            AuditAction::WebhookDeliveryRetried => "webhook.delivery_retried",
         }
     }
 }
@@ -112,7 +130,7 @@ pub trait AuditLog: Send + Sync + std::fmt::Debug {
 }
 
 /// An event as read back.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct StoredAuditEvent {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyStatus {
     Ok,
@@ -15,7 +15,7 @@ pub enum DependencyStatus {
 }
 
 /// The outcome of checking one dependency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DependencyReport {
     pub status: DependencyStatus,
     /// How long the check took; absent when nothing was checked.

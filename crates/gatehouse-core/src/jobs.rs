@@ -219,7 +219,10 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
 
 /// `now` moved on by a standard duration (leases, retry delays), saturating instead of overflowing.
 pub fn after(now: OffsetDateTime, by: Duration) -> OffsetDateTime {
-    now + time::Duration::try_from(by).unwrap_or(time::Duration::MAX)
+    time::Duration::try_from(by)
+        .ok()
+        .and_then(|by| now.checked_add(by))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc())
 }
 
 /// Error texts are stored and shown to operators; they are cut to this many characters.
@@ -250,6 +253,15 @@ mod tests {
         assert_eq!(policy.next_delay(1, 0.5), Some(Duration::from_millis(7_500)));
         assert!(policy.next_delay(1, 0.999).expect("delay") < Duration::from_secs(10));
         assert_eq!(policy.next_delay(1, 7.0), Some(Duration::from_secs(10)), "out-of-range jitter is clamped");
+    }
+
+    #[test]
+    fn moving_time_saturates_instead_of_panicking() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        assert_eq!(after(now, Duration::from_secs(60)), now + time::Duration::minutes(1));
+        let end = time::PrimitiveDateTime::MAX.assume_utc();
+        assert_eq!(after(now, Duration::from_secs(u64::MAX)), end, "past what a duration holds");
+        assert_eq!(after(now, Duration::from_secs(400 * 365 * 86_400 * 100)), end, "past year 9999");
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub fn builtin_policies() -> Vec<Policy> {
         policy("password_reset_account", 5, 3600, 3, &[KeyPart::Account]),
         policy("magic_link_ip", 20, 3600, 5, &[KeyPart::Ip]),
         policy("magic_link_account", 5, 3600, 3, &[KeyPart::Account]),
+        policy("verification_ip", 20, 3600, 5, &[KeyPart::Ip]),
+        policy("verification_account", 5, 3600, 3, &[KeyPart::Account]),
     ]
 }
 

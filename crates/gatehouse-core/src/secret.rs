@@ -57,6 +57,16 @@ impl MasterSecret {
     pub fn expose_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// A 256-bit key for one purpose, derived with HKDF-SHA256; `purpose` names it and its version
+    /// (`"csrf token v1"`), so keys for different jobs never coincide.
+    pub fn derive_key(&self, purpose: &[u8]) -> [u8; 32] {
+        let hkdf = hkdf::Hkdf::<Sha256>::new(Some(b"gatehouse"), &self.0);
+        let mut key = [0_u8; 32];
+        // 32 bytes is far below HKDF-SHA256's output limit; expand cannot fail here.
+        let _ = hkdf.expand(purpose, &mut key);
+        key
+    }
 }
 
 fn decode(encoded: &str) -> Option<Vec<u8>> {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::accounts::User;
 use crate::audit::AuditEvent;
+use crate::jobs::NewJob;
 pub use crate::secret::{RandomToken, TokenHash};
 use crate::store::StoreError;
 
@@ -55,7 +56,7 @@ impl ClientContext {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -68,6 +69,8 @@ pub struct Session {
     #[serde(with = "time::serde::rfc3339")]
     pub absolute_expires_at: OffsetDateTime,
     pub user_agent: Option<String>,
+    /// The address the session was created from.
+    #[schema(value_type = Option<String>)]
     pub ip: Option<IpAddr>,
 }
 
@@ -161,7 +164,9 @@ pub struct SessionWithUser {
 /// Storage of sessions, keyed by the token hash for the check and by id for management.
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
-    async fn create_session(&self, new: &NewSession, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Stores a session with its audit events and the jobs it causes (its webhook event), in one
+    /// transaction. So do the revocations below.
+    async fn create_session(&self, new: &NewSession, events: &[AuditEvent], jobs: &[NewJob]) -> Result<(), StoreError>;
 
     /// The session with this token hash and its user, if the session exists.
     async fn session_by_token(&self, token_hash: &TokenHash) -> Result<Option<SessionWithUser>, StoreError>;
@@ -180,6 +185,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         user_id: Uuid,
         session_id: Uuid,
         events: &[AuditEvent],
+        jobs: &[NewJob],
     ) -> Result<Option<TokenHash>, StoreError>;
 
     /// Deletes every session of `user_id` except `keep`; returns their token hashes.
@@ -188,10 +194,23 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         user_id: Uuid,
         keep: Uuid,
         events: &[AuditEvent],
+        jobs: &[NewJob],
     ) -> Result<Vec<TokenHash>, StoreError>;
 
     /// The user's sessions, most recently used first.
     async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError>;
+
+    /// Drops any cached copy of sessions that another store deleted (a password reset deletes
+    /// them in its own transaction). The SQL stores keep no copies, so by default this does nothing.
+    async fn forget(&self, token_hashes: &[TokenHash]) {
+        let _ = token_hashes;
+    }
+
+    /// Drops any cached copy of the user's sessions, whose user snapshot a change to the user
+    /// (a verified email, later a disabled account) has made stale.
+    async fn forget_user(&self, user_id: Uuid) {
+        let _ = user_id;
+    }
 }
 
 #[cfg(test)]

@@ -95,3 +95,24 @@ pub async fn load_or_store_instance_secret(
         Err(other) => Err(other),
     }
 }
+
+/// What one housekeeping pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub jobs: u64,
+    pub webhook_deliveries: u64,
+    pub sessions: u64,
+    pub email_links: u64,
+}
+
+/// Deletes what has outlived its use, so tables stop growing: succeeded jobs and finished webhook
+/// deliveries (with their attempts) finished before `finished_before`, and sessions and email
+/// links expired at `now`. Dead jobs and pending deliveries are kept: someone may still act on them.
+#[async_trait]
+pub trait Housekeeping: Send + Sync + std::fmt::Debug {
+    async fn remove_expired(
+        &self,
+        now: time::OffsetDateTime,
+        finished_before: time::OffsetDateTime,
+    ) -> Result<Removed, StoreError>;
+}

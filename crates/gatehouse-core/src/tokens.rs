@@ -93,12 +93,14 @@ impl std::fmt::Debug for KeyEncryption {
 }
 
 impl KeyEncryption {
+    /// The sealing key for access-token signing keys.
     pub fn new(master: &MasterSecret) -> Self {
-        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"gatehouse"), master.expose_bytes());
-        let mut key = [0_u8; 32];
-        // 32 bytes is far below HKDF-SHA256's output limit; expand cannot fail here.
-        let _ = hkdf.expand(b"signing-key encryption v1", &mut key);
-        Self(ChaCha20Poly1305::new(&key.into()))
+        Self::for_purpose(master, b"signing-key encryption v1")
+    }
+
+    /// A sealing key of its own for another kind of stored secret (webhook secrets).
+    pub fn for_purpose(master: &MasterSecret, purpose: &[u8]) -> Self {
+        Self(ChaCha20Poly1305::new(&master.derive_key(purpose).into()))
     }
 
     /// `nonce || ciphertext`, bound to `kid`.

@@ -6,13 +6,14 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::accounts::{EmailAddress, NewUser, parse_name};
+use gatehouse_core::accounts::{EmailAddress, NewUser, User, parse_name};
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::password::{Password, Verification};
 use gatehouse_core::sessions::ClientContext;
 use gatehouse_core::store::StoreError;
 use http::{StatusCode, header};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
@@ -20,27 +21,64 @@ use crate::extract::{body_bytes, json_body};
 use crate::rate_limit::{LimitKey, RateLimitHeaders, check, with_headers};
 use crate::sessions::{Client, CurrentSession, SignedIn, new_session, session_cookie, signed_in_response};
 use crate::state::AppState;
+use crate::webhooks::gatehouse_event;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignupRequest {
+    #[schema(format = Email, example = "ada@example.com")]
     email: String,
+    /// 8 to 128 characters (after Unicode normalization); not a commonly breached password.
+    #[schema(example = "correct horse battery staple")]
     password: String,
+    /// Shown to the user; up to 200 characters after trimming.
     name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
     password: String,
+}
+
+/// Signup's answer when login waits for a verified address: the account, not signed in.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PendingVerification {
+    user: User,
+    /// Always `true`: follow the emailed link, then log in.
+    verification_required: bool,
+}
+
+/// What signup answers: signed in, or (with `email.require_verified`) waiting for verification.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "describes signup's two answers in the API document; each is built as its own type")]
+pub(crate) enum SignupAnswer {
+    SignedIn(SignedIn),
+    PendingVerification(PendingVerification),
 }
 
 fn field(field: &str, message: impl ToString) -> FieldError {
     FieldError { field: field.to_owned(), message: message.to_string() }
 }
 
-/// `POST /v1/signup`, limited per IP (`signup_ip`).
+/// `POST /v1/signup`: creates an account and signs it in; limited per IP (`signup_ip`).
+#[utoipa::path(
+    post,
+    path = "/v1/signup",
+    tag = "accounts",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "The account, signed in (the session cookie is set) unless email \
+            verification must come first.", body = SignupAnswer,
+            headers(("set-cookie" = String, description = "The session cookie."))),
+        (status = 409, description = "`duplicate_entry`: an account already uses this email."),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
+        (status = 429, description = "`rate_limited`: too many signups from this address."),
+    ),
+)]
 pub(crate) async fn signup(
     State(state): State<AppState>,
     Client(client): Client,
@@ -86,25 +124,58 @@ async fn signup_flow(
     let password_hash = services.passwords.hash(password).await?;
     let now = services.clock.now();
     let user_id = Uuid::new_v4();
-    let (new_session, token) = new_session(state, user_id, &client)?;
     let new_user = NewUser { id: user_id, email: email.clone(), name, password_hash, created_at: now };
-    let event = AuditEvent::new(AuditAction::UserSignedUp, Actor::User(user_id), now, &client)
+    let (verification, email_job) = services.email.verification_for(&new_user.as_user(), now)?;
+    // When login waits for a verified address, signup does not sign in either.
+    let signed_in = if services.email.require_verified { None } else { Some(new_session(state, user_id, &client)?) };
+    let mut event = AuditEvent::new(AuditAction::UserSignedUp, Actor::User(user_id), now, &client)
         .target("user", user_id)
-        .detail("email", email.masked())
-        .detail("session_id", new_session.session.id.to_string());
-    let user = services.accounts.create_user(&new_user, &new_session, &[event]).await.map_err(|error| match error {
-        StoreError::Duplicate { .. } => ApiError::Store(StoreError::Duplicate { what: "email".into() }),
-        other => ApiError::Store(other),
-    })?;
-    Ok(signed_in_response(
-        StatusCode::CREATED,
-        Some(session_cookie(state, Some(&token))),
-        SignedIn { user, session: new_session.session },
-    ))
+        .detail("email", email.masked());
+    if let Some((session, _)) = &signed_in {
+        event = event.detail("session_id", session.session.id.to_string());
+    }
+    let mut jobs = vec![email_job, gatehouse_event(state, "user.created", json!({ "user": new_user.as_user() }))?];
+    if let Some((session, _)) = &signed_in {
+        let data = json!({ "session_id": session.session.id, "user_id": user_id, "method": "signup" });
+        jobs.push(gatehouse_event(state, "session.created", data)?);
+    }
+    let session = signed_in.as_ref().map(|(session, _)| session);
+    let user = services.accounts.create_user(&new_user, session, Some(&verification), &jobs, &[event]).await.map_err(
+        |error| match error {
+            StoreError::Duplicate { .. } => ApiError::Store(StoreError::Duplicate { what: "email".into() }),
+            other => ApiError::Store(other),
+        },
+    )?;
+    services.enqueued(&jobs);
+    Ok(match signed_in {
+        Some((session, token)) => signed_in_response(
+            StatusCode::CREATED,
+            Some(session_cookie(state, Some(&token))),
+            SignedIn { user, session: session.session },
+        ),
+        None => {
+            let body = PendingVerification { user, verification_required: true };
+            (StatusCode::CREATED, axum::Json(body)).into_response()
+        }
+    })
 }
 
-/// `POST /v1/login`, limited per IP (`login_ip`, before the body is read) and per submitted account
-/// (`login_account`, before any password work).
+/// `POST /v1/login`: signs in with email and password; limited per IP (`login_ip`, before the body
+/// is read) and per submitted account (`login_account`, before any password work).
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    tag = "accounts",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set.", body = SignedIn,
+            headers(("set-cookie" = String, description = "The session cookie."))),
+        (status = 401, description = "`invalid_credentials`: wrong email or password, or a disabled account."),
+        (status = 403, description = "`email_not_verified`: the password was right, but login waits for the \
+            emailed link."),
+        (status = 429, description = "`rate_limited`: too many attempts from this address or on this account."),
+    ),
+)]
 pub(crate) async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -144,6 +215,16 @@ async fn login_flow(
     let now = services.clock.now();
 
     let user = match (credentials, verification) {
+        (Some(credentials), Verification::Valid { .. })
+            if !credentials.user.disabled && services.email.require_verified && !credentials.user.email_verified =>
+        {
+            // Only after the right password, so this answer reveals nothing to a guesser.
+            let event = AuditEvent::new(AuditAction::LoginFailed, Actor::User(credentials.user.id), now, &client)
+                .detail("email", credentials.user.email.masked())
+                .detail("reason", "email_not_verified");
+            services.audit.append(&[event]).await?;
+            return Err(ApiError::EmailNotVerified);
+        }
         (Some(credentials), Verification::Valid { needs_rehash }) if !credentials.user.disabled => {
             if needs_rehash {
                 let rehashed = services.passwords.hash(password).await?;
@@ -170,7 +251,10 @@ async fn login_flow(
     let (new_session, token) = new_session(state, user.id, &client)?;
     let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, &client)
         .target("session", new_session.session.id);
-    services.sessions.create_session(&new_session, &[event]).await?;
+    let data = json!({ "session_id": new_session.session.id, "user_id": user.id, "method": "password" });
+    let jobs = [gatehouse_event(state, "session.created", data)?];
+    services.sessions.create_session(&new_session, &[event], &jobs).await?;
+    services.enqueued(&jobs);
     Ok(signed_in_response(
         StatusCode::OK,
         Some(session_cookie(state, Some(&token))),
@@ -182,6 +266,16 @@ async fn login_flow(
 /// clears the cookie. 204 whether or not a session was signed in, so logging out twice is not an
 /// error; but when the session cannot be looked up (the database is down) the error is returned,
 /// never a 204 that would claim a logout that did not happen.
+#[utoipa::path(
+    post,
+    path = "/v1/logout",
+    tag = "accounts",
+    security((), ("session_cookie" = []), ("access_token" = [])),
+    responses(
+        (status = 204, description = "Signed out (or was not signed in); the session cookie is cleared.",
+            headers(("set-cookie" = String, description = "Clears the session cookie."))),
+    ),
+)]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     current: Result<CurrentSession, ApiError>,
@@ -196,7 +290,11 @@ pub(crate) async fn logout(
         let event =
             AuditEvent::new(AuditAction::Logout, Actor::User(current.user.id), services.clock.now(), &current.client)
                 .target("session", current.session.id);
-        services.sessions.revoke_session(current.user.id, current.session.id, &[event]).await?;
+        let data = json!({ "session_id": current.session.id, "user_id": current.user.id, "reason": "logout" });
+        let jobs = [gatehouse_event(&state, "session.revoked", data)?];
+        if services.sessions.revoke_session(current.user.id, current.session.id, &[event], &jobs).await?.is_some() {
+            services.enqueued(&jobs);
+        }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().append(header::SET_COOKIE, session_cookie(&state, None));

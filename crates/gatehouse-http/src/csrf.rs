@@ -104,7 +104,22 @@ async fn form_token(request: Request, state: &AppState) -> Result<(Request, Opti
     Ok((Request::from_parts(parts, Body::from(bytes)), token))
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct CsrfToken {
+    /// Send as `X-CSRF-Token` on unsafe requests made with the session cookie.
+    token: String,
+}
+
 /// `GET /v1/csrf`: the signed-in session's CSRF token, also set as the `gatehouse_csrf` cookie.
+
+#[utoipa::path(
+    get,
+    path = "/v1/csrf",
+    tag = "sessions",
+    security(("session_cookie" = []), ("access_token" = [])),
+    responses((status = 200, description = "The session's CSRF token, also set as the `gatehouse_csrf` cookie.",
+        body = CsrfToken, headers(("set-cookie" = String, description = "The `gatehouse_csrf` cookie.")))),
+)]
 pub(crate) async fn token(State(state): State<AppState>, current: CurrentSession) -> Response {
     let token = state.services().csrf.token_for(&current.token_hash);
     let mut cookie = format!("{CSRF_COOKIE}={token}; Path=/; SameSite=Lax");
@@ -115,7 +130,7 @@ pub(crate) async fn token(State(state): State<AppState>, current: CurrentSession
         cookie.push_str("; Domain=");
         cookie.push_str(domain);
     }
-    let mut response = axum::Json(serde_json::json!({ "token": token })).into_response();
+    let mut response = axum::Json(CsrfToken { token }).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

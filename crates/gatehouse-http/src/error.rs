@@ -15,7 +15,7 @@ use crate::request_id::current_request_id;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid field of a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's path in the request body, such as `email` or `members[2].role`.
     pub field: String,
@@ -46,6 +46,10 @@ pub enum ApiError {
     Unauthenticated(&'static str),
     #[error("the email or password is wrong")]
     InvalidCredentials,
+    #[error("this link is unknown, expired or already used; ask for a new one")]
+    LinkInvalid,
+    #[error("this account's email address is not verified yet; follow the link we sent, or ask for a new one")]
+    EmailNotVerified,
     #[error("this API key lacks the `{0}` scope")]
     MissingScope(&'static str),
     #[error("the query string is invalid: {0}")]
@@ -87,6 +91,8 @@ impl ApiError {
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", "Not signed in"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
             ApiError::MissingScope(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::LinkInvalid => (StatusCode::BAD_REQUEST, "link_invalid", "Invalid link"),
+            ApiError::EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified", "Email not verified"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query", "Invalid query"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
             ApiError::CsrfFailed(_) => (StatusCode::FORBIDDEN, "csrf_failed", "CSRF check failed"),
@@ -127,19 +133,28 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem document: every error this API answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// `urn:gatehouse:problem:<code>`.
     #[serde(rename = "type")]
     type_uri: String,
     title: &'a str,
     status: u16,
+    /// What went wrong, for a person; server errors say no more than that one happened.
     detail: String,
+    /// The stable machine-readable code, such as `validation_failed`.
     code: &'a str,
+    /// The request's id, also in the `x-request-id` header and the server log.
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
+    /// With `validation_failed`: each invalid field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldError>>)]
     errors: Option<&'a [FieldError]>,
+    /// With `not_ready`: the readiness checks.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     checks: Option<&'a serde_json::Value>,
 }
 

@@ -68,42 +68,83 @@ async fn readiness_checks(state: &AppState) -> BTreeMap<&'static str, Dependency
     BTreeMap::from([("database", database), ("migrations", migrations)])
 }
 
-pub(crate) async fn live() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// `{status}` of liveness.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Live {
+    /// Always `ok`: the process answers.
+    status: &'static str,
 }
 
-pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// `GET /health/live`: the process is up. Checks nothing else, so a restart loop never follows a
+/// database outage.
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, body = Live)))]
+pub(crate) async fn live() -> Json<Live> {
+    Json(Live { status: "ok" })
+}
+
+/// Readiness: `status` is `ready`, with each check.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Ready {
+    status: &'static str,
+    checks: BTreeMap<&'static str, DependencyReport>,
+}
+
+/// `GET /health/ready`: whether this instance can serve (database reachable, migrations applied).
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve.", body = Ready),
+        (status = 503, description = "`not_ready`: a required dependency is down; `checks` says which."),
+    ),
+)]
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     let checks = readiness_checks(&state).await;
     let failing: Vec<String> = checks
         .iter()
         .filter(|(_, report)| report.status == DependencyStatus::Down)
         .map(|(name, report)| format!("{name}: {}", report.detail.as_deref().unwrap_or("down")))
         .collect();
-    let checks_json = serde_json::to_value(&checks).map_err(|error| ApiError::Internal(error.to_string()))?;
     if failing.is_empty() {
-        Ok(Json(serde_json::json!({ "status": "ready", "checks": checks_json })))
+        Ok(Json(Ready { status: "ready", checks }))
     } else {
-        Err(ApiError::NotReady { detail: failing.join("; "), checks: checks_json })
+        let checks = serde_json::to_value(&checks).map_err(|error| ApiError::Internal(error.to_string()))?;
+        Err(ApiError::NotReady { detail: failing.join("; "), checks })
     }
 }
 
-#[derive(Serialize)]
-struct HealthView {
+/// Every dependency's state and the overall status.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct HealthView {
+    /// The worst of the dependencies' states that matter: `down` only when serving is impossible.
     status: DependencyStatus,
     version: &'static str,
+    /// `development` or `production`.
     mode: &'static str,
     uptime_secs: u64,
     dependencies: BTreeMap<&'static str, DependencyView>,
 }
 
-#[derive(Serialize)]
-struct DependencyView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DependencyView {
     #[serde(flatten)]
     report: DependencyReport,
+    /// For the database: `sqlite` or `postgres`.
     #[serde(skip_serializing_if = "Option::is_none")]
     backend: Option<&'static str>,
 }
 
+/// `GET /health`: every dependency, including the optional ones (Redis, the job queue).
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Serving, perhaps degraded.", body = HealthView),
+        (status = 503, description = "Not serving: a required dependency is down.", body = HealthView),
+    ),
+)]
 pub(crate) async fn full(State(state): State<AppState>) -> Response {
     let mut checks = readiness_checks(&state).await;
     for dependency in &state.services().optional_dependencies {

@@ -2,12 +2,15 @@
 //! problem+json error type. Handlers translate between HTTP and the core; they hold no rules.
 
 mod accounts;
+pub mod api_reference;
 pub mod client_ip;
 pub mod csrf;
+pub mod email;
 pub mod error;
 pub mod extract;
 mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod password;
 pub mod rate_limit;
 pub mod request_id;
@@ -17,9 +20,10 @@ pub mod sessions;
 pub mod state;
 mod telemetry;
 pub mod tokens;
+pub mod webhooks;
 
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use metrics::MetricsRenderer;
-pub use router::{metrics_router, router, with_layers};
+pub use router::{metrics_router, router, routes, with_layers};
 pub use state::{AppState, CookieSettings, HttpSettings, Services};

@@ -13,6 +13,13 @@ pub trait MetricsRenderer: Send + Sync + std::fmt::Debug {
     fn render(&self) -> String;
 }
 
+/// `GET /metrics`: Prometheus metrics (on the main listener unless `server.metrics_listen` moves them).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain")),
+)]
 pub(crate) async fn render(State(state): State<AppState>) -> Response {
     let body = state.metrics().render();
     let mut response = body.into_response();

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::ApiJson;
-use crate::service_keys::ServiceKey;
+use crate::service_keys::{Scoped, scopes};
 use crate::state::AppState;
 
 /// Which policies apply to routes, and whether they are enforced.
@@ -128,25 +128,60 @@ where
     response
 }
 
-#[derive(Debug, Deserialize)]
+/// Either `policy` (a configured name) or an inline `limit` and `period_secs`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckRequest {
+    /// A policy named in Gatehouse's config.
     policy: Option<String>,
+    /// Inline policy: requests allowed per period.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     limit: Option<u32>,
+    /// Inline policy: the period in seconds, up to 30 days.
+    #[schema(minimum = 1, maximum = 2_592_000)]
     period_secs: Option<u64>,
+    /// Inline policy: how many at once (default: `limit`).
+    #[schema(minimum = 1, maximum = 1_000_000)]
     burst: Option<u32>,
+    /// What is limited, such as a user id or an IP address: 1 to 512 bytes.
+    #[schema(min_length = 1, max_length = 512)]
     key: String,
+    /// How much this request uses (default 1).
+    #[schema(minimum = 1, maximum = 1_000_000)]
     cost: Option<u32>,
 }
 
-/// `POST /v1/rate-limit/check` (scope `rate_limit`): one decision for an app's own key, under a
+/// One decision.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct DecisionView {
+    allowed: bool,
+    /// The burst: how many requests a fresh key may make at once.
+    limit: u32,
+    remaining: u32,
+    /// Until the key is back to its full burst.
+    reset_after_ms: i64,
+    /// Until a request of this cost would be allowed; 0 when allowed.
+    retry_after_ms: i64,
+}
+
+/// `POST /v1/rate-limit/check`: one decision for an app's own key (scope `rate_limit`), under a
 /// named policy from the config or an inline one. Apps' keys live apart from Gatehouse's own.
+#[utoipa::path(
+    post,
+    path = "/v1/rate-limit/check",
+    tag = "service",
+    request_body = CheckRequest,
+    security(("service_key" = ["rate_limit"])),
+    responses(
+        (status = 200, description = "The decision; a refusal is still a 200.", body = DecisionView),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
+    ),
+)]
 pub(crate) async fn decide(
     State(state): State<AppState>,
-    service_key: ServiceKey,
+    _key: Scoped<scopes::RateLimit>,
     ApiJson(body): ApiJson<CheckRequest>,
 ) -> Result<Response, ApiError> {
-    service_key.require("rate_limit")?;
     let mut errors = Vec::new();
     let field = |name: &str, message: &str| FieldError { field: name.into(), message: message.into() };
     if body.key.is_empty() || body.key.len() > 512 {
@@ -191,12 +226,12 @@ pub(crate) async fn decide(
     let (Some(policy), true) = (policy, errors.is_empty()) else { return Err(ApiError::Validation(errors)) };
     let bucket = format!("app:{}:{}", policy.name, body.key);
     let decision = state.services().limiter.decide(&policy, &bucket, cost).await;
-    Ok(Json(serde_json::json!({
-        "allowed": decision.allowed,
-        "limit": decision.limit,
-        "remaining": decision.remaining,
-        "reset_after_ms": decision.reset_after_ms,
-        "retry_after_ms": decision.retry_after_ms,
-    }))
+    Ok(Json(DecisionView {
+        allowed: decision.allowed,
+        limit: decision.limit,
+        remaining: decision.remaining,
+        reset_after_ms: decision.reset_after_ms,
+        retry_after_ms: decision.retry_after_ms,
+    })
     .into_response())
 }

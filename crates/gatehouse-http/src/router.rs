@@ -1,5 +1,7 @@
 //! The route table and the middleware every route passes through.
 //!
+//! `routes()` is the one list of routes; the OpenAPI document (`openapi.rs`) is generated from it.
+//!
 //! Layers, outermost first: the edge (request id, client IP, metrics and the log line, security
 //! headers), CORS, the guard (the request timeout around CSRF checks and the handler), panic
 //! catching, the body limit. Unknown routes and methods fall back to problem+json 404 and 405.
@@ -10,7 +12,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use gatehouse_core::mode::RunMode;
 use http::{HeaderName, HeaderValue, Method, header};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -20,29 +22,56 @@ use tracing::Instrument as _;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry::Observation;
-use crate::{accounts, client_ip, csrf, health, metrics, rate_limit, request_id, service_keys, sessions, tokens};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::{
+    accounts, client_ip, csrf, email, health, metrics, openapi, rate_limit, request_id, service_keys, sessions, tokens,
+    webhooks,
+};
+
+/// The route table: every route, each registered from its handler's `#[utoipa::path]` attribute,
+/// so the router and the API document come from this one list. `metrics_here` adds `/metrics`
+/// (when it is served on the main listener).
+pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
+    let mut routes = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::full))
+        .routes(routes!(openapi::document_route))
+        .routes(routes!(accounts::signup))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(email::request_verification))
+        .routes(routes!(email::verify))
+        .routes(routes!(email::forgot_password))
+        .routes(routes!(email::reset_password))
+        .routes(routes!(email::request_magic_link))
+        .routes(routes!(email::redeem_magic_link))
+        .routes(routes!(sessions::whoami))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::revoke))
+        .routes(routes!(sessions::revoke_others))
+        .routes(routes!(csrf::token))
+        .routes(routes!(tokens::issue))
+        .routes(routes!(tokens::jwks))
+        .routes(routes!(service_keys::audit_events))
+        .routes(routes!(rate_limit::decide))
+        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
+        .routes(routes!(webhooks::endpoint, webhooks::update_endpoint, webhooks::delete_endpoint))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::retry_delivery))
+        .routes(routes!(webhooks::publish));
+    if metrics_here {
+        routes = routes.routes(routes!(metrics::render));
+    }
+    routes
+}
 
 /// The public API router, with every layer applied.
 pub fn router(state: AppState) -> Router {
-    let mut routes = Router::new()
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/health", get(health::full))
-        .route("/v1/signup", post(accounts::signup))
-        .route("/v1/login", post(accounts::login))
-        .route("/v1/logout", post(accounts::logout))
-        .route("/v1/session", get(sessions::whoami))
-        .route("/v1/sessions", get(sessions::list))
-        .route("/v1/sessions/{id}", delete(sessions::revoke))
-        .route("/v1/sessions/revoke-others", post(sessions::revoke_others))
-        .route("/v1/token", post(tokens::issue))
-        .route("/.well-known/jwks.json", get(tokens::jwks))
-        .route("/v1/audit-events", get(service_keys::audit_events))
-        .route("/v1/rate-limit/check", post(rate_limit::decide))
-        .route("/v1/csrf", get(csrf::token));
-    if state.settings().metrics_on_main_listener {
-        routes = routes.route("/metrics", get(metrics::render));
-    }
+    let (routes, _document) = routes(state.settings().metrics_on_main_listener).split_for_parts();
     with_layers(routes, state)
 }
 

@@ -2,7 +2,11 @@
 //! first endpoint that uses it, `GET /v1/audit-events`.
 //!
 //! A missing, malformed, unknown or revoked key is a 401; a valid key without the scope the
-//! endpoint needs is a 403 naming that scope.
+//! endpoint needs is a 403 naming that scope. Handlers take a [`Scoped`] key, so both are decided
+//! while the request's head is read, before its body or path is looked at: an under-scoped key
+//! learns nothing about what the endpoint would have made of the rest.
+
+use std::marker::PhantomData;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -23,9 +27,37 @@ const LAST_USED_GRANULARITY: time::Duration = time::Duration::minutes(1);
 #[derive(Debug, Clone)]
 pub struct ServiceKey(pub ApiKey);
 
-impl ServiceKey {
-    pub fn require(&self, scope: &'static str) -> Result<(), ApiError> {
-        if self.0.has_scope(scope) { Ok(()) } else { Err(ApiError::MissingScope(scope)) }
+/// A scope an endpoint requires, as a type, so the extractor can check it.
+pub trait Scope: Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+/// The scopes, one type each.
+pub mod scopes {
+    macro_rules! scope {
+        ($name:ident, $text:literal) => {
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl super::Scope for $name {
+                const NAME: &'static str = $text;
+            }
+        };
+    }
+    scope!(Audit, "audit");
+    scope!(RateLimit, "rate_limit");
+    scope!(Webhooks, "webhooks");
+}
+
+/// A service key that holds scope `S`: 401 without a valid key, 403 without the scope.
+#[derive(Debug, Clone)]
+pub struct Scoped<S>(pub ApiKey, PhantomData<S>);
+
+impl<S: Scope> FromRequestParts<AppState> for Scoped<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ServiceKey(key) = ServiceKey::from_request_parts(parts, state).await?;
+        if key.has_scope(S::NAME) { Ok(Self(key, PhantomData)) } else { Err(ApiError::MissingScope(S::NAME)) }
     }
 }
 
@@ -57,23 +89,38 @@ impl FromRequestParts<AppState> for ServiceKey {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
+    /// How many events, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
-/// `GET /v1/audit-events?limit=N` (scope `audit`): the most recent events, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditEvents {
+    events: Vec<gatehouse_core::audit::StoredAuditEvent>,
+}
+
+/// `GET /v1/audit-events?limit=N`: the most recent audit events, newest first (scope `audit`).
+#[utoipa::path(
+    get,
+    path = "/v1/audit-events",
+    tag = "service",
+    params(AuditQuery),
+    security(("service_key" = ["audit"])),
+    responses((status = 200, description = "The most recent events, newest first.", body = AuditEvents)),
+)]
 pub(crate) async fn audit_events(
     State(state): State<AppState>,
-    key: ServiceKey,
+    _key: Scoped<scopes::Audit>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    key.require("audit")?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be between 1 and 500".into()));
     }
     let events = state.services().audit.recent(limit).await?;
-    Ok(Json(serde_json::json!({ "events": events })).into_response())
+    Ok(Json(AuditEvents { events }).into_response())
 }

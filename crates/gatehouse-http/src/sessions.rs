@@ -15,12 +15,14 @@ use gatehouse_core::sessions::{ClientContext, NewSession, Session, SessionCheck,
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::state::AppState;
+use crate::webhooks::gatehouse_event;
 
 /// The signed-in session of this request.
 #[derive(Debug, Clone)]
@@ -159,13 +161,18 @@ async fn authenticate(
             }
         }
         SessionCheck::Expired => {
-            let _ = services.sessions.revoke_session(found.user.id, found.session.id, &[]).await;
+            let _ = services.sessions.revoke_session(found.user.id, found.session.id, &[], &[]).await;
             return Err(ApiError::Unauthenticated("the session has expired; sign in again"));
         }
         SessionCheck::BindingMismatch => {
             let event = AuditEvent::new(AuditAction::SessionBindingMismatch, Actor::User(found.user.id), now, &client)
                 .target("session", found.session.id);
-            services.sessions.revoke_session(found.user.id, found.session.id, &[event]).await?;
+            let data =
+                json!({ "session_id": found.session.id, "user_id": found.user.id, "reason": "binding_mismatch" });
+            let jobs = [gatehouse_event(state, "session.revoked", data)?];
+            if services.sessions.revoke_session(found.user.id, found.session.id, &[event], &jobs).await?.is_some() {
+                services.enqueued(&jobs);
+            }
             return Err(ApiError::Unauthenticated("the session was used from another client and has been ended"));
         }
     }
@@ -205,7 +212,7 @@ pub fn session_cookie(state: &AppState, token: Option<&SessionToken>) -> HeaderV
 }
 
 /// `{user, session}`, as signup, login and whoami answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignedIn {
     pub user: User,
     pub session: Session,
@@ -220,28 +227,59 @@ pub fn signed_in_response(status: StatusCode, cookie: Option<HeaderValue>, body:
 }
 
 /// `GET /v1/session`: who is signed in.
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    tag = "sessions",
+    security(("session_cookie" = []), ("access_token" = [])),
+    responses((status = 200, description = "The signed-in user and the session.", body = SignedIn)),
+)]
 pub(crate) async fn whoami(current: CurrentSession) -> Response {
     signed_in_response(StatusCode::OK, None, SignedIn { user: current.user, session: current.session })
 }
 
-#[derive(Debug, Serialize)]
-struct SessionView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionView {
     #[serde(flatten)]
     session: Session,
+    /// Whether this is the session making the request.
     current: bool,
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
 /// `GET /v1/sessions`: the caller's sessions.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions",
+    tag = "sessions",
+    security(("session_cookie" = []), ("access_token" = [])),
+    responses((status = 200, description = "Every live session of the user, newest first.", body = SessionList)),
+)]
 pub(crate) async fn list(state: axum::extract::State<AppState>, current: CurrentSession) -> Result<Response, ApiError> {
     let sessions = state.services().sessions.sessions_of_user(current.user.id).await?;
     let views: Vec<SessionView> = sessions
         .into_iter()
         .map(|session| SessionView { current: session.id == current.session.id, session })
         .collect();
-    Ok(Json(serde_json::json!({ "sessions": views })).into_response())
+    Ok(Json(SessionList { sessions: views }).into_response())
 }
 
 /// `DELETE /v1/sessions/{id}`: ends one of the caller's sessions (the current one included).
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/{id}",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "The session's id.")),
+    security(("session_cookie" = []), ("access_token" = [])),
+    responses(
+        (status = 204, description = "The session is ended."),
+        (status = 404, description = "`not_found`: the user has no such live session."),
+    ),
+)]
 pub(crate) async fn revoke(
     state: axum::extract::State<AppState>,
     current: CurrentSession,
@@ -250,13 +288,31 @@ pub(crate) async fn revoke(
     let now = state.services().clock.now();
     let event = AuditEvent::new(AuditAction::SessionRevoked, Actor::User(current.user.id), now, &current.client)
         .target("session", id);
-    match state.services().sessions.revoke_session(current.user.id, id, &[event]).await? {
-        Some(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+    let data = json!({ "session_id": id, "user_id": current.user.id, "reason": "revoked" });
+    let jobs = [gatehouse_event(&state, "session.revoked", data)?];
+    match state.services().sessions.revoke_session(current.user.id, id, &[event], &jobs).await? {
+        Some(_) => {
+            state.services().enqueued(&jobs);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         None => Err(ApiError::NotFound),
     }
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Revoked {
+    /// How many sessions ended.
+    revoked: usize,
+}
+
 /// `POST /v1/sessions/revoke-others`: ends every session of the caller but this one.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/revoke-others",
+    tag = "sessions",
+    security(("session_cookie" = []), ("access_token" = [])),
+    responses((status = 200, description = "The other sessions are ended.", body = Revoked)),
+)]
 pub(crate) async fn revoke_others(
     state: axum::extract::State<AppState>,
     current: CurrentSession,
@@ -265,9 +321,14 @@ pub(crate) async fn revoke_others(
     let event = AuditEvent::new(AuditAction::SessionRevoked, Actor::User(current.user.id), now, &current.client)
         .target("user", current.user.id)
         .detail("scope", "all_but_current");
+    let data = json!({ "user_id": current.user.id, "reason": "revoked_others", "kept_session_id": current.session.id });
+    let jobs = [gatehouse_event(&state, "session.revoked", data)?];
     let revoked =
-        state.services().sessions.revoke_other_sessions(current.user.id, current.session.id, &[event]).await?;
-    Ok(Json(serde_json::json!({ "revoked": revoked.len() })).into_response())
+        state.services().sessions.revoke_other_sessions(current.user.id, current.session.id, &[event], &jobs).await?;
+    if !revoked.is_empty() {
+        state.services().enqueued(&jobs);
+    }
+    Ok(Json(Revoked { revoked: revoked.len() }).into_response())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use gatehouse_core::api_keys::ApiKeyStore;
 use gatehouse_core::audit::AuditLog;
 use gatehouse_core::clock::Clock;
 use gatehouse_core::csrf::CsrfKey;
+use gatehouse_core::email::LinkStore;
 use gatehouse_core::health::DependencyCheck;
 use gatehouse_core::mode::RunMode;
 use gatehouse_core::rate_limit::Limiter;
@@ -17,11 +18,13 @@ use gatehouse_core::store::DatabaseProbe;
 use http::HeaderValue;
 use ipnet::IpNet;
 
+use crate::email::EmailSettings;
 use crate::metrics::MetricsRenderer;
 use crate::password::PasswordService;
 use crate::rate_limit::RateLimitSettings;
 use crate::telemetry::RequestMetrics;
 use crate::tokens::TokenService;
+use crate::webhooks::WebhookSettings;
 
 /// The HTTP layer's settings, already parsed and validated by the binary's config.
 #[derive(Debug, Clone)]
@@ -54,6 +57,11 @@ pub struct Services {
     /// Dependencies `/health` reports but readiness does not require (Redis).
     pub optional_dependencies: Vec<Arc<dyn DependencyCheck>>,
     pub accounts: Arc<dyn AccountStore>,
+    pub links: Arc<dyn LinkStore>,
+    pub email: EmailSettings,
+    pub webhooks: WebhookSettings,
+    /// Wakes this instance's job worker when a request has committed jobs.
+    pub jobs_waker: Arc<tokio::sync::Notify>,
     pub sessions: Arc<dyn SessionStore>,
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
@@ -64,6 +72,18 @@ pub struct Services {
     pub csrf: CsrfKey,
     pub rate_limits: RateLimitSettings,
     pub metrics: Arc<dyn MetricsRenderer>,
+}
+
+impl Services {
+    /// Counts jobs a request committed and wakes this instance's worker for them.
+    pub fn enqueued(&self, jobs: &[gatehouse_core::jobs::NewJob]) {
+        for job in jobs {
+            metrics::counter!("gatehouse_jobs_enqueued_total", "kind" => job.kind.clone()).increment(1);
+        }
+        if !jobs.is_empty() {
+            self.jobs_waker.notify_one();
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +97,8 @@ struct Inner {
     services: Services,
     started: Instant,
     request_metrics: RequestMetrics,
+    /// The OpenAPI document as served, built on first request.
+    openapi: std::sync::OnceLock<axum::body::Bytes>,
 }
 
 impl AppState {
@@ -93,7 +115,20 @@ impl AppState {
             services,
             started: Instant::now(),
             request_metrics: RequestMetrics::default(),
+            openapi: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// The OpenAPI document of this instance's routes, as JSON.
+    pub fn openapi_document(&self) -> axum::body::Bytes {
+        self.0
+            .openapi
+            .get_or_init(|| {
+                let routes = crate::router::routes(self.settings().metrics_on_main_listener);
+                let document = crate::openapi::document(routes, &self.cookie().name);
+                serde_json::to_vec(&document).unwrap_or_default().into()
+            })
+            .clone()
     }
 
     pub fn settings(&self) -> &HttpSettings {

@@ -149,22 +149,51 @@ impl TokenService {
     }
 }
 
+/// An access token and how long it lasts.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessToken {
+    /// A JWT (EdDSA or ES256) with `sub` (the user), `sid` (the session), `aud` and `iss`.
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds until it expires.
+    expires_in: u64,
+}
+
+/// The published verification keys.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct JwkSet {
+    /// Public JWKs (RFC 7517), each with `kid`, `kty`, `alg` and `use`.
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<serde_json::Value>,
+}
+
 /// `POST /v1/token`: a short-lived access token for the signed-in session.
+#[utoipa::path(
+    post,
+    path = "/v1/token",
+    tag = "tokens",
+    security(("session_cookie" = []), ("access_token" = [])),
+    responses((status = 200, description = "A new access token for the calling session.", body = AccessToken)),
+)]
 pub(crate) async fn issue(State(state): State<AppState>, current: CurrentSession) -> Result<Response, ApiError> {
     let services = state.services();
     let token = services
         .tokens
         .issue(&current, services.clock.now())
         .map_err(|error| ApiError::Internal(format!("signing an access token: {error}")))?;
-    Ok(Json(serde_json::json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": services.tokens.ttl().as_secs(),
-    }))
-    .into_response())
+    Ok(Json(AccessToken { access_token: token, token_type: "Bearer", expires_in: services.tokens.ttl().as_secs() })
+        .into_response())
 }
 
 /// `GET /.well-known/jwks.json`: the public keys that verify access tokens.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "tokens",
+    responses((status = 200, description = "The keys that verify access tokens; cacheable for 5 minutes.",
+        body = JwkSet)),
+)]
 pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
     let services = state.services();
     let mut response = Json(services.tokens.jwks(services.clock.now())).into_response();

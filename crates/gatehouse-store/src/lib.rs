@@ -12,8 +12,11 @@ mod postgres;
 pub mod rate_limiter;
 pub mod redis;
 pub mod session_cache;
+mod sql_housekeeping;
 mod sql_jobs;
+mod sql_links;
 mod sql_ports;
+mod sql_webhooks;
 mod sqlite;
 
 use std::sync::Arc;
@@ -22,10 +25,12 @@ use std::time::Duration;
 use gatehouse_core::accounts::AccountStore;
 use gatehouse_core::api_keys::ApiKeyStore;
 use gatehouse_core::audit::AuditLog;
+use gatehouse_core::email::LinkStore;
 use gatehouse_core::jobs::JobStore;
 use gatehouse_core::sessions::SessionStore;
-use gatehouse_core::store::{Backend, DatabaseProbe, InstanceSecretStore, StoreError};
+use gatehouse_core::store::{Backend, DatabaseProbe, Housekeeping, InstanceSecretStore, StoreError};
 use gatehouse_core::tokens::SigningKeyStore;
+use gatehouse_core::webhooks::WebhookStore;
 
 pub use migrations::embedded_versions;
 
@@ -120,10 +125,41 @@ impl Database {
         }
     }
 
+    pub fn links(&self) -> Arc<dyn LinkStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn webhooks(&self) -> Arc<dyn WebhookStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn housekeeping(&self) -> Arc<dyn Housekeeping> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
     pub fn audit(&self) -> Arc<dyn AuditLog> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Wakes `wake` whenever any instance commits new jobs (PostgreSQL `LISTEN`); runs until
+    /// dropped. SQLite's writers are this process, which wakes its worker directly, so there it
+    /// only waits.
+    pub async fn wake_on_new_jobs(&self, wake: &tokio::sync::Notify) {
+        match self {
+            Self::Sqlite(_) => std::future::pending().await,
+            Self::Postgres(store) => store.wake_on_new_jobs(wake).await,
         }
     }
 

@@ -34,6 +34,8 @@ const EMBEDDED: &[EmbeddedMigration] = embedded![
     0002 => "accounts_sessions_audit",
     0003 => "signing_and_api_keys",
     0004 => "jobs",
+    0005 => "email_links",
+    0006 => "webhooks",
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -12,8 +12,12 @@ use crate::PoolOptions;
 use crate::error::{from_migrate, from_sqlx as map_sqlx};
 use crate::migrations::{self, Flavor};
 
-/// One claim loop, one success recorder and the odd heartbeat or failure need no more.
-const BOOKKEEPING_CONNECTIONS: u32 = 4;
+/// One claim loop, one success recorder, the odd heartbeat or failure, and the connection that
+/// listens for new jobs need no more.
+const BOOKKEEPING_CONNECTIONS: u32 = 5;
+
+/// The channel every enqueue notifies (in its transaction, so on commit).
+pub(crate) const JOBS_CHANNEL: &str = "gatehouse_jobs";
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -42,6 +46,40 @@ impl PostgresStore {
         Ok(Self { pool, bookkeeping })
     }
 
+    /// Wakes `wake` on every notification of new jobs, from any instance; runs until dropped.
+    /// `PgListener` reconnects by itself; while it cannot, the worker's poll is the safety net.
+    pub(crate) async fn wake_on_new_jobs(&self, wake: &tokio::sync::Notify) {
+        let mut failing = false;
+        loop {
+            let listener = match sqlx::postgres::PgListener::connect_with(&self.bookkeeping).await {
+                Ok(mut listener) => match listener.listen(JOBS_CHANNEL).await {
+                    Ok(()) => Some(listener),
+                    Err(error) => {
+                        warn_once(&mut failing, &error);
+                        None
+                    }
+                },
+                Err(error) => {
+                    warn_once(&mut failing, &error);
+                    None
+                }
+            };
+            if let Some(mut listener) = listener {
+                failing = false;
+                loop {
+                    match listener.recv().await {
+                        Ok(_) => wake.notify_one(),
+                        Err(error) => {
+                            warn_once(&mut failing, &error);
+                            break;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         migrations::migrator(Flavor::Postgres).run(&self.pool).await.map_err(from_migrate)
     }
@@ -65,6 +103,27 @@ mod ports {
     );
 }
 
+/// One-time email links.
+mod links {
+    use super::PostgresStore;
+
+    crate::sql_links::sql_links!(PostgresStore, sqlx::PgConnection);
+}
+
+/// Webhook endpoints, deliveries and attempts.
+mod webhooks {
+    use super::PostgresStore;
+
+    crate::sql_webhooks::sql_webhooks!(PostgresStore, sqlx::PgConnection, sqlx::postgres::PgRow);
+}
+
+/// Removing what has expired.
+mod housekeeping {
+    use super::PostgresStore;
+
+    crate::sql_housekeeping::sql_housekeeping!(PostgresStore);
+}
+
 /// The job queue.
 mod jobs {
     use super::PostgresStore;
@@ -75,6 +134,14 @@ mod jobs {
         sqlx::postgres::PgRow,
         list = ("SELECT jsonb_array_elements_text(", "::jsonb)"),
         lock = "FOR UPDATE SKIP LOCKED",
-        bookkeeping = bookkeeping
+        bookkeeping = bookkeeping,
+        notify = "SELECT pg_notify('gatehouse_jobs', '')"
     );
+}
+
+fn warn_once(failing: &mut bool, error: &sqlx::Error) {
+    if !*failing {
+        tracing::warn!(%error, "cannot listen for new jobs; workers poll until this recovers");
+    }
+    *failing = true;
 }

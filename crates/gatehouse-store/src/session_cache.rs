@@ -7,6 +7,9 @@
 //!   remembered and the cache is not read again until the deletes are replayed, so a revoked session
 //!   is never served from a stale entry. If too many pile up, the cache is bypassed until every
 //!   entry it could hold has expired (entries live at most `ttl`).
+//! - Each entry carries a snapshot of its user, so each user has a set of its cached token hashes,
+//!   written before the entry; a change to the user drops them all (`forget_user`), or, when Redis
+//!   cannot say which they are, the cache is bypassed the same way.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use gatehouse_core::accounts::{EmailAddress, User};
 use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::jobs::NewJob;
 use gatehouse_core::sessions::{NewSession, Session, SessionStore, SessionWithUser, TokenHash};
 use gatehouse_core::store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -115,7 +119,23 @@ impl CachedSessionStore {
     }
 
     fn key(&self, hash: &TokenHash) -> String {
-        self.redis.key(&format!("session:{}", hash.to_hex()))
+        self.key_of_hex(&hash.to_hex())
+    }
+
+    fn key_of_hex(&self, hex: &str) -> String {
+        self.redis.key(&format!("session:{hex}"))
+    }
+
+    /// The set of a user's cached token hashes, so a change to the user can drop them all.
+    fn user_key(&self, user_id: Uuid) -> String {
+        self.redis.key(&format!("user_sessions:{user_id}"))
+    }
+
+    /// Stops trusting the cache until every entry it could hold has expired.
+    fn bypass(&self) {
+        let mut state = self.invalidations();
+        state.pending.clear();
+        state.bypass_until = Some(Instant::now() + self.ttl);
     }
 
     fn invalidations(&self) -> std::sync::MutexGuard<'_, Invalidations> {
@@ -149,8 +169,8 @@ impl CachedSessionStore {
                 fallback("invalidate");
                 let mut state = self.invalidations();
                 if state.pending.len() >= MAX_PENDING_INVALIDATIONS {
-                    state.pending.clear();
-                    state.bypass_until = Some(Instant::now() + self.ttl);
+                    drop(state);
+                    self.bypass();
                 } else {
                     state.pending.insert(*hash);
                 }
@@ -166,15 +186,23 @@ impl CachedSessionStore {
             return true;
         }
         let Ok(json) = serde_json::to_string(&Cached::from_record(record)) else { return false };
+        // The user's set first: an entry is only written once `forget_user` can find it.
+        let user_key = self.user_key(record.user.id);
+        let full_ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        if self.redis.query::<i64>(redis::cmd("SADD").arg(&user_key).arg(hash.to_hex())).await.is_err()
+            || self.redis.query::<i64>(redis::cmd("EXPIRE").arg(&user_key).arg(full_ttl)).await.is_err()
+        {
+            return false;
+        }
         self.redis.query::<()>(redis::cmd("SET").arg(self.key(hash)).arg(json).arg("EX").arg(ttl_secs)).await.is_ok()
     }
 }
 
 #[async_trait]
 impl SessionStore for CachedSessionStore {
-    async fn create_session(&self, new: &NewSession, events: &[AuditEvent]) -> Result<(), StoreError> {
+    async fn create_session(&self, new: &NewSession, events: &[AuditEvent], jobs: &[NewJob]) -> Result<(), StoreError> {
         // Nothing to cache yet: the first check fills the entry with the user alongside.
-        self.sql.create_session(new, events).await
+        self.sql.create_session(new, events, jobs).await
     }
 
     async fn session_by_token(&self, token_hash: &TokenHash) -> Result<Option<SessionWithUser>, StoreError> {
@@ -221,8 +249,9 @@ impl SessionStore for CachedSessionStore {
         user_id: Uuid,
         session_id: Uuid,
         events: &[AuditEvent],
+        jobs: &[NewJob],
     ) -> Result<Option<TokenHash>, StoreError> {
-        let revoked = self.sql.revoke_session(user_id, session_id, events).await?;
+        let revoked = self.sql.revoke_session(user_id, session_id, events, jobs).await?;
         if let Some(hash) = &revoked {
             self.invalidate(std::slice::from_ref(hash)).await;
         }
@@ -234,10 +263,31 @@ impl SessionStore for CachedSessionStore {
         user_id: Uuid,
         keep: Uuid,
         events: &[AuditEvent],
+        jobs: &[NewJob],
     ) -> Result<Vec<TokenHash>, StoreError> {
-        let revoked = self.sql.revoke_other_sessions(user_id, keep, events).await?;
+        let revoked = self.sql.revoke_other_sessions(user_id, keep, events, jobs).await?;
         self.invalidate(&revoked).await;
         Ok(revoked)
+    }
+
+    async fn forget(&self, token_hashes: &[TokenHash]) {
+        self.invalidate(token_hashes).await;
+    }
+
+    async fn forget_user(&self, user_id: Uuid) {
+        let user_key = self.user_key(user_id);
+        let dropped = async {
+            let hashes: Vec<String> = self.redis.query(redis::cmd("SMEMBERS").arg(&user_key)).await?;
+            for hex in &hashes {
+                self.redis.query::<i64>(redis::cmd("DEL").arg(self.key_of_hex(hex))).await?;
+            }
+            self.redis.query::<i64>(redis::cmd("DEL").arg(&user_key)).await
+        };
+        if dropped.await.is_err() {
+            // Which entries to drop is unknown: trust none until they have all expired.
+            fallback("invalidate");
+            self.bypass();
+        }
     }
 
     async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError> {

@@ -6,7 +6,8 @@
 /// Implements `JobStore` for `$store` (field `pool`), yielding `$row` rows over `$conn`
 /// connections. `$open` and `$close` wrap a bound JSON array of strings into a SQL query of its
 /// elements; `$lock` ends the claim's inner `SELECT`; `$bookkeeping` names the pool field for the
-/// queue's own writes (claims, heartbeats, outcomes), which may commit without waiting for disk.
+/// queue's own writes (claims, heartbeats, outcomes), which may commit without waiting for disk;
+/// `$notify` is a statement run after an enqueue that wakes other instances (empty for none).
 macro_rules! sql_jobs {
     (
         $store:ty,
@@ -14,7 +15,8 @@ macro_rules! sql_jobs {
         $row:ty,
         list = ($open:literal, $close:literal),
         lock = $lock:literal,
-        bookkeeping = $bookkeeping:ident
+        bookkeeping = $bookkeeping:ident,
+        notify = $notify:literal
     ) => {
         use std::time::Duration;
 
@@ -51,6 +53,10 @@ macro_rules! sql_jobs {
                             .push_bind(millis(now));
                     });
                     insert.build().execute(&mut *conn).await.map_err(from_sqlx)?;
+                }
+                // Tells other instances' workers, once the caller's transaction commits.
+                if !jobs.is_empty() && !$notify.is_empty() {
+                    sqlx::query($notify).execute(&mut *conn).await.map_err(from_sqlx)?;
                 }
                 Ok(())
             }
@@ -249,22 +255,13 @@ macro_rules! sql_jobs {
             }
 
             async fn retry_dead(&self, id: Uuid, now: OffsetDateTime, events: &[AuditEvent]) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-                let done = sqlx::query(
+                let retry = sqlx::query(
                     "UPDATE jobs SET state = 'ready', attempts = 0, run_at = $2, finished_at = NULL \
                      WHERE id = $1 AND state = 'dead'",
                 )
                 .bind(id.to_string())
-                .bind(millis(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlx)?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                Self::insert_audit(&mut tx, events).await?;
-                tx.commit().await.map_err(from_sqlx)?;
-                Ok(true)
+                .bind(millis(now));
+                self.change_one_row(retry, events).await
             }
 
             async fn stats(&self, now: OffsetDateTime) -> Result<QueueStats, StoreError> {

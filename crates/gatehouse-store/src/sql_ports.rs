@@ -9,6 +9,10 @@ use gatehouse_core::store::StoreError;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// The user columns every query that returns a user selects (from `users u`).
+pub(crate) const USER_COLUMNS: &str = "u.id AS user_id, u.email, u.email_normalized, u.name, u.email_verified_at, \
+                                       u.disabled, u.created_at AS user_created_at";
+
 pub(crate) fn millis(time: OffsetDateTime) -> i64 {
     i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
@@ -45,14 +49,32 @@ macro_rules! sql_ports {
         use uuid::Uuid;
 
         use crate::error::from_sqlx;
-        use crate::sql_ports::{from_millis, millis, token_hash, uuid};
+        use crate::sql_ports::{USER_COLUMNS, from_millis, millis, token_hash, uuid};
 
-        const USER_COLUMNS: &str = "u.id AS user_id, u.email, u.email_normalized, u.name, u.email_verified_at, \
-                                    u.disabled, u.created_at AS user_created_at";
         const SESSION_COLUMNS: &str = "s.id, s.token_hash, s.user_id, s.created_at, s.last_seen_at, \
                                        s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip";
 
         impl $store {
+            /// Runs `change` in its own transaction with `events`, recorded only when it changed
+            /// exactly one row; whether it did.
+            pub(crate) async fn change_one_row(
+                &self,
+                change: sqlx::query::Query<
+                    '_,
+                    <$conn as sqlx::Connection>::Database,
+                    <<$conn as sqlx::Connection>::Database as sqlx::Database>::Arguments,
+                >,
+                events: &[AuditEvent],
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                let changed = change.execute(&mut *tx).await.map_err(from_sqlx)?.rows_affected() == 1;
+                if changed {
+                    Self::insert_audit(&mut tx, events).await?;
+                }
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(changed)
+            }
+
             pub(crate) async fn insert_audit(conn: &mut $conn, events: &[AuditEvent]) -> Result<(), StoreError> {
                 for event in events {
                     let (actor_kind, actor_id) = event.actor.parts();
@@ -76,7 +98,7 @@ macro_rules! sql_ports {
                 Ok(())
             }
 
-            async fn insert_session(conn: &mut $conn, new: &NewSession) -> Result<(), StoreError> {
+            pub(crate) async fn insert_session(conn: &mut $conn, new: &NewSession) -> Result<(), StoreError> {
                 let s = &new.session;
                 sqlx::query(
                     "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, \
@@ -97,7 +119,7 @@ macro_rules! sql_ports {
                 Ok(())
             }
 
-            fn user_from_row(row: &$row) -> Result<User, StoreError> {
+            pub(crate) fn user_from_row(row: &$row) -> Result<User, StoreError> {
                 let id: String = row.try_get("user_id").map_err(from_sqlx)?;
                 let verified: Option<i64> = row.try_get("email_verified_at").map_err(from_sqlx)?;
                 Ok(User {
@@ -194,7 +216,9 @@ macro_rules! sql_ports {
             async fn create_user(
                 &self,
                 user: &NewUser,
-                session: &NewSession,
+                session: Option<&NewSession>,
+                verification: Option<&gatehouse_core::email::NewLink>,
+                jobs: &[gatehouse_core::jobs::NewJob],
                 events: &[AuditEvent],
             ) -> Result<User, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
@@ -211,7 +235,13 @@ macro_rules! sql_ports {
                 .execute(&mut *tx)
                 .await
                 .map_err(from_sqlx)?;
-                Self::insert_session(&mut tx, session).await?;
+                if let Some(session) = session {
+                    Self::insert_session(&mut tx, session).await?;
+                }
+                if let Some(link) = verification {
+                    Self::insert_link(&mut tx, link).await?;
+                }
+                Self::insert_jobs(&mut tx, jobs, user.created_at).await?;
                 Self::insert_audit(&mut tx, events).await?;
                 tx.commit().await.map_err(from_sqlx)?;
                 Ok(User {
@@ -260,10 +290,16 @@ macro_rules! sql_ports {
 
         #[async_trait]
         impl SessionStore for $store {
-            async fn create_session(&self, new: &NewSession, events: &[AuditEvent]) -> Result<(), StoreError> {
+            async fn create_session(
+                &self,
+                new: &NewSession,
+                events: &[AuditEvent],
+                jobs: &[gatehouse_core::jobs::NewJob],
+            ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
                 Self::insert_session(&mut tx, new).await?;
                 Self::insert_audit(&mut tx, events).await?;
+                Self::insert_jobs(&mut tx, jobs, new.session.created_at).await?;
                 tx.commit().await.map_err(from_sqlx)
             }
 
@@ -311,6 +347,7 @@ macro_rules! sql_ports {
                 user_id: Uuid,
                 session_id: Uuid,
                 events: &[AuditEvent],
+                jobs: &[gatehouse_core::jobs::NewJob],
             ) -> Result<Option<TokenHash>, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
                 let deleted: Option<Vec<u8>> =
@@ -322,6 +359,9 @@ macro_rules! sql_ports {
                         .map_err(from_sqlx)?;
                 let Some(hash) = deleted else { return Ok(None) };
                 Self::insert_audit(&mut tx, events).await?;
+                if let Some(first) = jobs.first() {
+                    Self::insert_jobs(&mut tx, jobs, first.run_at).await?;
+                }
                 tx.commit().await.map_err(from_sqlx)?;
                 Ok(Some(token_hash(hash)?))
             }
@@ -331,6 +371,7 @@ macro_rules! sql_ports {
                 user_id: Uuid,
                 keep: Uuid,
                 events: &[AuditEvent],
+                jobs: &[gatehouse_core::jobs::NewJob],
             ) -> Result<Vec<TokenHash>, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
                 let deleted: Vec<Vec<u8>> =
@@ -342,6 +383,9 @@ macro_rules! sql_ports {
                         .map_err(from_sqlx)?;
                 if !deleted.is_empty() {
                     Self::insert_audit(&mut tx, events).await?;
+                    if let Some(first) = jobs.first() {
+                        Self::insert_jobs(&mut tx, jobs, first.run_at).await?;
+                    }
                 }
                 tx.commit().await.map_err(from_sqlx)?;
                 deleted.into_iter().map(token_hash).collect()
@@ -416,20 +460,10 @@ macro_rules! sql_ports {
             }
 
             async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime, events: &[AuditEvent]) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-                let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                let revoke = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(millis(at))
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(from_sqlx)?
-                    .rows_affected()
-                    == 1;
-                if done {
-                    Self::insert_audit(&mut tx, events).await?;
-                }
-                tx.commit().await.map_err(from_sqlx)?;
-                Ok(done)
+                    .bind(id.to_string());
+                self.change_one_row(revoke, events).await
             }
 
             async fn record_api_key_use(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {

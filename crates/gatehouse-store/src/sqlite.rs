@@ -66,6 +66,27 @@ mod ports {
     );
 }
 
+/// One-time email links.
+mod links {
+    use super::SqliteStore;
+
+    crate::sql_links::sql_links!(SqliteStore, sqlx::SqliteConnection);
+}
+
+/// Webhook endpoints, deliveries and attempts.
+mod webhooks {
+    use super::SqliteStore;
+
+    crate::sql_webhooks::sql_webhooks!(SqliteStore, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
+}
+
+/// Removing what has expired.
+mod housekeeping {
+    use super::SqliteStore;
+
+    crate::sql_housekeeping::sql_housekeeping!(SqliteStore);
+}
+
 /// The job queue.
 mod jobs {
     use super::SqliteStore;
@@ -76,6 +97,7 @@ mod jobs {
         sqlx::sqlite::SqliteRow,
         list = ("SELECT value FROM json_each(", ")"),
         lock = "",
-        bookkeeping = pool
+        bookkeeping = pool,
+        notify = ""
     );
 }

@@ -13,15 +13,18 @@ use anyhow::Context as _;
 use axum::Router;
 use gatehouse_core::clock::{Clock, SystemClock};
 use gatehouse_core::csrf::CsrfKey;
+use gatehouse_core::email::LinkKey;
 use gatehouse_core::health::{DependencyCheck, NotConfigured};
 use gatehouse_core::mode::RunMode;
 use gatehouse_core::secret::MasterSecret;
 use gatehouse_core::sessions::{SessionPolicy, SessionStore};
 use gatehouse_core::store::load_or_store_instance_secret;
 use gatehouse_core::tokens::KeyEncryption;
+use gatehouse_http::email::EmailSettings;
 use gatehouse_http::password::PasswordService;
 use gatehouse_http::rate_limit::RateLimitSettings;
 use gatehouse_http::tokens::TokenService;
+use gatehouse_http::webhooks::WebhookSettings;
 use gatehouse_http::{AppState, CookieSettings, HttpSettings, Services};
 use gatehouse_store::api_key_cache::CachedApiKeys;
 use gatehouse_store::rate_limiter::RateLimiter;
@@ -33,7 +36,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::email::EmailDelivery;
+use crate::email::templates::Templates;
+use crate::queue::QueueCheck;
 use crate::telemetry;
+use crate::webhooks::{DeliveryHandler, FanOutHandler, SenderSettings};
+use crate::worker::{Worker, WorkerSettings};
 
 /// Name under which the generated development master secret is kept in the database.
 pub const DEVELOPMENT_SECRET_NAME: &str = "development_master_secret";
@@ -54,6 +62,10 @@ pub struct App {
     pub router: Router,
     /// The `/metrics` router when `server.metrics_listen` is set.
     pub metrics_router: Option<Router>,
+    /// The job worker, unless `jobs.enabled` is off; [`serve`] runs it.
+    pub worker: Option<Worker>,
+    /// The queue's health and gauges.
+    pub queue: QueueCheck,
 }
 
 pub fn pool_options(config: &Config) -> PoolOptions {
@@ -77,6 +89,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
 /// [`build`] with a chosen clock, so tests can move time instead of sleeping.
 pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    crate::cli::install_tls_provider();
     let database = connect(&config).await?;
     if config.database.migrate_on_start {
         database.migrate().await.context("applying database migrations")?;
@@ -132,10 +145,45 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         RateLimiter::new(redis_client, config.rate_limit.max_local_keys, config.rate_limit.failure_mode, clock.clone());
     let api_key_cache_ttl = time::Duration::try_from(config.api_key_cache_ttl).context("api_keys.cache_ttl_secs")?;
     let api_keys = Arc::new(CachedApiKeys::new(database.api_keys(), clock.clone(), api_key_cache_ttl));
+    let queue = QueueCheck { store: database.jobs(), clock: clock.clone() };
+    let link_key = LinkKey::new(&master_secret);
+    let templates = Templates::load(config.email.templates_dir.as_deref()).context("loading the email templates")?;
+    let mailer = crate::email::providers::from_config(&config.email).context("setting up the email provider")?;
+    let delivery = EmailDelivery::new(mailer, templates, link_key.clone(), config.email.clone(), clock.clone());
+    let worker_settings = WorkerSettings {
+        concurrency: config.jobs.concurrency,
+        lease: config.jobs.lease,
+        poll_interval: config.jobs.poll_interval,
+        shutdown_timeout: config.server.shutdown_timeout,
+    };
+    let sealing = Arc::new(KeyEncryption::for_purpose(&master_secret, b"webhook secret v1"));
+    let sender = SenderSettings {
+        timeout: config.webhooks.timeout,
+        schedule: config.webhooks.schedule.clone(),
+        allow_private: config.webhooks.allow_private_destinations,
+        disable_after: config.webhooks.disable_after,
+    };
+    let deliveries = DeliveryHandler::new(database.webhooks(), clock.clone(), sealing.clone(), sender)?;
+    let fan_out = FanOutHandler { store: database.webhooks(), clock: clock.clone() };
+    let worker =
+        Worker::new(database.jobs(), clock.clone(), worker_settings).with(delivery).with(fan_out).with(deliveries);
+    let webhooks =
+        WebhookSettings { store: database.webhooks(), sealing, rotation_grace: config.webhooks.rotation_grace };
+    let email = EmailSettings {
+        link_key,
+        require_verified: config.email.require_verified,
+        verification_ttl: config.email.verification_ttl,
+        reset_ttl: config.email.reset_ttl,
+        magic_link_ttl: config.email.magic_link_ttl,
+    };
     let services = Services {
         database: probe,
-        optional_dependencies: vec![redis_check, Arc::new(limiter.clone())],
+        optional_dependencies: vec![redis_check, Arc::new(limiter.clone()), Arc::new(queue.clone())],
         accounts: database.accounts(),
+        links: database.links(),
+        email,
+        webhooks,
+        jobs_waker: worker.waker(),
         sessions,
         audit: database.audit(),
         clock,
@@ -181,7 +229,8 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let state = AppState::new(settings, session_policy, cookie, services);
     let router = gatehouse_http::router(state.clone());
     let metrics_router = config.server.metrics_listen.map(|_| gatehouse_http::metrics_router(state.clone()));
-    Ok(App { config, database, master_secret, state, router, metrics_router })
+    let worker = config.jobs.enabled.then_some(worker);
+    Ok(App { config, database, master_secret, state, router, metrics_router, worker, queue })
 }
 
 /// The configured master secret, or in development a generated one kept in the database so that
@@ -231,13 +280,24 @@ impl Listeners {
 /// `server.shutdown_timeout`, stops background work and closes the database pool.
 pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let key_refresh_tokens = app.state.services().tokens.clone();
-    let App { config, database, router, metrics_router, .. } = app;
+    let app_clock = app.state.services().clock.clone();
+    let App { config, database, router, metrics_router, worker, queue, .. } = app;
     let main_addr = listeners.main.local_addr()?;
     let metrics_addr = listeners.metrics.as_ref().map(TcpListener::local_addr).transpose()?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let upkeep = tokio::spawn(telemetry::metrics_upkeep(telemetry::prometheus(), stop_rx.clone()));
     let key_refresh = tokio::spawn(refresh_signing_keys(key_refresh_tokens, stop_rx.clone()));
+    // On shutdown the worker stops claiming, lets running jobs finish within the shutdown timeout
+    // and gives the rest back, alongside the HTTP servers draining their requests.
+    // Instances that run the worker also export the queue's gauges (they are figures of the
+    // whole queue, so one instance's are as good as another's).
+    let queue_gauges = worker.is_some().then(|| tokio::spawn(crate::queue::gauges(queue, stop_rx.clone())));
+    let housekeeping = worker.is_some().then(|| {
+        let (store, clock) = (database.housekeeping(), app_clock.clone());
+        tokio::spawn(crate::housekeeping::run(store, clock, config.jobs.retention, stop_rx.clone()))
+    });
+    let worker = worker.map(|worker| run_worker(worker, database.clone(), stop_rx.clone()));
     let main = axum::serve(listeners.main, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(stopped(stop_rx.clone()));
     let metrics = async {
@@ -282,11 +342,33 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
     let _ = stop_tx.send(true);
     let _ = upkeep.await;
     let _ = key_refresh.await;
+    for task in [queue_gauges, housekeeping].into_iter().flatten() {
+        let _ = task.await;
+    }
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     if tokio::time::timeout(POOL_CLOSE_TIMEOUT, database.close()).await.is_err() {
         tracing::warn!("database connections were still in use at exit");
     }
     tracing::info!("gatehouse stopped");
     outcome
+}
+
+/// Runs the job worker until `stop`, woken by this instance's requests and, on PostgreSQL, by
+/// every instance's enqueues (`LISTEN`), with its poll as the safety net.
+pub fn run_worker(worker: Worker, database: Database, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let wake = worker.waker();
+    let listen_stop = stop.clone();
+    tokio::spawn(async move {
+        let listen = async move {
+            tokio::select! {
+                () = database.wake_on_new_jobs(&wake) => {}
+                () = stopped(listen_stop) => {}
+            }
+        };
+        tokio::join!(worker.run(stop), listen);
+    })
 }
 
 /// How often every instance re-reads the signing keys, so a rotation reaches all of them.

@@ -55,8 +55,20 @@ enum Command {
     /// Inspect the job queue and retry dead jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Print the OpenAPI document of the API this configuration serves.
+    Openapi {
+        /// `json` (as served at /openapi.json) or `markdown` (the reference in docs/api.md).
+        #[arg(long, value_enum, default_value = "json")]
+        format: OpenapiFormat,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OpenapiFormat {
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +173,20 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check) => match load(cli.config) {
             Ok(config) => {
                 print!("{}", render::effective(&config));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Openapi { format } => match load(cli.config) {
+            Ok(config) => {
+                let routes = gatehouse_http::routes(config.server.metrics_listen.is_none());
+                let document = gatehouse_http::openapi::document(routes, &config.session.cookie_name);
+                match format {
+                    OpenapiFormat::Json => {
+                        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+                    }
+                    OpenapiFormat::Markdown => print!("{}", gatehouse_http::api_reference::markdown(&document)),
+                }
                 ExitCode::SUCCESS
             }
             Err(code) => code,

@@ -4,6 +4,10 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod email;
+pub mod housekeeping;
 pub mod keys;
+pub mod queue;
 pub mod telemetry;
+pub mod webhooks;
 pub mod worker;

@@ -281,12 +281,28 @@ async fn abandoned(signal: &mut watch::Receiver<bool>) {
     }
 }
 
+/// The longest wait a peer's `Retry-After` can impose on one retry: the header comes from outside
+/// and must not park a job for years.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// The delay a peer's `Retry-After` asks for, in its delta-seconds form (an HTTP date is ignored:
+/// the retry schedule applies then).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 /// What happens to a job whose attempt number `attempt` failed with `error`.
 fn next_step(policy: &RetryPolicy, attempt: u32, error: &JobError, now: time::OffsetDateTime, jitter: f64) -> Failure {
     let delay = match error {
         JobError::Permanent(_) => None,
         JobError::Retry(_) => policy.next_delay(attempt, jitter),
-        JobError::RetryAfter { after, .. } => policy.next_delay(attempt, jitter).map(|backoff| backoff.max(*after)),
+        JobError::RetryAfter { after, .. } => {
+            policy.next_delay(attempt, jitter).map(|backoff| backoff.max((*after).min(MAX_RETRY_AFTER)))
+        }
     };
     match delay {
         Some(delay) => Failure::RetryAt(after(now, delay)),
@@ -332,6 +348,9 @@ mod tests {
         let sooner = JobError::RetryAfter { error: "429".into(), after: Duration::from_secs(1) };
         assert_eq!(next_step(&POLICY, 1, &sooner, now(), 0.0), Failure::RetryAt(now() + time::Duration::seconds(5)));
         assert_eq!(next_step(&POLICY, 3, &later, now(), 0.0), Failure::Dead, "but never past the last attempt");
+        let forever = JobError::RetryAfter { error: "429".into(), after: Duration::from_secs(u64::MAX) };
+        let capped = now() + time::Duration::try_from(MAX_RETRY_AFTER).expect("a day");
+        assert_eq!(next_step(&POLICY, 1, &forever, now(), 0.0), Failure::RetryAt(capped), "a day at most");
     }
 
     #[test]

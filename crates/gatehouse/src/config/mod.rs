@@ -4,6 +4,7 @@
 //! valid one, and the rest of the program never re-checks it. Every problem is collected and
 //! reported together, each naming the variable or key to change.
 
+mod email;
 mod load;
 pub mod render;
 pub mod schema;
@@ -22,6 +23,7 @@ use gatehouse_core::tokens::SigningAlgorithm;
 use gatehouse_store::rate_limiter::FailureMode;
 use ipnet::IpNet;
 
+pub use email::{Credential, EmailConfig, EmailProviderConfig, JobsConfig, SmtpTls, WebhooksConfig};
 pub use load::{Problem, RawValues, Source};
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,9 @@ pub struct Config {
     pub api_key_cache_ttl: Duration,
     pub rate_limit: RateLimitConfig,
     pub password: HashParams,
+    pub jobs: JobsConfig,
+    pub email: EmailConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
     /// The merged raw values with their sources, for `config check`.
     pub raw: RawValues,
@@ -336,6 +341,9 @@ fn build(r: &mut Reader) -> Option<Config> {
     let audience = r.string("tokens.audience");
     let api_key_cache_ttl_secs = r.number::<u64>("api_keys.cache_ttl_secs", 0..=300);
     let rate_limit = rate_limit_config(r);
+    let jobs = email::jobs_config(r);
+    let email = email::email_config(r, public_url.as_ref(), production);
+    let webhooks = email::webhooks_config(r, production);
 
     Some(Config {
         mode: mode?,
@@ -372,6 +380,9 @@ fn build(r: &mut Reader) -> Option<Config> {
         api_key_cache_ttl: Duration::from_secs(api_key_cache_ttl_secs?),
         rate_limit: rate_limit?,
         password: password?,
+        jobs: jobs?,
+        email: email?,
+        webhooks: webhooks?,
         log: LogConfig { level, format },
         raw: r.raw.clone(),
     })

@@ -290,9 +290,165 @@ pub const SETTINGS: &[Setting] = &[
             "rate_limit.policies",
             Kind::Table,
             None,
-            "Policies by name, over the built-in ones (signup_ip, login_ip, login_account, password_reset_ip, password_reset_account, magic_link_ip, magic_link_account). Fields: limit, period_secs, burst (default limit), key (ip, user, account, route, api_key), enabled.",
+            "Policies by name, over the built-in ones (signup_ip, login_ip, login_account, password_reset_ip, password_reset_account, magic_link_ip, magic_link_account, verification_ip, verification_account). Fields: limit, period_secs, burst (default limit), key (ip, user, account, route, api_key), enabled.",
         )
     },
+    setting(
+        "jobs.enabled",
+        Kind::Bool,
+        Some("true"),
+        "Run the job worker (email, webhooks) in this instance. Instances with it off only enqueue; at least one instance must run it.",
+    ),
+    setting("jobs.concurrency", Kind::Integer, Some("16"), "Jobs this instance runs at once."),
+    setting(
+        "jobs.lease_secs",
+        Kind::Integer,
+        Some("60"),
+        "How long a claimed job stays leased without a heartbeat (heartbeats come every third of it). A job whose worker died runs again after this long.",
+    ),
+    setting(
+        "jobs.poll_interval_ms",
+        Kind::Integer,
+        Some("1000"),
+        "How often the worker looks for due jobs when nothing woke it (jobs enqueued by other instances, retries coming due).",
+    ),
+    setting(
+        "jobs.retention_secs",
+        Kind::Integer,
+        Some("604800"),
+        "Succeeded jobs and finished webhook deliveries are deleted this long after they finish (hourly, by instances that run the worker; expired sessions and links go too). Dead jobs stay until retried. Default 7 days.",
+    ),
+    setting(
+        "email.provider",
+        Kind::Choice(&["console", "http", "smtp"]),
+        Some("\"console\""),
+        "How email is sent: `console` logs each email with its links (development only; refused in production), `http` posts to an email API in Resend's shape, `smtp` uses an SMTP server.",
+    ),
+    setting(
+        "email.from",
+        Kind::String,
+        Some("\"Gatehouse <no-reply@localhost>\""),
+        "The From address: `address@example.com` or `Name <address@example.com>`.",
+    ),
+    setting("email.app_name", Kind::String, Some("\"Gatehouse\""), "The product name the email templates show."),
+    Setting {
+        example: Some("\"/etc/gatehouse/templates\""),
+        ..setting(
+            "email.templates_dir",
+            Kind::String,
+            None,
+            "Folder whose files replace the built-in templates: `<template>.subject.txt`, `<template>.txt`, `<template>.html` for verify_email, reset_password and magic_link. Missing files keep the built-in ones.",
+        )
+    },
+    Setting {
+        example: Some("\"https://app.example.com/verify-email\""),
+        ..setting(
+            "email.verify_email_url",
+            Kind::String,
+            None,
+            "The page a verification link opens; `?token=…` is appended, and the page posts it to /v1/email/verify. Defaults to public_url + /verify-email.",
+        )
+    },
+    Setting {
+        example: Some("\"https://app.example.com/reset-password\""),
+        ..setting(
+            "email.reset_password_url",
+            Kind::String,
+            None,
+            "The page a password-reset link opens, with `?token=…`; it posts the token and the new password to /v1/password/reset. Defaults to public_url + /reset-password.",
+        )
+    },
+    Setting {
+        example: Some("\"https://app.example.com/magic-link\""),
+        ..setting(
+            "email.magic_link_url",
+            Kind::String,
+            None,
+            "The page a sign-in link opens, with `?token=…`; it posts the token to /v1/magic-link/verify. Defaults to public_url + /magic-link.",
+        )
+    },
+    setting(
+        "email.require_verified",
+        Kind::Bool,
+        Some("false"),
+        "Refuse login (403 `email_not_verified`) until the account's email is verified; signup then creates the account without signing in.",
+    ),
+    setting("email.verification_ttl_secs", Kind::Integer, Some("86400"), "How long a verification link works."),
+    setting("email.reset_ttl_secs", Kind::Integer, Some("3600"), "How long a password-reset link works."),
+    setting("email.magic_link_ttl_secs", Kind::Integer, Some("900"), "How long a sign-in link works."),
+    setting(
+        "email.timeout_secs",
+        Kind::Integer,
+        Some("15"),
+        "Longest a provider may take to accept one email before the attempt counts as failed and is retried.",
+    ),
+    setting(
+        "email.http_base_url",
+        Kind::String,
+        Some("\"https://api.resend.com\""),
+        "Base URL of the email API (`http` provider); Gatehouse posts to `<base>/emails` with a Bearer key.",
+    ),
+    Setting {
+        secret: true,
+        ..setting("email.http_api_key", Kind::String, None, "API key of the email API (`http` provider).")
+    },
+    Setting {
+        example: Some("\"smtp.example.com\""),
+        ..setting("email.smtp_host", Kind::String, None, "SMTP server host (`smtp` provider).")
+    },
+    setting(
+        "email.smtp_port",
+        Kind::Integer,
+        None,
+        "SMTP server port. Defaults to 587 for starttls, 465 for tls and 25 for none.",
+    ),
+    setting(
+        "email.smtp_tls",
+        Kind::Choice(&["starttls", "tls", "none"]),
+        Some("\"starttls\""),
+        "`starttls` upgrades a plain connection and refuses servers that cannot; `tls` is implicit TLS (SMTPS); `none` sends in clear text (a relay on the same host only).",
+    ),
+    setting("email.smtp_username", Kind::String, None, "SMTP user name, when the server requires authentication."),
+    Setting { secret: true, ..setting("email.smtp_password", Kind::String, None, "SMTP password.") },
+    Setting {
+        example: Some("\"/etc/gatehouse/smtp-ca.pem\""),
+        ..setting(
+            "email.smtp_tls_ca_file",
+            Kind::String,
+            None,
+            "PEM file of a private CA that signed the SMTP server's certificate. Unset: the system's trusted roots.",
+        )
+    },
+    setting(
+        "webhooks.timeout_secs",
+        Kind::Integer,
+        Some("15"),
+        "Longest a webhook request may take (connecting included) before the attempt counts as a `timeout` failure.",
+    ),
+    setting(
+        "webhooks.retry_schedule",
+        Kind::StringList,
+        Some("[\"5s\", \"5m\", \"30m\", \"2h\", \"5h\", \"10h\", \"10h\"]"),
+        "The wait after each failed delivery attempt (`s`, `m`, `h`, `d`); after the last one the delivery has failed. A receiver's longer `Retry-After` is honoured, up to a day.",
+    ),
+    setting(
+        "webhooks.allow_private_destinations",
+        Kind::Bool,
+        Some("false"),
+        "Let production deliver to loopback, private and link-local addresses (checked on the resolved address of every attempt). Development always allows them.",
+    ),
+    setting(
+        "webhooks.disable_after_secs",
+        Kind::Integer,
+        Some("432000"),
+        "An endpoint whose deliveries have failed without a success for this long is disabled (with an audit event). Default 5 days.",
+    ),
+    setting(
+        "webhooks.secret_rotation_grace_secs",
+        Kind::Integer,
+        Some("86400"),
+        "After a secret rotation, how long the previous secret keeps signing beside the new one.",
+    ),
     setting(
         "log.level",
         Kind::String,

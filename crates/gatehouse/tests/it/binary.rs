@@ -68,7 +68,9 @@ async fn sigterm_lets_the_in_flight_request_finish() {
     let Some(db) = TestDb::postgres().await else { return };
     let (proxy, url) = TcpProxy::in_front_of(&db.url, 5432).await;
     let dir = tempfile::tempdir().expect("dir");
-    let server = Server::start(dir.path(), &[("PORT", "0"), ("DATABASE_URL", &url)]);
+    // No worker: its polls would be the first queries the slowed proxy sees, not the request's.
+    let server =
+        Server::start(dir.path(), &[("PORT", "0"), ("DATABASE_URL", &url), ("GATEHOUSE_JOBS_ENABLED", "false")]);
 
     proxy.set(Mode::DelayReplies(Duration::from_millis(150)));
     let slow = tokio::spawn(reqwest::get(server.url("/health/ready")));
@@ -89,17 +91,16 @@ async fn logs_never_contain_credentials_or_whole_emails() {
     let dir = tempfile::tempdir().expect("dir");
     let master_secret = random_master_secret();
     let db_url = format!("sqlite://{}", dir.path().join("gh.db").display());
-    let server = Server::start(
-        dir.path(),
-        &[
-            ("PORT", "0"),
-            ("DATABASE_URL", &db_url),
-            ("GATEHOUSE_ENV", "production"),
-            ("GATEHOUSE_MASTER_SECRET", &master_secret),
-            ("GATEHOUSE_PUBLIC_URL", "https://auth.example.test"),
-            ("GATEHOUSE_LOG_LEVEL", "debug"),
-        ],
-    );
+    let mut vars = vec![
+        ("PORT", "0"),
+        ("DATABASE_URL", db_url.as_str()),
+        ("GATEHOUSE_ENV", "production"),
+        ("GATEHOUSE_MASTER_SECRET", master_secret.as_str()),
+        ("GATEHOUSE_PUBLIC_URL", "https://auth.example.test"),
+        ("GATEHOUSE_LOG_LEVEL", "debug"),
+    ];
+    vars.extend_from_slice(crate::support::PRODUCTION_EMAIL);
+    let server = Server::start(dir.path(), &vars);
     let secrets = [
         "query-token-value-1",
         "bearer-token-value-2",
@@ -108,7 +109,7 @@ async fn logs_never_contain_credentials_or_whole_emails() {
         "api-key-value-5",
         "jane.doe",
     ];
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let paths = ["/v1/login?token=query-token-value-1&email=jane.doe@example.com", "/health/ready", "/health"];
     for (i, path) in paths.iter().enumerate() {
         for method in [reqwest::Method::GET, reqwest::Method::POST] {
@@ -180,4 +181,76 @@ async fn logs_never_contain_credentials_or_whole_emails() {
     for secret in secrets.iter().chain([&master_secret.as_str()]) {
         assert!(!text.contains(secret), "{secret} leaked into the log:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn a_job_cut_off_by_a_crash_is_finished_by_the_next_server() {
+    use crate::support::mail::{EmailApi, HANG};
+    let dir = tempfile::tempdir().expect("dir");
+    let db_url = format!("sqlite://{}", dir.path().join("gh.db").display());
+    let api = EmailApi::start().await;
+    let mut vars = vec![
+        ("PORT", "0"),
+        ("DATABASE_URL", db_url.as_str()),
+        ("GATEHOUSE_JOBS_LEASE_SECS", "3"),
+        ("GATEHOUSE_JOBS_POLL_INTERVAL_MS", "100"),
+    ];
+    vars.extend(api.env());
+    // The first server's email hangs at the provider, so the job is mid-attempt when it dies.
+    api.answer(&[HANG]);
+    let first = Server::start(dir.path(), &vars);
+    let signup = crate::support::http_client()
+        .post(first.url("/v1/signup"))
+        .json(&serde_json::json!({ "email": "kill@example.com", "password": "a long enough passphrase" }))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), StatusCode::CREATED);
+    let cut_off = api.next().await;
+    assert_eq!(cut_off.status, HANG);
+    first.signal("KILL");
+    let _ = first.wait(Duration::from_secs(10));
+
+    let second = Server::start(dir.path(), &vars);
+    let finished = api.next().await;
+    assert_eq!(finished.status, 202, "the restarted server sends the email once the lease runs out");
+    assert_eq!(finished.idempotency_key, cut_off.idempotency_key, "the same job, not a new one");
+    let verify = crate::support::http_client()
+        .post(second.url("/v1/email/verify"))
+        .json(&serde_json::json!({ "token": finished.token() }))
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(verify.status(), StatusCode::OK, "the link the second server mailed works");
+
+    let magic = crate::support::http_client()
+        .post(second.url("/v1/magic-link"))
+        .json(&serde_json::json!({ "email": "kill@example.com" }))
+        .send()
+        .await
+        .expect("magic link");
+    assert_eq!(magic.status(), StatusCode::ACCEPTED);
+    assert_eq!(api.next().await.status, 202);
+    // Counters move after the provider answers, so wait for them (bounded).
+    let wanted = [
+        r#"gatehouse_jobs_enqueued_total{kind="email.send"} 1"#,
+        r#"gatehouse_emails_sent_total{template="magic_link"} 1"#,
+        r#"gatehouse_emails_sent_total{template="verify_email"} 1"#,
+        "gatehouse_jobs_oldest_ready_age_seconds 0",
+    ];
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = crate::support::http_client().get(second.url("/metrics")).send().await.expect("metrics");
+        let text = metrics.text().await.expect("text");
+        if wanted.iter().all(|line| text.contains(line)) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "missing one of {wanted:?} in:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _) = second.stop();
+    assert!(status.success());
+    let stats = crate::support::binary::cli(&db_url, &["jobs", "stats"]);
+    let stats = String::from_utf8_lossy(&stats.stdout);
+    assert!(stats.contains("succeeded"), "{stats}");
 }

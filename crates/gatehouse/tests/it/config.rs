@@ -68,9 +68,13 @@ fn environment_beats_file_beats_defaults_and_gatehouse_vars_beat_aliases() {
 #[test]
 fn production_with_nothing_set_lists_every_missing_setting() {
     let found = problems(&[("GATEHOUSE_ENV", "production")]);
-    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_eq!(found.len(), 3, "{found:#?}");
     assert!(found[0].starts_with("master_secret (GATEHOUSE_MASTER_SECRET): is required in production"));
     assert!(found[1].starts_with("public_url (GATEHOUSE_PUBLIC_URL): is required in production"));
+    assert!(
+        found[2].starts_with("email.provider (GATEHOUSE_EMAIL_PROVIDER): `console` only logs emails"),
+        "{found:#?}"
+    );
 }
 
 #[test]
@@ -80,8 +84,12 @@ fn production_refuses_http_insecure_cookies_and_weak_secrets() {
         ("GATEHOUSE_MASTER_SECRET", &"ab".repeat(32)),
         ("GATEHOUSE_PUBLIC_URL", "http://auth.example.com"),
         ("GATEHOUSE_COOKIES_SECURE", "false"),
+        ("GATEHOUSE_EMAIL_PROVIDER", "http"),
+        ("GATEHOUSE_EMAIL_HTTP_BASE_URL", "http://mail.example.com"),
     ]);
-    assert_eq!(found.len(), 3, "{found:#?}");
+    assert_eq!(found.len(), 5, "{found:#?}");
+    assert!(found.iter().any(|p| p.starts_with("GATEHOUSE_EMAIL_HTTP_BASE_URL (email.http_base_url): must use https")));
+    assert!(found.iter().any(|p| p.starts_with("email.http_api_key (GATEHOUSE_EMAIL_HTTP_API_KEY): is required")));
     assert!(found.iter().any(|p| p.starts_with("GATEHOUSE_MASTER_SECRET (master_secret): is not random")));
     assert!(found.iter().any(|p| p.starts_with("GATEHOUSE_PUBLIC_URL (public_url): must use https")));
     assert!(found.iter().any(|p| p.starts_with("GATEHOUSE_COOKIES_SECURE (cookies.secure): must be true")));
@@ -96,9 +104,20 @@ fn a_valid_production_config_turns_on_the_safeguards() {
         ("GATEHOUSE_ENV", "production"),
         ("GATEHOUSE_MASTER_SECRET", &secret),
         ("GATEHOUSE_PUBLIC_URL", "https://auth.example.com/"),
+        ("GATEHOUSE_EMAIL_PROVIDER", "smtp"),
+        ("GATEHOUSE_EMAIL_SMTP_HOST", "smtp.example.com"),
     ]);
     let config = config::load(None, &vars).expect("valid").config;
     assert_eq!(config.mode, RunMode::Production);
+    assert!(
+        matches!(
+            config.email.provider,
+            config::EmailProviderConfig::Smtp { port: 587, tls: config::SmtpTls::StartTls, .. }
+        ),
+        "{:?}",
+        config.email.provider
+    );
+    assert_eq!(config.email.reset_password_url.as_str(), "https://auth.example.com/reset-password");
     assert!(config.cookies.secure);
     assert_eq!(config.log.format, config::LogFormat::Json);
     assert_eq!(config.public_url.as_str(), "https://auth.example.com/");
@@ -213,8 +232,9 @@ fn invalid_config_exits_2_with_every_problem_in_one_message() {
     let output = binary::command(dir.path(), &[("GATEHOUSE_ENV", "production")]).arg("serve").output().expect("run");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("gatehouse: the configuration is invalid (2 problems):"), "{stderr}");
+    assert!(stderr.starts_with("gatehouse: the configuration is invalid (3 problems):"), "{stderr}");
     assert!(stderr.contains("GATEHOUSE_MASTER_SECRET") && stderr.contains("GATEHOUSE_PUBLIC_URL"), "{stderr}");
+    assert!(stderr.contains("GATEHOUSE_EMAIL_PROVIDER"), "{stderr}");
     assert!(!dir.path().join("gatehouse.db").exists(), "nothing may be created before the config is valid");
 }
 

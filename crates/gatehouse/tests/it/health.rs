@@ -128,3 +128,22 @@ async fn postgres_readiness_follows_the_database() {
     app.database.close().await;
     db.finish().await;
 }
+
+#[tokio::test]
+async fn health_shows_a_queue_that_no_worker_drains() {
+    // No worker runs here, as if every instance had jobs.enabled off.
+    let app = crate::support::app::TestApp::sqlite(&[]).await;
+    assert_eq!(app.signup("queue@example.com").await.status, StatusCode::CREATED);
+    let fresh = app.get("/health", None).await;
+    assert_eq!(fresh.body["dependencies"]["jobs"]["status"], "ok", "{}", fresh.body);
+    assert_eq!(fresh.body["status"], "ok");
+
+    app.advance(gatehouse::queue::STALE_AFTER + Duration::from_secs(1));
+    let stale = app.get("/health", None).await;
+    assert_eq!(stale.body["dependencies"]["jobs"]["status"], "degraded", "{}", stale.body);
+    assert!(stale.body["dependencies"]["jobs"]["detail"].as_str().expect("detail").contains("no worker"));
+    assert_eq!(stale.body["status"], "degraded");
+    let ready = app.get("/health/ready", None).await;
+    assert_eq!(ready.status, StatusCode::OK, "a slow queue does not take the instance out of rotation");
+    app.finish().await;
+}

@@ -60,12 +60,13 @@ async fn security_headers_are_on_every_response_and_hsts_only_in_production() {
         assert!(!headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
     }
     let secret = random_master_secret();
-    let (prod, _db2) = app(&[
+    let mut vars = vec![
         ("GATEHOUSE_ENV", "production"),
-        ("GATEHOUSE_MASTER_SECRET", &secret),
+        ("GATEHOUSE_MASTER_SECRET", secret.as_str()),
         ("GATEHOUSE_PUBLIC_URL", "https://auth.example.com"),
-    ])
-    .await;
+    ];
+    vars.extend_from_slice(crate::support::PRODUCTION_EMAIL);
+    let (prod, _db2) = app(&vars).await;
     let (_, headers, _) = call(&prod.router, get("/health/live")).await;
     assert!(headers[header::STRICT_TRANSPORT_SECURITY].to_str().expect("ascii").starts_with("max-age="));
 }

@@ -191,6 +191,9 @@ async fn operators_see_dead_jobs_and_retry_them_from_the_cli() {
     let again = cli(&test_db.url, &["jobs", "retry", &new.id.to_string()]);
     assert_eq!(again.status.code(), Some(1), "retrying a job that is not dead says so");
     assert!(String::from_utf8_lossy(&again.stderr).contains("no dead job"));
+    let not_an_id = cli(&test_db.url, &["jobs", "retry", "job-42"]);
+    assert_eq!(not_an_id.status.code(), Some(1), "a malformed id is refused, not looked up");
+    assert!(String::from_utf8_lossy(&not_an_id.stderr).contains("`job-42` is not a job id"));
     let bad = cli(&test_db.url, &["jobs", "list", "--state", "exploded"]);
     assert_eq!(bad.status.code(), Some(2), "clap refuses unknown states");
 

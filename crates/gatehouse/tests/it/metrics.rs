@@ -83,7 +83,7 @@ async fn metrics_can_move_to_their_own_listener() {
         let _ = stopped.await;
     }));
 
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let public = client.get(format!("http://{main}/metrics")).send().await.expect("main listener");
     assert_eq!(public.status(), StatusCode::NOT_FOUND);
     let private = client.get(format!("http://{metrics}/metrics")).send().await.expect("metrics listener");

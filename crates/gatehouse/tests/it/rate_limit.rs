@@ -83,23 +83,6 @@ async fn login_is_limited_per_account_across_ips_and_malformed_floods_still_coun
     app.finish().await;
 }
 
-async fn service_key(app: &TestApp, scopes: &[&str]) -> String {
-    let secret = gatehouse_core::api_keys::ApiKeySecret::from_random(
-        *uuid::Uuid::new_v4().as_bytes().repeat(2).first_chunk().expect("32"),
-    );
-    let key = gatehouse_core::api_keys::ApiKey {
-        id: uuid::Uuid::new_v4(),
-        name: "test".into(),
-        prefix: secret.display_prefix(),
-        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        created_at: time::OffsetDateTime::now_utc(),
-        last_used_at: None,
-        revoked_at: None,
-    };
-    app.app.database.api_keys().create_api_key(&key, &secret.hash(), &[]).await.expect("create key");
-    secret.encode()
-}
-
 async fn decide(router: &axum::Router, key: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
     let request = http::Request::post("/v1/rate-limit/check")
         .header(header::AUTHORIZATION, format!("Bearer {key}"))
@@ -134,7 +117,7 @@ async fn exactly_100_of_1000(routers: Vec<axum::Router>, key: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_decisions_are_exact() {
     let app = TestApp::sqlite(&[]).await;
-    let key = service_key(&app, &["rate_limit"]).await;
+    let key = app.service_key(&["rate_limit"]).await;
     assert_eq!(exactly_100_of_1000(vec![app.app.router.clone()], &key).await, 100);
     app.finish().await;
 }
@@ -146,7 +129,7 @@ async fn two_instances_sharing_redis_are_exact() {
     let first = TestApp::sqlite(&shared).await;
     let second =
         gatehouse::app::build(crate::support::config_for(&first.db.url, &shared)).await.expect("second instance");
-    let key = service_key(&first, &["rate_limit"]).await;
+    let key = first.service_key(&["rate_limit"]).await;
     assert_eq!(exactly_100_of_1000(vec![first.app.router.clone(), second.router.clone()], &key).await, 100);
     assert_eq!(first.get("/health", None).await.body["dependencies"]["rate_limiter"]["status"], "ok");
     first.finish().await;
@@ -160,8 +143,8 @@ async fn the_decision_api_checks_scope_and_input() {
     )])
     .await;
     let router = app.app.router.clone();
-    let key = service_key(&app, &["rate_limit"]).await;
-    let auditor = service_key(&app, &["audit"]).await;
+    let key = app.service_key(&["rate_limit"]).await;
+    let auditor = app.service_key(&["audit"]).await;
 
     let (status, body) = decide(&router, &auditor, serde_json::json!({ "policy": "uploads", "key": "u1" })).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
@@ -216,7 +199,7 @@ async fn when_redis_fails_limits_follow_the_failure_mode() {
         apps.push(gatehouse::app::build(crate::support::config_for(&db.url, &config_vars)).await.expect("app"));
     }
     let holder = TestApp::start(TestDb::sqlite(), &[]).await;
-    let secret = service_key(&holder, &["rate_limit"]).await;
+    let secret = holder.service_key(&["rate_limit"]).await;
     // The key lives in the holder's database; copy it into the shared one the three apps use.
     let key_record = holder.app.database.api_keys().api_keys().await.expect("keys").remove(0);
     let hash = gatehouse_core::api_keys::ApiKeySecret::parse(&secret).expect("secret").hash();

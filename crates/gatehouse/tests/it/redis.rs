@@ -110,6 +110,41 @@ async fn a_redis_outage_costs_latency_never_sessions() {
     app.finish().await;
 }
 
+/// A change to a user drops the user's cached sessions (they carry a snapshot of the user). When
+/// Redis cannot be told, no cached entry is trusted until all could have expired: after the outage,
+/// the session shows the change, not the snapshot cached before it.
+#[tokio::test]
+async fn a_user_change_during_an_outage_never_shows_the_snapshot_cached_before_it() {
+    let Some((url, prefix)) = redis() else { return };
+    let api = crate::support::mail::EmailApi::start().await;
+    let (proxy, via_proxy) = TcpProxy::in_front_of(&url, 6379).await;
+    let mut vars = api.env().to_vec();
+    vars.extend([("GATEHOUSE_REDIS_URL", via_proxy.as_str()), ("GATEHOUSE_REDIS_KEY_PREFIX", prefix.as_str())]);
+    let mut app = TestApp::sqlite(&vars).await;
+    app.run_jobs();
+    let cookie = app.signup("lin@example.com").await.cookie();
+    assert_eq!(app.get("/v1/session", Some(&cookie)).await.body["user"]["email_verified"], false);
+    let mut conn = redis_client(&url).await;
+    assert_eq!(cached_keys(&mut conn, &prefix).await.len(), 1, "the session and its user snapshot are cached");
+    let token = api.next().await.token();
+
+    proxy.set(Mode::Down);
+    let verified = app.post_json("/v1/email/verify", None, serde_json::json!({ "token": token })).await;
+    assert_eq!(verified.status, StatusCode::OK, "{:?}", verified.body);
+    assert_eq!(app.get("/v1/session", Some(&cookie)).await.body["user"]["email_verified"], true);
+
+    proxy.set(Mode::Pass);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while redis_status(&app).await != "ok" {
+        assert!(Instant::now() < deadline, "Redis was not used again after it came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!cached_keys(&mut conn, &prefix).await.is_empty(), "the stale entry is still in Redis");
+    let after = app.get("/v1/session", Some(&cookie)).await;
+    assert_eq!(after.body["user"]["email_verified"], true, "not the snapshot from before: {:?}", after.body);
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn a_revocation_on_one_instance_holds_on_every_other_at_once() {
     let Some((url, prefix)) = redis() else { return };
@@ -203,7 +238,8 @@ async fn a_redis_cluster_spreads_the_sessions() {
     sign_up_and_check(&app, 12).await;
     assert_eq!(redis_status(&app).await, "ok");
     let per_node = cluster.keys_per_node();
-    assert_eq!(per_node.iter().sum::<u64>(), 12, "{per_node:?}");
+    // Each of the twelve users has one cached session and the set that lists it.
+    assert_eq!(per_node.iter().sum::<u64>(), 24, "{per_node:?}");
     assert!(per_node.iter().filter(|n| **n > 0).count() >= 2, "keys land on several nodes: {per_node:?}");
     app.finish().await;
 }

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// CSRF tokens fetched per session cookie, kept like a frontend keeps them.
     csrf: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The job worker, once [`TestApp::run_jobs`] started it.
+    worker: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 #[derive(Debug)]
@@ -51,7 +53,7 @@ impl TestApp {
         let app = gatehouse::app::build_with_clock(config_for(&db.url, &vars), clock.clone() as Arc<dyn Clock>)
             .await
             .expect("app builds");
-        Self { app, clock, db, csrf: std::sync::Mutex::default() }
+        Self { app, clock, db, csrf: std::sync::Mutex::default(), worker: None }
     }
 
     pub async fn sqlite(extra: &[(&str, &str)]) -> Self {
@@ -115,7 +117,52 @@ impl TestApp {
         self.post_json("/v1/login", None, serde_json::json!({ "email": email, "password": password })).await
     }
 
-    pub async fn finish(self) {
+    /// A service API key with `scopes`, stored directly.
+    pub async fn service_key(&self, scopes: &[&str]) -> String {
+        let mut bytes = [0_u8; 32];
+        getrandom::fill(&mut bytes).expect("OS randomness");
+        let secret = gatehouse_core::api_keys::ApiKeySecret::from_random(bytes);
+        let key = gatehouse_core::api_keys::ApiKey {
+            id: uuid::Uuid::new_v4(),
+            name: "test".into(),
+            prefix: secret.display_prefix(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            created_at: OffsetDateTime::now_utc(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.app.database.api_keys().create_api_key(&key, &secret.hash(), &[]).await.expect("create key");
+        secret.encode()
+    }
+
+    /// A service call: `method path` with `Authorization: Bearer key` and an optional JSON body.
+    pub async fn service(&self, method: http::Method, path: &str, key: &str, body: Option<serde_json::Value>) -> Reply {
+        let request =
+            http::Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {key}"));
+        let request = match body {
+            Some(body) => request.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.send(request.expect("request")).await
+    }
+
+    /// Starts the job worker, as `serve` does.
+    pub fn run_jobs(&mut self) {
+        let worker = self.app.worker.take().expect("jobs.enabled is on");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        self.worker = Some((stop, gatehouse::app::run_worker(worker, self.app.database.clone(), stopped)));
+    }
+
+    /// Moves the frozen clock on, so retries and expiries come due.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.clock.advance(time::Duration::try_from(by).expect("duration"));
+    }
+
+    pub async fn finish(mut self) {
+        if let Some((stop, worker)) = self.worker.take() {
+            let _ = stop.send(true);
+            let _ = worker.await;
+        }
         self.app.database.close().await;
         self.db.finish().await;
     }

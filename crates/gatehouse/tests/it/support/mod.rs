@@ -3,7 +3,9 @@
 
 pub mod app;
 pub mod binary;
+pub mod mail;
 pub mod proxy;
+pub mod receiver;
 pub mod redis_server;
 
 use std::collections::BTreeMap;
@@ -22,6 +24,21 @@ pub fn random_master_secret() -> String {
     let mut bytes = [0_u8; 32];
     getrandom::fill(&mut bytes).expect("OS randomness");
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Production refuses the console email provider; these name an SMTP server that is never reached
+/// (nothing listens on port 1), for tests about everything else production checks.
+pub const PRODUCTION_EMAIL: &[(&str, &str)] = &[
+    ("GATEHOUSE_EMAIL_PROVIDER", "smtp"),
+    ("GATEHOUSE_EMAIL_SMTP_HOST", "127.0.0.1"),
+    ("GATEHOUSE_EMAIL_SMTP_PORT", "1"),
+];
+
+/// An HTTP client for talking to a server under test. reqwest's rustls has no crypto provider of
+/// its own here (the binary installs ring at start), so the test process installs the same one.
+pub fn http_client() -> reqwest::Client {
+    gatehouse::cli::install_tls_provider();
+    reqwest::Client::new()
 }
 
 pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 const START_LIMIT: Duration = Duration::from_secs(20);
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// Waits until `check` holds, bounded; servers that take longer are broken.
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let started = Instant::now();
     while !check() {
         assert!(started.elapsed() < START_LIMIT, "{what} did not happen within {START_LIMIT:?}");
@@ -49,7 +49,7 @@ fn spawn(dir: &Path, args: &[String]) -> Child {
         .expect("redis-server must be installed for the Redis suite (.ci/run installs it)")
 }
 
-fn answers_tcp(port: u16) -> bool {
+pub fn answers_tcp(port: u16) -> bool {
     TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
 }
 
@@ -58,12 +58,17 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
     output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
 }
 
-impl RedisServer {
-    /// A TLS-only Redis whose certificate (for `localhost`) is signed by a fresh CA; returns the
-    /// server and the CA's PEM file.
-    pub fn tls() -> (Self, PathBuf) {
+/// A throwaway CA and a certificate it signed for `localhost`, as PEM files in a folder.
+#[derive(Debug)]
+pub struct TestCa {
+    pub ca_file: PathBuf,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+impl TestCa {
+    pub fn write(dir: &Path) -> Self {
         use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let dir = tempfile::tempdir().expect("dir");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
@@ -73,13 +78,24 @@ impl RedisServer {
             .signed_by(&server_key, &ca)
             .expect("cert");
         let write = |name: &str, text: String| {
-            let path = dir.path().join(name);
+            let path = dir.join(name);
             std::fs::write(&path, text).expect("write PEM");
             path
         };
-        let ca_file = write("ca.pem", ca.pem());
-        let cert_file = write("server.pem", server_cert.pem());
-        let key_file = write("server.key", server_key.serialize_pem());
+        Self {
+            ca_file: write("ca.pem", ca.pem()),
+            cert_file: write("server.pem", server_cert.pem()),
+            key_file: write("server.key", server_key.serialize_pem()),
+        }
+    }
+}
+
+impl RedisServer {
+    /// A TLS-only Redis whose certificate (for `localhost`) is signed by a fresh CA; returns the
+    /// server and the CA's PEM file.
+    pub fn tls() -> (Self, PathBuf) {
+        let dir = tempfile::tempdir().expect("dir");
+        let TestCa { ca_file, cert_file, key_file } = TestCa::write(dir.path());
         let port = free_port();
         let child = spawn(
             dir.path(),

@@ -1,0 +1,240 @@
+//! Email: the one-time links Gatehouse mails (verify an address, reset a password, sign in), the
+//! job that sends them, and the storage port for the links.
+//!
+//! A link's token is never stored, not even inside the queued email job. The job carries only the
+//! link's random id; the token is an HMAC of that id under a key derived from the master secret,
+//! recomputed by the worker when it renders the email. The database keeps the SHA-256 of the token
+//! (as for sessions), so someone who reads the database cannot use a link from it, and the token
+//! cannot be reconstructed from the job without the master secret.
+//!
+//! A token is single-use, expires, and is bound to the address it was sent to: once the user's
+//! email changes, links sent to the old address stop working.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::accounts::User;
+use crate::audit::AuditEvent;
+use crate::jobs::{JobType, NewJob, RetryPolicy};
+use crate::secret::{MasterSecret, RandomToken, TokenHash};
+use crate::sessions::NewSession;
+use crate::store::StoreError;
+
+/// What a one-time link does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    VerifyEmail,
+    ResetPassword,
+    MagicLink,
+}
+
+impl LinkPurpose {
+    pub const ALL: [LinkPurpose; 3] = [Self::VerifyEmail, Self::ResetPassword, Self::MagicLink];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+            Self::MagicLink => "magic_link",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|purpose| purpose.as_str() == text)
+    }
+}
+
+/// Turns a link id into its token. Derived from the master secret, so tokens survive restarts and
+/// every instance computes the same one.
+#[derive(Clone)]
+pub struct LinkKey([u8; 32]);
+
+impl std::fmt::Debug for LinkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkKey(<redacted>)")
+    }
+}
+
+impl LinkKey {
+    pub fn new(master: &MasterSecret) -> Self {
+        Self(master.derive_key(b"one-time link token v1"))
+    }
+
+    /// The token of the link with this id.
+    pub fn token(&self, link_id: Uuid) -> RandomToken {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC accepts keys of any length");
+        mac.update(link_id.as_bytes());
+        RandomToken::from_random(mac.finalize().into_bytes().into())
+    }
+}
+
+/// A link about to be stored: its id (which the email job carries) and its token's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLink {
+    pub id: Uuid,
+    pub token_hash: TokenHash,
+    pub purpose: LinkPurpose,
+    pub user_id: Uuid,
+    /// The normalized address the link was sent to; the link works only while it is the user's.
+    pub email_normalized: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+impl NewLink {
+    pub fn issue(key: &LinkKey, purpose: LinkPurpose, user: &User, now: OffsetDateTime, ttl: Duration) -> Self {
+        let id = Uuid::new_v4();
+        Self {
+            id,
+            token_hash: key.token(id).hash(),
+            purpose,
+            user_id: user.id,
+            email_normalized: user.email.normalized().to_owned(),
+            created_at: now,
+            expires_at: crate::jobs::after(now, ttl),
+        }
+    }
+}
+
+/// What spending a link does, applied in the same transaction that marks it used.
+#[derive(Debug, Clone)]
+pub enum Redemption {
+    /// Marks the user's email verified.
+    VerifyEmail,
+    /// Sets a new password hash, marks the email verified (the user proved they read it) and
+    /// deletes every session of the user.
+    ResetPassword { password_hash: String },
+    /// Marks the email verified and starts this session.
+    SignIn { session: NewSession },
+}
+
+/// Storage of one-time links. Every write takes the audit events that describe it and commits them
+/// in the same transaction.
+#[async_trait]
+pub trait LinkStore: Send + Sync + std::fmt::Debug {
+    /// Stores the link together with the job that mails it (the outbox), in one transaction.
+    async fn issue_link(&self, link: &NewLink, email: &NewJob, events: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// The user a link with this token hash is good for: unused, unexpired, of this purpose, sent to
+    /// the address the user still has, and the user not disabled.
+    async fn link_user(
+        &self,
+        token_hash: &TokenHash,
+        purpose: LinkPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Spends the link and applies `redemption` for `user_id` in one transaction. `None` when the
+    /// link was spent or expired in the meantime (then nothing is applied); otherwise the token
+    /// hashes of the sessions the redemption deleted.
+    async fn redeem_link(
+        &self,
+        token_hash: &TokenHash,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        redemption: &Redemption,
+        events: &[AuditEvent],
+        jobs: &[NewJob],
+    ) -> Result<Option<Vec<TokenHash>>, StoreError>;
+}
+
+/// The email job: one message to one address. The worker renders it from a template when it runs,
+/// so a link's token exists only in memory and in the message itself.
+#[derive(Debug, Clone, Copy)]
+pub struct SendEmail;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailJob {
+    pub to: String,
+    pub template: LinkPurpose,
+    /// The user's display name, if they gave one.
+    pub name: Option<String>,
+    pub link_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub link_expires_at: OffsetDateTime,
+}
+
+impl JobType for SendEmail {
+    const NAME: &'static str = "email.send";
+    type Payload = EmailJob;
+
+    /// Links expire within hours, so retries come quickly and stop after about an hour.
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy { max_attempts: 8, base: Duration::from_secs(10), max: Duration::from_secs(15 * 60) }
+    }
+
+    fn timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+}
+
+impl EmailJob {
+    /// The email that delivers `link` to `user`, as a job ready at `now`.
+    pub fn for_link(link: &NewLink, user: &User, now: OffsetDateTime) -> Result<NewJob, serde_json::Error> {
+        let job = Self {
+            to: user.email.as_str().to_owned(),
+            template: link.purpose,
+            name: user.name.clone(),
+            link_id: link.id,
+            link_expires_at: link.expires_at,
+        };
+        NewJob::of::<SendEmail>(&job, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::EmailAddress;
+
+    fn master(byte: u8) -> MasterSecret {
+        MasterSecret::from_bytes((0..32).map(|i| i ^ byte).collect()).expect("secret")
+    }
+
+    #[test]
+    fn tokens_are_derived_from_the_id_and_the_master_secret_only() {
+        let key = LinkKey::new(&master(1));
+        let id = Uuid::new_v4();
+        assert_eq!(key.token(id), LinkKey::new(&master(1)).token(id), "every instance derives the same token");
+        assert_ne!(key.token(id), key.token(Uuid::new_v4()));
+        assert_ne!(key.token(id), LinkKey::new(&master(2)).token(id), "another secret, another token");
+        assert_eq!(format!("{key:?}"), "LinkKey(<redacted>)");
+    }
+
+    #[test]
+    fn a_link_stores_the_hash_of_its_token_and_expires() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        let user = User {
+            id: Uuid::new_v4(),
+            email: EmailAddress::parse("Ada@Example.com").expect("email"),
+            name: Some("Ada".into()),
+            email_verified: false,
+            disabled: false,
+            created_at: now,
+        };
+        let key = LinkKey::new(&master(3));
+        let link = NewLink::issue(&key, LinkPurpose::ResetPassword, &user, now, Duration::from_secs(3600));
+        assert_eq!(link.token_hash, key.token(link.id).hash());
+        assert_eq!(link.email_normalized, "ada@example.com");
+        assert_eq!(link.expires_at, now + time::Duration::hours(1));
+        let job = EmailJob::for_link(&link, &user, now).expect("job");
+        let text = job.payload.to_string();
+        assert!(!text.contains(&key.token(link.id).encode()), "the job never carries the token: {text}");
+        assert_eq!(job.kind, "email.send");
+    }
+
+    #[test]
+    fn purposes_round_trip_through_their_names() {
+        for purpose in LinkPurpose::ALL {
+            assert_eq!(LinkPurpose::parse(purpose.as_str()), Some(purpose));
+        }
+        assert_eq!(LinkPurpose::parse("launch_missiles"), None);
+    }
+}

@@ -1,0 +1,413 @@
+//! The flows that mail a one-time link: email verification, password reset and magic-link sign-in.
+//!
+//! Asking for a link answers 202 with the same body whether or not the address has an account, so
+//! the endpoints do not reveal who is registered. The link and the email job that delivers it are
+//! stored in one transaction, and the worker is woken at once. Redeeming a link spends it and
+//! applies its effect in one transaction; an unknown, expired, used or superseded link is one 400
+//! `link_invalid`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::accounts::{EmailAddress, User};
+use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
+use gatehouse_core::email::{EmailJob, LinkKey, LinkPurpose, NewLink, Redemption};
+use gatehouse_core::password::Password;
+use gatehouse_core::secret::RandomToken;
+use gatehouse_core::sessions::ClientContext;
+use http::{StatusCode, header};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::{ApiJson, body_bytes, json_body};
+use crate::rate_limit::{LimitKey, RateLimitHeaders, check, with_headers};
+use crate::sessions::{Client, CurrentSession, SignedIn, new_session, session_cookie, signed_in_response};
+use crate::state::AppState;
+use crate::webhooks::gatehouse_event;
+
+/// How the email flows behave, from the binary's config.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub link_key: LinkKey,
+    /// Login refuses accounts whose email is not verified.
+    pub require_verified: bool,
+    pub verification_ttl: Duration,
+    pub reset_ttl: Duration,
+    pub magic_link_ttl: Duration,
+}
+
+impl EmailSettings {
+    fn ttl(&self, purpose: LinkPurpose) -> Duration {
+        match purpose {
+            LinkPurpose::VerifyEmail => self.verification_ttl,
+            LinkPurpose::ResetPassword => self.reset_ttl,
+            LinkPurpose::MagicLink => self.magic_link_ttl,
+        }
+    }
+
+    /// The verification link for a new user and the job that mails it, for signup's transaction.
+    pub(crate) fn verification_for(
+        &self,
+        user: &User,
+        now: time::OffsetDateTime,
+    ) -> Result<(NewLink, gatehouse_core::jobs::NewJob), ApiError> {
+        let link = NewLink::issue(&self.link_key, LinkPurpose::VerifyEmail, user, now, self.verification_ttl);
+        let job = EmailJob::for_link(&link, user, now).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok((link, job))
+    }
+}
+
+/// The answer to every request for a link, whether or not one was sent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct LinkRequested {
+    message: &'static str,
+}
+
+fn accepted() -> Response {
+    let body = LinkRequested { message: "If an account exists for that address, an email with a link is on its way." };
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmailRequest {
+    #[schema(format = Email, example = "ada@example.com")]
+    email: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenRequest {
+    /// The `token` parameter of the emailed link.
+    token: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResetRequest {
+    /// The `token` parameter of the emailed link.
+    token: String,
+    /// The new password: 8 to 128 characters (after Unicode normalization).
+    password: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Verified {
+    /// The user, with `email_verified` now true.
+    user: User,
+}
+
+/// Mails a `purpose` link to `user` (an enabled account), recording `email.link_sent`.
+async fn send_link(
+    state: &AppState,
+    user: &User,
+    purpose: LinkPurpose,
+    client: &ClientContext,
+) -> Result<(), ApiError> {
+    let services = state.services();
+    let now = services.clock.now();
+    let link = NewLink::issue(&services.email.link_key, purpose, user, now, services.email.ttl(purpose));
+    let job = EmailJob::for_link(&link, user, now).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let event = AuditEvent::new(AuditAction::EmailLinkSent, Actor::User(user.id), now, client)
+        .target("user", user.id)
+        .detail("purpose", purpose.as_str())
+        .detail("email", user.email.masked());
+    services.links.issue_link(&link, &job, &[event]).await?;
+    services.enqueued(std::slice::from_ref(&job));
+    Ok(())
+}
+
+/// Reads `{email}`, checks the per-account policy, and mails a link if the account exists and is
+/// enabled. The answer never depends on whether it does.
+async fn request_link(
+    state: &AppState,
+    client: ClientContext,
+    request: axum::extract::Request,
+    purpose: LinkPurpose,
+    account_policy: &str,
+    limits: &mut RateLimitHeaders,
+) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    let body: EmailRequest = json_body(&headers, &body_bytes(request, state).await?)?;
+    let email = EmailAddress::parse(&body.email).map_err(|error| {
+        ApiError::Validation(vec![FieldError { field: "email".into(), message: error.to_string() }])
+    })?;
+    let by_account = LimitKey { account: Some(email.normalized()), route: "email", ..LimitKey::default() };
+    check(state, &[account_policy], &by_account, limits).await?;
+    let found = state.services().accounts.credentials_by_email(email.normalized()).await?;
+    match found {
+        Some(credentials) if !credentials.user.disabled => {
+            send_link(state, &credentials.user, purpose, &client).await?;
+        }
+        _ => {}
+    }
+    Ok(accepted())
+}
+
+/// A signed-in caller needs no body; one that is sent must still be a valid request, or a client bug
+/// (a misspelt field, the wrong content type) would pass unnoticed.
+async fn optional_body(state: &AppState, request: axum::extract::Request) -> Result<(), ApiError> {
+    let headers = request.headers().clone();
+    let bytes = body_bytes(request, state).await?;
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let body: EmailRequest = json_body(&headers, &bytes)?;
+    EmailAddress::parse(&body.email)
+        .map(|_| ())
+        .map_err(|error| ApiError::Validation(vec![FieldError { field: "email".into(), message: error.to_string() }]))
+}
+
+/// The user an unspent link of `purpose` is good for, or `link_invalid`.
+async fn link_user(state: &AppState, token: &str, purpose: LinkPurpose) -> Result<(RandomToken, User), ApiError> {
+    let token = RandomToken::parse(token.trim()).ok_or(ApiError::LinkInvalid)?;
+    let services = state.services();
+    let user = services.links.link_user(&token.hash(), purpose, services.clock.now()).await?;
+    Ok((token, user.ok_or(ApiError::LinkInvalid)?))
+}
+
+/// `POST /v1/email/verification`: mails a verification link to the signed-in user, or, for a
+/// caller who cannot sign in yet (login waits for verification), to the `{email}` in the body.
+#[utoipa::path(
+    post,
+    path = "/v1/email/verification",
+    tag = "email",
+    request_body(content = Option<EmailRequest>, description = "Only without a session: the address to verify."),
+    security((), ("session_cookie" = []), ("access_token" = [])),
+    responses(
+        (status = 202, description = "Sent, if there is an unverified account; the same answer either way.",
+            body = LinkRequested),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
+        (status = 429, description = "`rate_limited`: too many requests from this address or for this account."),
+    ),
+)]
+pub(crate) async fn request_verification(
+    State(state): State<AppState>,
+    Client(client): Client,
+    current: Result<CurrentSession, ApiError>,
+    request: axum::extract::Request,
+) -> Response {
+    with_headers(async {
+        let mut limits = RateLimitHeaders::default();
+        let by_ip = LimitKey { ip: client.ip, route: "email", ..LimitKey::default() };
+        let result = match check(&state, &["verification_ip"], &by_ip, &mut limits).await {
+            Err(error) => Err(error),
+            Ok(()) => match current {
+                Ok(current) => match optional_body(&state, request).await {
+                    Err(error) => Err(error),
+                    Ok(()) if current.user.email_verified => Ok(accepted()),
+                    Ok(()) => {
+                        let by_account = LimitKey {
+                            account: Some(current.user.email.normalized()),
+                            route: "email",
+                            ..LimitKey::default()
+                        };
+                        match check(&state, &["verification_account"], &by_account, &mut limits).await {
+                            Ok(()) => send_link(&state, &current.user, LinkPurpose::VerifyEmail, &client)
+                                .await
+                                .map(|()| accepted()),
+                            Err(error) => Err(error),
+                        }
+                    }
+                },
+                Err(ApiError::Unauthenticated(_)) => {
+                    request_link(&state, client, request, LinkPurpose::VerifyEmail, "verification_account", &mut limits)
+                        .await
+                }
+                Err(other) => Err(other),
+            },
+        };
+        (result, limits)
+    })
+    .await
+}
+
+/// `POST /v1/email/verify {token}`: marks the address the link was sent to as verified.
+#[utoipa::path(
+    post,
+    path = "/v1/email/verify",
+    tag = "email",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "The address is verified.", body = Verified),
+        (status = 400, description = "`link_invalid`: unknown, expired or already used."),
+    ),
+)]
+pub(crate) async fn verify(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> Result<Response, ApiError> {
+    let (token, mut user) = link_user(&state, &body.token, LinkPurpose::VerifyEmail).await?;
+    let services = state.services();
+    let now = services.clock.now();
+    let event = AuditEvent::new(AuditAction::EmailVerified, Actor::User(user.id), now, &client)
+        .target("user", user.id)
+        .detail("email", user.email.masked());
+    let data = json!({ "user_id": user.id, "email": user.email.as_str() });
+    let jobs = [gatehouse_event(&state, "email.verified", data)?];
+    services
+        .links
+        .redeem_link(&token.hash(), user.id, now, &Redemption::VerifyEmail, &[event], &jobs)
+        .await?
+        .ok_or(ApiError::LinkInvalid)?;
+    services.enqueued(&jobs);
+    // Cached sessions carry the user as it was; they would show the address unverified.
+    services.sessions.forget_user(user.id).await;
+    user.email_verified = true;
+    Ok(Json(Verified { user }).into_response())
+}
+
+/// `POST /v1/password/forgot {email}`: mails a password-reset link; limited per IP and per address.
+#[utoipa::path(
+    post,
+    path = "/v1/password/forgot",
+    tag = "email",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "Sent, if the account exists; the same answer either way.", body = LinkRequested),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
+        (status = 429, description = "`rate_limited`: too many requests from this address or for this account."),
+    ),
+)]
+pub(crate) async fn forgot_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    request: axum::extract::Request,
+) -> Response {
+    let policies = ["password_reset_ip", "password_reset_account"];
+    limited_link_request(&state, client, request, LinkPurpose::ResetPassword, "/v1/password/forgot", policies).await
+}
+
+/// A request for a link by `{email}`, limited by `policies` (per IP, then per address).
+async fn limited_link_request(
+    state: &AppState,
+    client: ClientContext,
+    request: axum::extract::Request,
+    purpose: LinkPurpose,
+    route: &'static str,
+    [ip_policy, account_policy]: [&'static str; 2],
+) -> Response {
+    with_headers(async {
+        let mut limits = RateLimitHeaders::default();
+        let by_ip = LimitKey { ip: client.ip, route, ..LimitKey::default() };
+        let result = match check(state, &[ip_policy], &by_ip, &mut limits).await {
+            Ok(()) => request_link(state, client, request, purpose, account_policy, &mut limits).await,
+            Err(error) => Err(error),
+        };
+        (result, limits)
+    })
+    .await
+}
+
+/// `POST /v1/password/reset {token, password}`: sets the password and ends every session of the
+/// user, wherever it was signed in.
+#[utoipa::path(
+    post,
+    path = "/v1/password/reset",
+    tag = "email",
+    request_body = ResetRequest,
+    responses(
+        (status = 204, description = "The password is set and every session of the user ended.",
+            headers(("set-cookie" = String, description = "Clears the session cookie."))),
+        (status = 400, description = "`link_invalid`: unknown, expired or already used."),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
+    ),
+)]
+pub(crate) async fn reset_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> Result<Response, ApiError> {
+    let password = Password::new(&body.password).map_err(|error| {
+        ApiError::Validation(vec![FieldError { field: "password".into(), message: error.to_string() }])
+    })?;
+    // The link is checked before the expensive hash, so a wrong token costs one lookup.
+    let (token, user) = link_user(&state, &body.token, LinkPurpose::ResetPassword).await?;
+    let services = state.services();
+    let password_hash = services.passwords.hash(password).await?;
+    let now = services.clock.now();
+    let event = AuditEvent::new(AuditAction::PasswordReset, Actor::User(user.id), now, &client)
+        .target("user", user.id)
+        .detail("sessions_revoked", "all");
+    let data = json!({ "user_id": user.id, "method": "reset_link", "sessions_revoked": "all" });
+    let jobs = [gatehouse_event(&state, "password.changed", data)?];
+    let revoked = services
+        .links
+        .redeem_link(&token.hash(), user.id, now, &Redemption::ResetPassword { password_hash }, &[event], &jobs)
+        .await?
+        .ok_or(ApiError::LinkInvalid)?;
+    services.enqueued(&jobs);
+    services.sessions.forget(&revoked).await;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    // The caller's own session, if any, ended with the others.
+    response.headers_mut().append(header::SET_COOKIE, session_cookie(&state, None));
+    Ok(response)
+}
+
+/// `POST /v1/magic-link {email}`: mails a sign-in link; limited per IP and per address.
+#[utoipa::path(
+    post,
+    path = "/v1/magic-link",
+    tag = "email",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "Sent, if the account exists; the same answer either way.", body = LinkRequested),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
+        (status = 429, description = "`rate_limited`: too many requests from this address or for this account."),
+    ),
+)]
+pub(crate) async fn request_magic_link(
+    State(state): State<AppState>,
+    Client(client): Client,
+    request: axum::extract::Request,
+) -> Response {
+    let policies = ["magic_link_ip", "magic_link_account"];
+    limited_link_request(&state, client, request, LinkPurpose::MagicLink, "/v1/magic-link", policies).await
+}
+
+/// `POST /v1/magic-link/verify {token}`: signs the user in, as login does. Reading the email proves
+/// the address, so it is marked verified too.
+#[utoipa::path(
+    post,
+    path = "/v1/magic-link/verify",
+    tag = "email",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set.", body = SignedIn,
+            headers(("set-cookie" = String, description = "The session cookie."))),
+        (status = 400, description = "`link_invalid`: unknown, expired or already used."),
+    ),
+)]
+pub(crate) async fn redeem_magic_link(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> Result<Response, ApiError> {
+    let (token, mut user) = link_user(&state, &body.token, LinkPurpose::MagicLink).await?;
+    let services = state.services();
+    let now = services.clock.now();
+    let (session, cookie_token) = new_session(&state, user.id, &client)?;
+    let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, &client)
+        .target("session", session.session.id)
+        .detail("method", "magic_link");
+    let redemption = Redemption::SignIn { session: session.clone() };
+    let data = json!({ "session_id": session.session.id, "user_id": user.id, "method": "magic_link" });
+    let jobs = [gatehouse_event(&state, "session.created", data)?];
+    services
+        .links
+        .redeem_link(&token.hash(), user.id, now, &redemption, &[event], &jobs)
+        .await?
+        .ok_or(ApiError::LinkInvalid)?;
+    services.enqueued(&jobs);
+    services.sessions.forget_user(user.id).await;
+    user.email_verified = true;
+    Ok(signed_in_response(
+        StatusCode::OK,
+        Some(session_cookie(&state, Some(&cookie_token))),
+        SignedIn { user, session: session.session },
+    ))
+}

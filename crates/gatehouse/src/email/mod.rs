@@ -1,0 +1,123 @@
+//! Sending email: the job handler that renders a link's email and hands it to the configured
+//! provider, and the providers themselves (see [`providers`]).
+//!
+//! The handler runs on the job worker, so a provider that is down delays an email but never loses
+//! it. It is safe to run twice: the HTTP provider sends the link id as the idempotency key, and a
+//! repeated SMTP send delivers a second copy of the same link, which still works once.
+
+pub mod providers;
+pub mod templates;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gatehouse_core::clock::Clock;
+use gatehouse_core::email::{EmailJob, LinkKey, LinkPurpose, SendEmail};
+use gatehouse_core::jobs::{JobType, RetryPolicy};
+
+use crate::config::EmailConfig;
+use crate::worker::{JobError, Perform};
+pub use providers::Mailer;
+use templates::{Templates, Values, describe_duration};
+
+/// One email, rendered and addressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The same for every attempt at this email, so a provider can drop a repeat.
+    pub idempotency_key: String,
+}
+
+/// The `email.send` job handler.
+#[derive(Debug, Clone)]
+pub struct EmailDelivery {
+    mailer: Arc<dyn Mailer>,
+    templates: Arc<Templates>,
+    link_key: LinkKey,
+    config: Arc<EmailConfig>,
+    clock: Arc<dyn Clock>,
+}
+
+impl EmailDelivery {
+    pub fn new(
+        mailer: Arc<dyn Mailer>,
+        templates: Templates,
+        link_key: LinkKey,
+        config: EmailConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { mailer, templates: Arc::new(templates), link_key, config: Arc::new(config), clock }
+    }
+
+    /// The link the email carries: the configured page with the token as `token`.
+    fn link(&self, job: &EmailJob) -> String {
+        let mut page = match job.template {
+            LinkPurpose::VerifyEmail => self.config.verify_email_url.clone(),
+            LinkPurpose::ResetPassword => self.config.reset_password_url.clone(),
+            LinkPurpose::MagicLink => self.config.magic_link_url.clone(),
+        };
+        page.query_pairs_mut().append_pair("token", &self.link_key.token(job.link_id).encode());
+        page.to_string()
+    }
+
+    pub fn render(&self, job: &EmailJob, now: time::OffsetDateTime) -> OutgoingEmail {
+        let link = self.link(job);
+        let remaining = (job.link_expires_at - now).max(time::Duration::MINUTE);
+        let expires_in = describe_duration(std::time::Duration::try_from(remaining).unwrap_or_default());
+        let values = Values {
+            app_name: &self.config.app_name,
+            name: job.name.as_deref().unwrap_or("there"),
+            email: &job.to,
+            link: &link,
+            expires_in: &expires_in,
+        };
+        let rendered = self.templates.render(job.template, &values);
+        OutgoingEmail {
+            from: self.config.from.clone(),
+            to: job.to.clone(),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            idempotency_key: job.link_id.to_string(),
+        }
+    }
+}
+
+impl JobType for EmailDelivery {
+    const NAME: &'static str = SendEmail::NAME;
+    type Payload = EmailJob;
+
+    fn retry_policy() -> RetryPolicy {
+        SendEmail::retry_policy()
+    }
+
+    fn timeout() -> std::time::Duration {
+        SendEmail::timeout()
+    }
+}
+
+#[async_trait]
+impl Perform for EmailDelivery {
+    async fn perform(&self, job: EmailJob) -> Result<(), JobError> {
+        let now = self.clock.now();
+        if job.link_expires_at <= now {
+            // Mailing a dead link helps no one; the user asks for a new one.
+            return Err(JobError::Permanent("the link expired before its email could be sent".into()));
+        }
+        let email = self.render(&job, now);
+        let outcome = self.mailer.send(&email).await;
+        match &outcome {
+            Ok(()) => {
+                metrics::counter!("gatehouse_emails_sent_total", "template" => job.template.as_str()).increment(1)
+            }
+            Err(_) => {
+                metrics::counter!("gatehouse_email_failures_total", "template" => job.template.as_str()).increment(1);
+            }
+        }
+        outcome
+    }
+}

@@ -1,0 +1,22 @@
+// A server component: it reads the user itself, so the page never renders for a visitor the proxy
+// would not have let through (the proxy is a fast redirect, not the only check).
+
+import { cookies } from "next/headers";
+import { redirect } from "next/navigation";
+import { userFor } from "../../lib/gatehouse";
+
+export const dynamic = "force-dynamic";
+
+export default async function Account() {
+  const user = await userFor((await cookies()).toString());
+  if (!user) redirect("/sign-in?next=/account");
+  return (
+    <main>
+      <h1>Your account</h1>
+      <p>
+        Signed in as <strong>{user.email}</strong>
+        {user.email_verified ? "" : " (email not verified yet)"}.
+      </p>
+    </main>
+  );
+}
