@@ -43,8 +43,8 @@ fn lower_priority() {
 }
 
 impl PasswordService {
-    /// Starts `threads` hashing threads and makes the dummy hash. The threads end when the last
-    /// clone of the service is dropped.
+    /// Starts `threads` hashing threads and makes the dummy hash. Returns once every thread runs at
+    /// its lowered priority. The threads end when the last clone of the service is dropped.
     pub fn new(params: HashParams, threads: usize) -> Result<Self, HashError> {
         let hasher = Arc::new(PasswordHasher::new(params)?);
         let mut random = [0_u8; 32];
@@ -54,12 +54,14 @@ impl PasswordService {
         let threads = threads.max(1);
         let (jobs, queue) = mpsc::channel::<Job>(threads * QUEUE_PER_THREAD);
         let queue = Arc::new(Mutex::new(queue));
+        let (started, ready) = std::sync::mpsc::channel::<()>();
         for index in 0..threads {
-            let (queue, hasher) = (Arc::clone(&queue), Arc::clone(&hasher));
+            let (queue, hasher, started) = (Arc::clone(&queue), Arc::clone(&hasher), started.clone());
             std::thread::Builder::new()
                 .name(format!("gatehouse-hash-{index}"))
                 .spawn(move || {
                     lower_priority();
+                    let _ = started.send(());
                     // Made on the first hash, so an instance that never hashes never holds the memory.
                     let mut workspace: Option<Workspace> = None;
                     loop {
@@ -72,6 +74,10 @@ impl PasswordService {
                     }
                 })
                 .map_err(|e| HashError::from_message(format!("cannot start a hashing thread: {e}")))?;
+        }
+        drop(started);
+        for _ in 0..threads {
+            ready.recv().map_err(|_| HashError::from_message("a hashing thread ended while starting".into()))?;
         }
         Ok(Self { jobs, dummy_hash: dummy_hash.into() })
     }
@@ -105,23 +111,18 @@ impl PasswordService {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
+    use std::sync::{Arc, Barrier};
+
     use gatehouse_core::password::{HashParams, Password};
 
     use super::PasswordService;
 
-    /// The nice value of every thread of this process whose name starts with `prefix`.
-    fn nice_of_threads(prefix: &str) -> Vec<i64> {
-        let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
-        tasks
-            .filter_map(Result::ok)
-            .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with(prefix)))
-            .filter_map(|task| {
-                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
-                // Fields after the parenthesised name: state is field 3, nice is field 19.
-                let after_name = stat.rsplit_once(") ")?.1;
-                after_name.split_whitespace().nth(16)?.parse().ok()
-            })
-            .collect()
+    /// The nice value of the calling thread.
+    fn own_nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
+        // Fields after the parenthesised name: state is field 3, nice is field 19.
+        let after_name = stat.rsplit_once(") ").expect("stat has a name").1;
+        after_name.split_whitespace().nth(16).and_then(|nice| nice.parse().ok()).expect("nice field")
     }
 
     #[tokio::test]
@@ -129,11 +130,19 @@ mod tests {
         let service =
             PasswordService::new(HashParams { memory_kib: 64, iterations: 1, parallelism: 1 }, 2).expect("service");
         service.hash(Password::for_login("a perfectly fine passphrase")).await.expect("hash");
-        let nice = nice_of_threads("gatehouse-hash");
-        assert!(!nice.is_empty(), "no hashing threads found");
-        assert!(nice.iter().all(|n| *n == 10), "hashing threads' nice values: {nice:?}");
-        let own = std::fs::read_to_string("/proc/thread-self/stat").expect("own stat");
-        let own_nice = own.rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(16)).expect("nice field");
-        assert_eq!(own_nice, "0", "only the hashing threads are lowered, not the process");
+        // Two jobs that each wait for the other can only finish on two different threads, so this
+        // sees both threads of the pool.
+        let meeting = Arc::new(Barrier::new(2));
+        let job = |meeting: Arc<Barrier>| {
+            service.run(move |_, _| {
+                meeting.wait();
+                (std::thread::current().name().map(str::to_owned), own_nice())
+            })
+        };
+        let (first, second) = tokio::join!(job(Arc::clone(&meeting)), job(meeting));
+        let seen = [first.expect("first job"), second.expect("second job")];
+        assert_ne!(seen[0].0, seen[1].0, "the two jobs ran on two threads: {seen:?}");
+        assert!(seen.iter().all(|(_, nice)| *nice == 10), "hashing threads' nice values: {seen:?}");
+        assert_eq!(own_nice(), 0, "only the hashing threads are lowered, not the process");
     }
 }
