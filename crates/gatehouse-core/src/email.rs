@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounts::User;
-use crate::audit::AuditEvent;
+use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::jobs::{JobType, NewJob, RetryPolicy};
 use crate::secret::{MasterSecret, RandomToken, TokenHash};
 use crate::sessions::NewSession;
@@ -48,6 +48,24 @@ impl LinkPurpose {
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|purpose| purpose.as_str() == text)
+    }
+}
+
+/// How long each kind of link lasts, from config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkLifetimes {
+    pub verification: Duration,
+    pub reset: Duration,
+    pub magic_link: Duration,
+}
+
+impl LinkLifetimes {
+    pub fn of(&self, purpose: LinkPurpose) -> Duration {
+        match purpose {
+            LinkPurpose::VerifyEmail => self.verification,
+            LinkPurpose::ResetPassword => self.reset,
+            LinkPurpose::MagicLink => self.magic_link,
+        }
     }
 }
 
@@ -90,7 +108,18 @@ pub struct NewLink {
 
 impl NewLink {
     pub fn issue(key: &LinkKey, purpose: LinkPurpose, user: &User, now: OffsetDateTime, ttl: Duration) -> Self {
-        let id = Uuid::new_v4();
+        Self::issue_with_id(key, Uuid::new_v4(), purpose, user, now, ttl)
+    }
+
+    /// A link with a chosen id, so that a retried job issues the same link instead of a second one.
+    pub fn issue_with_id(
+        key: &LinkKey,
+        id: Uuid,
+        purpose: LinkPurpose,
+        user: &User,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Self {
         Self {
             id,
             token_hash: key.token(id).hash(),
@@ -100,6 +129,14 @@ impl NewLink {
             created_at: now,
             expires_at: crate::jobs::after(now, ttl),
         }
+    }
+
+    /// The audit event of this link mailed to `user` (`email.link_sent`), at the link's creation.
+    pub fn sent_to(&self, user: &User, client: &crate::sessions::ClientContext) -> AuditEvent {
+        AuditEvent::new(AuditAction::EmailLinkSent, Actor::User(user.id), self.created_at, client)
+            .target("user", user.id)
+            .detail("purpose", self.purpose.as_str())
+            .detail("email", user.email.masked())
     }
 }
 
@@ -172,6 +209,54 @@ impl JobType for SendEmail {
 
     fn timeout() -> Duration {
         Duration::from_secs(60)
+    }
+}
+
+/// The job that answers a request for a link by address (`POST /v1/password/forgot`,
+/// `/v1/magic-link`, and `/v1/email/verification` without a session).
+///
+/// The request itself only enqueues this job, the same single insert whether or not the address
+/// has an account, so neither the answer nor its timing says who is registered. The worker looks
+/// the address up and, for an enabled account, issues the link and its [`SendEmail`] job.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLink;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRequest {
+    pub purpose: LinkPurpose,
+    /// The normalized address asked for.
+    pub email: String,
+    /// The id the link gets if one is issued, chosen when the request is made, so a job that runs
+    /// twice (its completion lost in a crash) issues one link, not two.
+    pub link_id: Uuid,
+    /// Who asked, for the audit event.
+    pub client: crate::sessions::ClientContext,
+}
+
+impl JobType for RequestLink {
+    const NAME: &'static str = "email.link_request";
+    type Payload = LinkRequest;
+
+    /// Only the database is involved, so a few quick retries cover a failover.
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy { max_attempts: 8, base: Duration::from_secs(5), max: Duration::from_secs(5 * 60) }
+    }
+
+    fn timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+}
+
+impl LinkRequest {
+    /// The job for a request for a `purpose` link to `email` (normalized), ready at `now`.
+    pub fn job(
+        purpose: LinkPurpose,
+        email: &str,
+        client: crate::sessions::ClientContext,
+        now: OffsetDateTime,
+    ) -> Result<NewJob, serde_json::Error> {
+        let request = Self { purpose, email: email.to_owned(), link_id: Uuid::new_v4(), client };
+        NewJob::of::<RequestLink>(&request, now)
     }
 }
 

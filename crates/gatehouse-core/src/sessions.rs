@@ -42,8 +42,9 @@ pub struct SessionPolicy {
     pub binding: Binding,
 }
 
-/// Who is making the request, as far as binding and audit care.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Who is making the request, as far as binding and audit care. Serializable, so work the
+/// request hands to the job queue can still record who asked for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientContext {
     pub user_agent: Option<String>,
     pub ip: Option<IpAddr>,

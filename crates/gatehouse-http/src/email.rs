@@ -1,19 +1,19 @@
 //! The flows that mail a one-time link: email verification, password reset and magic-link sign-in.
 //!
-//! Asking for a link answers 202 with the same body whether or not the address has an account, so
-//! the endpoints do not reveal who is registered. The link and the email job that delivers it are
-//! stored in one transaction, and the worker is woken at once. Redeeming a link spends it and
-//! applies its effect in one transaction; an unknown, expired, used or superseded link is one 400
-//! `link_invalid`.
-
-use std::time::Duration;
+//! Asking for a link by address answers 202 with the same body whether or not the address has an
+//! account, and does the same work either way: it enqueues one `email.link_request` job, whose
+//! handler looks the address up (see `gatehouse_core::email::RequestLink`), so not even the
+//! response time says who is registered. A signed-in caller asking for its own verification link
+//! reveals nothing, so that link and its email job are stored at once, in one transaction. Either
+//! way the worker is woken at once. Redeeming a link spends it and applies its effect in one
+//! transaction; an unknown, expired, used or superseded link is one 400 `link_invalid`.
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::accounts::{EmailAddress, User};
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
-use gatehouse_core::email::{EmailJob, LinkKey, LinkPurpose, NewLink, Redemption};
+use gatehouse_core::email::{EmailJob, LinkKey, LinkLifetimes, LinkPurpose, LinkRequest, NewLink, Redemption};
 use gatehouse_core::password::Password;
 use gatehouse_core::secret::RandomToken;
 use gatehouse_core::sessions::ClientContext;
@@ -34,27 +34,17 @@ pub struct EmailSettings {
     pub link_key: LinkKey,
     /// Login refuses accounts whose email is not verified.
     pub require_verified: bool,
-    pub verification_ttl: Duration,
-    pub reset_ttl: Duration,
-    pub magic_link_ttl: Duration,
+    pub lifetimes: LinkLifetimes,
 }
 
 impl EmailSettings {
-    fn ttl(&self, purpose: LinkPurpose) -> Duration {
-        match purpose {
-            LinkPurpose::VerifyEmail => self.verification_ttl,
-            LinkPurpose::ResetPassword => self.reset_ttl,
-            LinkPurpose::MagicLink => self.magic_link_ttl,
-        }
-    }
-
     /// The verification link for a new user and the job that mails it, for signup's transaction.
     pub(crate) fn verification_for(
         &self,
         user: &User,
         now: time::OffsetDateTime,
     ) -> Result<(NewLink, gatehouse_core::jobs::NewJob), ApiError> {
-        let link = NewLink::issue(&self.link_key, LinkPurpose::VerifyEmail, user, now, self.verification_ttl);
+        let link = NewLink::issue(&self.link_key, LinkPurpose::VerifyEmail, user, now, self.lifetimes.verification);
         let job = EmailJob::for_link(&link, user, now).map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok((link, job))
     }
@@ -100,28 +90,20 @@ pub(crate) struct Verified {
     user: User,
 }
 
-/// Mails a `purpose` link to `user` (an enabled account), recording `email.link_sent`.
-async fn send_link(
-    state: &AppState,
-    user: &User,
-    purpose: LinkPurpose,
-    client: &ClientContext,
-) -> Result<(), ApiError> {
+/// Mails a verification link to the signed-in `user`, recording `email.link_sent`.
+async fn send_verification(state: &AppState, user: &User, client: &ClientContext) -> Result<(), ApiError> {
     let services = state.services();
     let now = services.clock.now();
-    let link = NewLink::issue(&services.email.link_key, purpose, user, now, services.email.ttl(purpose));
-    let job = EmailJob::for_link(&link, user, now).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let event = AuditEvent::new(AuditAction::EmailLinkSent, Actor::User(user.id), now, client)
-        .target("user", user.id)
-        .detail("purpose", purpose.as_str())
-        .detail("email", user.email.masked());
+    let (link, job) = services.email.verification_for(user, now)?;
+    let event = link.sent_to(user, client);
     services.links.issue_link(&link, &job, &[event]).await?;
     services.enqueued(std::slice::from_ref(&job));
     Ok(())
 }
 
-/// Reads `{email}`, checks the per-account policy, and mails a link if the account exists and is
-/// enabled. The answer never depends on whether it does.
+/// Reads `{email}`, checks the per-account policy, and enqueues the job that mails a link if the
+/// account exists and is enabled. Neither the answer nor the work done here depends on whether it
+/// does.
 async fn request_link(
     state: &AppState,
     client: ClientContext,
@@ -137,13 +119,12 @@ async fn request_link(
     })?;
     let by_account = LimitKey { account: Some(email.normalized()), route: "email", ..LimitKey::default() };
     check(state, &[account_policy], &by_account, limits).await?;
-    let found = state.services().accounts.credentials_by_email(email.normalized()).await?;
-    match found {
-        Some(credentials) if !credentials.user.disabled => {
-            send_link(state, &credentials.user, purpose, &client).await?;
-        }
-        _ => {}
-    }
+    let services = state.services();
+    let now = services.clock.now();
+    let job =
+        LinkRequest::job(purpose, email.normalized(), client, now).map_err(|e| ApiError::Internal(e.to_string()))?;
+    services.jobs.enqueue(std::slice::from_ref(&job), now).await?;
+    services.enqueued(std::slice::from_ref(&job));
     Ok(accepted())
 }
 
@@ -206,9 +187,7 @@ pub(crate) async fn request_verification(
                             ..LimitKey::default()
                         };
                         match check(&state, &["verification_account"], &by_account, &mut limits).await {
-                            Ok(()) => send_link(&state, &current.user, LinkPurpose::VerifyEmail, &client)
-                                .await
-                                .map(|()| accepted()),
+                            Ok(()) => send_verification(&state, &current.user, &client).await.map(|()| accepted()),
                             Err(error) => Err(error),
                         }
                     }

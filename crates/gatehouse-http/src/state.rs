@@ -58,6 +58,8 @@ pub struct Services {
     pub optional_dependencies: Vec<Arc<dyn DependencyCheck>>,
     pub accounts: Arc<dyn AccountStore>,
     pub links: Arc<dyn LinkStore>,
+    /// The job queue, for requests whose work is done by a job alone.
+    pub jobs: Arc<dyn gatehouse_core::jobs::JobStore>,
     pub email: EmailSettings,
     pub webhooks: WebhookSettings,
     /// Wakes this instance's job worker when a request has committed jobs.

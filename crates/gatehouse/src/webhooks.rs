@@ -101,6 +101,8 @@ impl reqwest::dns::Resolve for PublicOnly {
 pub struct FanOutHandler {
     pub store: Arc<dyn WebhookStore>,
     pub clock: Arc<dyn Clock>,
+    /// This instance's worker, woken for the deliveries an event fans out to.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl JobType for FanOutHandler {
@@ -111,11 +113,17 @@ impl JobType for FanOutHandler {
 #[async_trait]
 impl Perform for FanOutHandler {
     async fn perform(&self, event: Event) -> Result<(), JobError> {
-        self.store
+        let deliveries = self
+            .store
             .fan_out(&event, self.clock.now())
             .await
-            .map(|_| ())
-            .map_err(|error| JobError::Retry(format!("could not fan the event out: {error}")))
+            .map_err(|error| JobError::Retry(format!("could not fan the event out: {error}")))?;
+        if deliveries > 0 {
+            let count = u64::try_from(deliveries).unwrap_or(u64::MAX);
+            metrics::counter!("gatehouse_jobs_enqueued_total", "kind" => Deliver::NAME).increment(count);
+            self.wake.notify_one();
+        }
+        Ok(())
     }
 }
 

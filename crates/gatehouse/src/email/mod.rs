@@ -1,11 +1,13 @@
 //! Sending email: the job handler that renders a link's email and hands it to the configured
-//! provider, and the providers themselves (see [`providers`]).
+//! provider, the providers themselves (see [`providers`]), and the handler that answers requests
+//! for a link by address (see [`requests`]).
 //!
 //! The handler runs on the job worker, so a provider that is down delays an email but never loses
 //! it. It is safe to run twice: the HTTP provider sends the link id as the idempotency key, and a
 //! repeated SMTP send delivers a second copy of the same link, which still works once.
 
 pub mod providers;
+pub mod requests;
 pub mod templates;
 
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use gatehouse_core::clock::Clock;
 use gatehouse_core::jobs::JobState;
 use http::StatusCode;
 use serde_json::json;
@@ -196,7 +197,112 @@ async fn required_verification_holds_login_until_the_link_is_followed() {
     app.finish().await;
 }
 
-/// The jobs in `state`, once there are any (the worker records outcomes after the receiver answers).
+/// Jobs per kind, in any state.
+async fn jobs_by_kind(app: &TestApp) -> std::collections::BTreeMap<String, u64> {
+    let stats = app.app.database.jobs().stats(app.clock.now()).await.expect("stats");
+    let mut kinds = std::collections::BTreeMap::new();
+    for (kind, _, count) in stats.counts {
+        *kinds.entry(kind).or_default() += count;
+    }
+    kinds
+}
+
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    let events = app.app.database.audit().recent(100).await.expect("audit");
+    events.into_iter().map(|event| event.action).collect()
+}
+
+#[tokio::test]
+async fn a_request_for_a_link_does_the_same_work_whether_or_not_the_address_is_registered() {
+    let api = EmailApi::start().await;
+    let mut vars = api.env().to_vec();
+    vars.extend_from_slice(FAST_JOBS);
+    // The worker is started only later, to see what the requests themselves wrote.
+    let mut app = TestApp::sqlite(&vars).await;
+    app.signup("ada@example.com").await;
+    let (jobs_before, audit_before) = (jobs_by_kind(&app).await, audit_actions(&app).await);
+
+    let mut writes = Vec::new();
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let before = jobs_by_kind(&app).await;
+        let asked = app.post_json("/v1/password/forgot", None, json!({ "email": email })).await;
+        assert_eq!(asked.status, StatusCode::ACCEPTED);
+        let after = jobs_by_kind(&app).await;
+        let added: Vec<(String, u64)> = after
+            .into_iter()
+            .filter_map(|(kind, count)| {
+                let new = count - before.get(&kind).copied().unwrap_or(0);
+                (new > 0).then_some((kind, new))
+            })
+            .collect();
+        writes.push(added);
+    }
+    assert_eq!(writes[0], [("email.link_request".to_owned(), 1)], "one job, and nothing else, for a known address");
+    assert_eq!(writes[0], writes[1], "the same for an unknown one");
+    assert_eq!(audit_actions(&app).await, audit_before, "nothing is audited before the worker looks the address up");
+    assert_eq!(jobs_before.get("email.send"), Some(&1), "only signup's verification email so far");
+
+    app.run_jobs();
+    let mut sent = vec![api.next().await.body["to"].clone(), api.next().await.body["to"].clone()];
+    sent.sort_by_key(ToString::to_string);
+    assert_eq!(sent, [json!(["ada@example.com"]), json!(["ada@example.com"])]);
+    assert!(api.quiet_for(Duration::from_millis(300)).await, "the unknown address got no email");
+    let actions = audit_actions(&app).await;
+    assert_eq!(actions.iter().filter(|action| *action == "email.link_sent").count(), 1, "{actions:?}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_link_request_that_runs_twice_issues_one_link_and_one_email() {
+    use gatehouse::email::requests::LinkRequests;
+    use gatehouse::worker::Perform;
+    use gatehouse_core::email::{LinkPurpose, LinkRequest};
+
+    let app = TestApp::sqlite(&[]).await;
+    app.signup("ada@example.com").await;
+    let database = &app.app.database;
+    let link_key = app.app.state.services().email.link_key.clone();
+    let handler = LinkRequests {
+        accounts: database.accounts(),
+        links: database.links(),
+        link_key: link_key.clone(),
+        lifetimes: app.app.state.services().email.lifetimes,
+        clock: app.clock.clone(),
+        wake: std::sync::Arc::default(),
+    };
+    let request = |purpose| LinkRequest {
+        purpose,
+        email: "ada@example.com".into(),
+        link_id: uuid::Uuid::new_v4(),
+        client: gatehouse_core::sessions::ClientContext::default(),
+    };
+    let reset = request(LinkPurpose::ResetPassword);
+    handler.perform(reset.clone()).await.expect("first run");
+    handler.perform(reset).await.expect("a second run of the same job succeeds");
+    assert_eq!(jobs_by_kind(&app).await.get("email.send"), Some(&2), "signup's email and one reset email");
+
+    // Another request is another link; an unknown address, or a verified one asking for
+    // verification, gets nothing.
+    handler.perform(request(LinkPurpose::MagicLink)).await.expect("magic link");
+    let unknown = LinkRequest { email: "nobody@example.com".into(), ..request(LinkPurpose::MagicLink) };
+    handler.perform(unknown).await.expect("unknown");
+    let signup_email = database
+        .jobs()
+        .jobs_in(JobState::Ready, 10)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .find(|job| job.payload["template"] == "verify_email");
+    let link_id = signup_email.expect("signup's email").payload["link_id"].as_str().expect("id").parse().expect("uuid");
+    let verify = app.post_json("/v1/email/verify", None, json!({ "token": link_key.token(link_id).encode() }));
+    assert_eq!(verify.await.status, StatusCode::OK);
+    handler.perform(request(LinkPurpose::VerifyEmail)).await.expect("verified already");
+    assert_eq!(jobs_by_kind(&app).await.get("email.send"), Some(&3));
+    let links_sent = audit_actions(&app).await.into_iter().filter(|action| action == "email.link_sent").count();
+    assert_eq!(links_sent, 2, "the reset and the magic link; signup's own link is audited as the signup");
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn a_signed_in_resend_needs_no_body_but_refuses_a_wrong_one() {
     let api = EmailApi::start().await;
@@ -215,6 +321,7 @@ async fn a_signed_in_resend_needs_no_body_but_refuses_a_wrong_one() {
     app.finish().await;
 }
 
+/// The jobs in `state`, once there are any (the worker records outcomes after the receiver answers).
 async fn jobs_in(app: &TestApp, state: JobState) -> Vec<gatehouse_core::jobs::Job> {
     let jobs = app.app.database.jobs();
     let started = std::time::Instant::now();
