@@ -253,6 +253,22 @@ async fn a_request_for_a_link_does_the_same_work_whether_or_not_the_address_is_r
 }
 
 #[tokio::test]
+async fn a_link_request_mails_without_waiting_for_the_poll() {
+    // With a ten-minute poll, the email arrives within `next`'s wait only if the link request's
+    // handler wakes the worker for the email job it enqueues.
+    let api = EmailApi::start().await;
+    let mut vars = api.env().to_vec();
+    vars.push(("GATEHOUSE_JOBS_POLL_INTERVAL_MS", "600000"));
+    let mut app = TestApp::sqlite(&vars).await;
+    app.run_jobs();
+    app.signup("ada@example.com").await;
+    api.next().await;
+    app.post_json("/v1/magic-link", None, json!({ "email": "ada@example.com" })).await;
+    assert!(api.next().await.body["text"].as_str().is_some_and(|text| text.contains("/magic-link?token=")));
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn a_link_request_that_runs_twice_issues_one_link_and_one_email() {
     use gatehouse::email::requests::LinkRequests;
     use gatehouse::worker::Perform;

@@ -191,6 +191,20 @@ async fn endpoints_are_managed_with_the_webhooks_scope() {
 }
 
 #[tokio::test]
+async fn a_fanned_out_event_is_delivered_without_waiting_for_the_poll() {
+    // On SQLite nothing but this instance wakes its worker. With a ten-minute poll, the delivery
+    // arrives within the receiver's wait only if the fan-out job wakes the worker for it.
+    let receiver = Receiver::start();
+    let Some(app) = app_on("sqlite", &[("GATEHOUSE_JOBS_POLL_INTERVAL_MS", "600000")]).await else { return };
+    let key = app.service_key(&["webhooks"]).await;
+    let (_, secret) = endpoint(&app, &key, &receiver.url("prompt"), &["a.b"]).await;
+    receiver.configure("prompt", json!({ "secret": secret })).await;
+    app.service(Method::POST, "/v1/webhooks/events", &key, Some(json!({ "type": "a.b", "payload": 1 }))).await;
+    assert_eq!(receiver.wait_for("prompt", 1).await[0]["verified"], true);
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn a_rotated_secret_keeps_signing_beside_the_new_one_during_the_grace_period() {
     let receiver = Receiver::start();
     let Some(app) = app_on("sqlite", &[]).await else { return };
