@@ -226,8 +226,7 @@ pub(crate) async fn verify(
     let event = AuditEvent::new(AuditAction::EmailVerified, Actor::User(user.id), now, &client)
         .target("user", user.id)
         .detail("email", user.email.masked());
-    let data = json!({ "user_id": user.id, "email": user.email.as_str() });
-    let jobs = [gatehouse_event(&state, "email.verified", data)?];
+    let jobs = verification_events(&state, &user)?;
     services
         .links
         .redeem_link(&token.hash(), user.id, now, &Redemption::VerifyEmail, &[event], &jobs)
@@ -259,6 +258,21 @@ pub(crate) async fn forgot_password(
 ) -> Response {
     let policies = ["password_reset_ip", "password_reset_account"];
     limited_link_request(&state, client, request, LinkPurpose::ResetPassword, "/v1/password/forgot", policies).await
+}
+
+/// The events of a link redemption marking `user`'s address verified: `email.verified`, and
+/// `user.updated` with the user as it now is, for apps that keep a copy. None when the address was
+/// verified already, since nothing changes.
+fn verification_events(state: &AppState, user: &User) -> Result<Vec<gatehouse_core::jobs::NewJob>, ApiError> {
+    if user.email_verified {
+        return Ok(Vec::new());
+    }
+    let verified = User { email_verified: true, ..user.clone() };
+    let data = json!({ "user_id": user.id, "email": user.email.as_str() });
+    Ok(vec![
+        gatehouse_event(state, "email.verified", data)?,
+        gatehouse_event(state, "user.updated", json!({ "user": verified, "changed": ["email_verified"] }))?,
+    ])
 }
 
 /// A request for a link by `{email}`, limited by `policies` (per IP, then per address).
@@ -313,7 +327,8 @@ pub(crate) async fn reset_password(
         .target("user", user.id)
         .detail("sessions_revoked", "all");
     let data = json!({ "user_id": user.id, "method": "reset_link", "sessions_revoked": "all" });
-    let jobs = [gatehouse_event(&state, "password.changed", data)?];
+    let mut jobs = verification_events(&state, &user)?;
+    jobs.push(gatehouse_event(&state, "password.changed", data)?);
     let revoked = services
         .links
         .redeem_link(&token.hash(), user.id, now, &Redemption::ResetPassword { password_hash }, &[event], &jobs)
@@ -375,7 +390,8 @@ pub(crate) async fn redeem_magic_link(
         .detail("method", "magic_link");
     let redemption = Redemption::SignIn { session: session.clone() };
     let data = json!({ "session_id": session.session.id, "user_id": user.id, "method": "magic_link" });
-    let jobs = [gatehouse_event(&state, "session.created", data)?];
+    let mut jobs = verification_events(&state, &user)?;
+    jobs.push(gatehouse_event(&state, "session.created", data)?);
     services
         .links
         .redeem_link(&token.hash(), user.id, now, &redemption, &[event], &jobs)

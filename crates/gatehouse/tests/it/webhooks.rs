@@ -341,22 +341,45 @@ async fn gatehouse_reports_its_own_events_with_the_changes_that_cause_them() {
         app.post_json("/v1/password/reset", None, json!({ "token": reset, "password": "a brand new passphrase" }));
     assert_eq!(changed.await.status, StatusCode::NO_CONTENT);
 
-    let records = receiver.wait_for("all", 6).await;
+    let records = receiver.wait_for("all", 7).await;
     assert!(records.iter().all(|r| r["verified"] == true), "{records:?}");
     let mut types: Vec<&str> = records.iter().filter_map(|r| r["payload"]["type"].as_str()).collect();
     types.sort_unstable();
-    assert_eq!(
-        types,
-        ["email.verified", "password.changed", "session.created", "session.created", "session.revoked", "user.created"]
-    );
+    // The reset found the address verified already, so it reports no change to it.
+    let expected = [
+        "email.verified",
+        "password.changed",
+        "session.created",
+        "session.created",
+        "session.revoked",
+        "user.created",
+        "user.updated",
+    ];
+    assert_eq!(types, expected);
     let user_id = signup.body["user"]["id"].clone();
     let created = records.iter().find(|r| r["payload"]["type"] == "user.created").expect("user.created");
     assert_eq!(created["payload"]["data"]["user"]["id"], user_id);
     assert_eq!(created["payload"]["data"]["user"]["email"], "ada@example.com");
+    assert_eq!(created["payload"]["data"]["user"]["email_verified"], false);
+    let updated = records.iter().find(|r| r["payload"]["type"] == "user.updated").expect("user.updated");
+    assert_eq!(updated["payload"]["data"]["user"]["id"], user_id);
+    assert_eq!(updated["payload"]["data"]["user"]["email_verified"], true, "the user as it is now");
+    assert_eq!(updated["payload"]["data"]["changed"], json!(["email_verified"]));
     let revoked = records.iter().find(|r| r["payload"]["type"] == "session.revoked").expect("session.revoked");
     assert_eq!(revoked["payload"]["data"]["reason"], "logout");
     assert!(api.quiet_for(Duration::from_millis(100)).await);
-    assert_eq!(receiver.records("all").await.len(), 6, "no event twice, none for the refused signup");
+    assert_eq!(receiver.records("all").await.len(), 7, "no event twice, none for the refused signup");
+
+    // Following a sign-in link also proves the address, and says so.
+    app.signup("bob@example.com").await;
+    api.next().await; // bob's verification email, left unread
+    app.post_json("/v1/magic-link", None, json!({ "email": "bob@example.com" })).await;
+    let magic = api.next().await.token();
+    assert_eq!(app.post_json("/v1/magic-link/verify", None, json!({ "token": magic })).await.status, StatusCode::OK);
+    let records = receiver.wait_for("all", 12).await;
+    let mut bobs: Vec<&str> = records[7..].iter().filter_map(|r| r["payload"]["type"].as_str()).collect();
+    bobs.sort_unstable();
+    assert_eq!(bobs, ["email.verified", "session.created", "session.created", "user.created", "user.updated"]);
     app.finish().await;
 }
 
