@@ -24,6 +24,8 @@ impl JobType for Noop {
 
 #[async_trait]
 impl Perform for Noop {
+    type Job = Self;
+
     async fn perform(&self, _: u32) -> Result<(), JobError> {
         Ok(())
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::clock::Clock;
-use gatehouse_core::jobs::{JobType, RetryPolicy};
+use gatehouse_core::jobs::JobType;
 use gatehouse_core::sessions::ClientContext;
 use gatehouse_core::tokens::KeyEncryption;
 use gatehouse_core::webhooks::{
@@ -105,13 +105,10 @@ pub struct FanOutHandler {
     pub wake: Arc<tokio::sync::Notify>,
 }
 
-impl JobType for FanOutHandler {
-    const NAME: &'static str = FanOut::NAME;
-    type Payload = Event;
-}
-
 #[async_trait]
 impl Perform for FanOutHandler {
+    type Job = FanOut;
+
     async fn perform(&self, event: Event) -> Result<(), JobError> {
         let deliveries = self
             .store
@@ -288,21 +285,10 @@ fn classify(error: &reqwest::Error) -> FailureClass {
     if error.is_timeout() { FailureClass::Timeout } else { FailureClass::Connect }
 }
 
-impl JobType for DeliveryHandler {
-    const NAME: &'static str = Deliver::NAME;
-    type Payload = DeliveryJob;
-
-    fn retry_policy() -> RetryPolicy {
-        Deliver::retry_policy()
-    }
-
-    fn timeout() -> Duration {
-        Deliver::timeout()
-    }
-}
-
 #[async_trait]
 impl Perform for DeliveryHandler {
+    type Job = Deliver;
+
     async fn perform(&self, job: DeliveryJob) -> Result<(), JobError> {
         let store_error = |error: gatehouse_core::store::StoreError| JobError::Retry(format!("webhook store: {error}"));
         let Some(pending) = self.store.pending_delivery(job.delivery_id).await.map_err(store_error)? else {

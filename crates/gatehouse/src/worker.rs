@@ -36,10 +36,12 @@ impl JobError {
     }
 }
 
-/// A job type's handler: implemented by the type that performs it.
+/// The handler of a job type. It names the [`JobType`] it performs rather than being one, so the
+/// name, retry policy and timeout the worker applies are the ones enqueuers use.
 #[async_trait]
-pub trait Perform: JobType + Send + Sync + 'static {
-    async fn perform(&self, payload: Self::Payload) -> Result<(), JobError>;
+pub trait Perform: Send + Sync + 'static {
+    type Job: JobType;
+    async fn perform(&self, payload: <Self::Job as JobType>::Payload) -> Result<(), JobError>;
 }
 
 /// Finished jobs waiting for their success to be recorded, at most this many per statement.
@@ -62,16 +64,16 @@ trait Handler: Send + Sync {
 #[async_trait]
 impl<T: Perform> Handler for T {
     fn policy(&self) -> RetryPolicy {
-        T::retry_policy()
+        T::Job::retry_policy()
     }
 
     fn timeout(&self) -> Duration {
-        T::timeout()
+        T::Job::timeout()
     }
 
     async fn run(&self, payload: serde_json::Value) -> Result<(), JobError> {
-        let payload = serde_json::from_value::<T::Payload>(payload)
-            .map_err(|error| JobError::Permanent(format!("the payload does not fit {}: {error}", T::NAME)))?;
+        let payload = serde_json::from_value::<<T::Job as JobType>::Payload>(payload)
+            .map_err(|error| JobError::Permanent(format!("the payload does not fit {}: {error}", T::Job::NAME)))?;
         self.perform(payload).await
     }
 }
@@ -110,7 +112,7 @@ impl Worker {
     /// Registers the handler of one job type.
     #[must_use]
     pub fn with<T: Perform>(mut self, handler: T) -> Self {
-        self.handlers.insert(T::NAME, Arc::new(handler));
+        self.handlers.insert(T::Job::NAME, Arc::new(handler));
         self
     }
 

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use gatehouse_core::clock::Clock;
 use gatehouse_core::email::{EmailJob, LinkKey, LinkPurpose, SendEmail};
-use gatehouse_core::jobs::{JobType, RetryPolicy};
 
 use crate::config::EmailConfig;
 use crate::worker::{JobError, Perform};
@@ -89,21 +88,10 @@ impl EmailDelivery {
     }
 }
 
-impl JobType for EmailDelivery {
-    const NAME: &'static str = SendEmail::NAME;
-    type Payload = EmailJob;
-
-    fn retry_policy() -> RetryPolicy {
-        SendEmail::retry_policy()
-    }
-
-    fn timeout() -> std::time::Duration {
-        SendEmail::timeout()
-    }
-}
-
 #[async_trait]
 impl Perform for EmailDelivery {
+    type Job = SendEmail;
+
     async fn perform(&self, job: EmailJob) -> Result<(), JobError> {
         let now = self.clock.now();
         if job.link_expires_at <= now {

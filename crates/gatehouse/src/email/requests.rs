@@ -9,7 +9,7 @@ use gatehouse_core::clock::Clock;
 use gatehouse_core::email::{
     EmailJob, LinkKey, LinkLifetimes, LinkPurpose, LinkRequest, LinkStore, NewLink, RequestLink, SendEmail,
 };
-use gatehouse_core::jobs::{JobType, RetryPolicy};
+use gatehouse_core::jobs::JobType;
 use gatehouse_core::store::StoreError;
 use tokio::sync::Notify;
 
@@ -26,21 +26,10 @@ pub struct LinkRequests {
     pub wake: Arc<Notify>,
 }
 
-impl JobType for LinkRequests {
-    const NAME: &'static str = RequestLink::NAME;
-    type Payload = LinkRequest;
-
-    fn retry_policy() -> RetryPolicy {
-        RequestLink::retry_policy()
-    }
-
-    fn timeout() -> std::time::Duration {
-        RequestLink::timeout()
-    }
-}
-
 #[async_trait]
 impl Perform for LinkRequests {
+    type Job = RequestLink;
+
     async fn perform(&self, request: LinkRequest) -> Result<(), JobError> {
         let retry = |error: StoreError| JobError::Retry(format!("could not answer a link request: {error}"));
         let Some(found) = self.accounts.credentials_by_email(&request.email).await.map_err(retry)? else {

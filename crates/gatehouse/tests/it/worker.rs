@@ -35,6 +35,8 @@ impl JobType for Record {
 
 #[async_trait]
 impl Perform for Record {
+    type Job = Self;
+
     async fn perform(&self, payload: Numbered) -> Result<(), JobError> {
         self.seen.lock().expect("lock").push((self.instance, payload.n));
         tokio::task::yield_now().await;
@@ -62,6 +64,8 @@ impl JobType for Flaky {
 
 #[async_trait]
 impl Perform for Flaky {
+    type Job = Self;
+
     async fn perform(&self, _: Numbered) -> Result<(), JobError> {
         let next = self.errors.lock().expect("lock").pop();
         match next {
@@ -92,6 +96,8 @@ impl JobType for Slow {
 
 #[async_trait]
 impl Perform for Slow {
+    type Job = Self;
+
     async fn perform(&self, _: Numbered) -> Result<(), JobError> {
         self.started.notify_one();
         tokio::time::sleep(self.runs_for).await;
