@@ -314,8 +314,6 @@ pub trait WebhookStore: Send + Sync + std::fmt::Debug {
         previous_until: OffsetDateTime,
         events: &[AuditEvent],
     ) -> Result<bool, StoreError>;
-    /// Enqueues the events' fan-out jobs on their own (events from apps).
-    async fn publish(&self, jobs: &[NewJob], now: OffsetDateTime) -> Result<(), StoreError>;
     /// Creates a delivery and its job for every enabled endpoint that wants `event`, unless one
     /// exists already (the fan-out ran before); returns how many were created.
     async fn fan_out(&self, event: &Event, now: OffsetDateTime) -> Result<usize, StoreError>;

@@ -446,7 +446,7 @@ pub(crate) async fn publish(
     let now = services.clock.now();
     let event = Event::new(&event_type, body.payload, now);
     let job = event.job(now).map_err(|e| ApiError::Internal(e.to_string()))?;
-    services.webhooks.store.publish(std::slice::from_ref(&job), now).await?;
+    services.jobs.enqueue(std::slice::from_ref(&job), now).await?;
     services.enqueued(std::slice::from_ref(&job));
     Ok((StatusCode::ACCEPTED, Json(Published { id: event.id })).into_response())
 }

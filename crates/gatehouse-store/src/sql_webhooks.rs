@@ -25,6 +25,12 @@ macro_rules! sql_webhooks {
         const ENDPOINT_COLUMNS: &str = "id, url, event_types, enabled, sealed_secret, previous_sealed_secret, \
                                         previous_secret_until, disabled_reason, failing_since, created_at";
 
+        /// The job that sends one delivery.
+        fn delivery_job(delivery_id: Uuid, now: OffsetDateTime) -> Result<NewJob, StoreError> {
+            NewJob::of::<Deliver>(&DeliveryJob { delivery_id }, now)
+                .map_err(|error| StoreError::Backend(error.to_string()))
+        }
+
         impl $store {
             fn endpoint_from_row(row: &$row) -> Result<StoredEndpoint, StoreError> {
                 let id: String = row.try_get("id").map_err(from_sqlx)?;
@@ -197,17 +203,11 @@ macro_rules! sql_webhooks {
                 self.change_one_row(rotate, events).await
             }
 
-            async fn publish(&self, jobs: &[NewJob], now: OffsetDateTime) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-                Self::insert_jobs(&mut tx, jobs, now).await?;
-                tx.commit().await.map_err(from_sqlx)
-            }
-
             async fn fan_out(&self, event: &Event, now: OffsetDateTime) -> Result<usize, StoreError> {
                 let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE enabled");
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(from_sqlx)?;
                 let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-                let mut created = 0;
+                let mut jobs = Vec::new();
                 for row in &rows {
                     let endpoint = Self::endpoint_from_row(row)?.endpoint;
                     if !endpoint.wants(&event.event_type) {
@@ -230,14 +230,13 @@ macro_rules! sql_webhooks {
                     .map_err(from_sqlx)?
                     .rows_affected();
                     if inserted == 1 {
-                        let job = NewJob::of::<Deliver>(&DeliveryJob { delivery_id }, now)
-                            .map_err(|error| StoreError::Backend(error.to_string()))?;
-                        Self::insert_jobs(&mut tx, &[job], now).await?;
-                        created += 1;
+                        jobs.push(delivery_job(delivery_id, now)?);
                     }
                 }
+                // One insert (and, on PostgreSQL, one notification) for all of them.
+                Self::insert_jobs(&mut tx, &jobs, now).await?;
                 tx.commit().await.map_err(from_sqlx)?;
-                Ok(created)
+                Ok(jobs.len())
             }
 
             async fn pending_delivery(&self, id: Uuid) -> Result<Option<PendingDelivery>, StoreError> {
@@ -356,9 +355,7 @@ macro_rules! sql_webhooks {
                 if !found {
                     return Ok(false);
                 }
-                let job = NewJob::of::<Deliver>(&DeliveryJob { delivery_id: id }, now)
-                    .map_err(|error| StoreError::Backend(error.to_string()))?;
-                Self::insert_jobs(&mut tx, &[job], now).await?;
+                Self::insert_jobs(&mut tx, &[delivery_job(id, now)?], now).await?;
                 Self::insert_audit(&mut tx, events).await?;
                 tx.commit().await.map_err(from_sqlx)?;
                 Ok(true)

@@ -78,7 +78,41 @@ macro_rules! on_every_database {
 on_every_database!(
     a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt,
     housekeeping_removes_what_expired_and_keeps_what_someone_may_act_on,
+    a_fan_out_reaches_each_enabled_subscriber_once_however_often_it_runs,
 );
+
+async fn a_fan_out_reaches_each_enabled_subscriber_once_however_often_it_runs(backend: &str) {
+    let db = if backend == "postgres" { TestDb::postgres().await } else { Some(TestDb::sqlite()) };
+    let Some(db) = db else { return };
+    // No worker: the delivery jobs stay where the fan-out put them.
+    let app = TestApp::start(db, WEBHOOK_TEST_ENV).await;
+    let key = app.service_key(&["webhooks"]).await;
+    let url = "http://127.0.0.1:9/hook";
+    let (exact, _) = endpoint(&app, &key, url, &["invoice.paid"]).await;
+    let (wildcard, _) = endpoint(&app, &key, url, &["*"]).await;
+    endpoint(&app, &key, url, &["invoice.voided"]).await;
+    let off = json!({ "url": url, "event_types": ["*"], "enabled": false });
+    let disabled = app.service(Method::POST, "/v1/webhooks/endpoints", &key, Some(off)).await;
+    assert_eq!(disabled.status, StatusCode::CREATED);
+
+    let store = app.app.database.webhooks();
+    let now = app.clock.now();
+    let event = gatehouse_core::webhooks::Event::new("invoice.paid", json!({ "amount": 42 }), now);
+    assert_eq!(store.fan_out(&event, now).await.expect("fan out"), 2, "the exact and the wildcard subscriber");
+    assert_eq!(store.fan_out(&event, now).await.expect("again"), 0, "a second run creates nothing");
+
+    let jobs = app.app.database.jobs().jobs_in(gatehouse_core::jobs::JobState::Ready, 50).await.expect("jobs");
+    let deliveries: Vec<&serde_json::Value> =
+        jobs.iter().filter(|job| job.kind == "webhook.deliver").map(|job| &job.payload["delivery_id"]).collect();
+    assert_eq!(deliveries.len(), 2, "{jobs:?}");
+    for id in [exact, wildcard] {
+        let listed = app.service(Method::GET, &format!("/v1/webhooks/endpoints/{id}/deliveries"), &key, None).await;
+        let listed = listed.body["deliveries"].as_array().expect("deliveries").clone();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert!(deliveries.contains(&&listed[0]["id"]), "each delivery has its job");
+    }
+    app.finish().await;
+}
 
 async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt(backend: &str) {
     let receiver = Receiver::start();
