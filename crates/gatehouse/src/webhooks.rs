@@ -224,7 +224,8 @@ impl DeliveryHandler {
             }
             Err(error) => {
                 attempt.error_class = Some(classify(&error));
-                attempt.response_excerpt = Some(chain(&error).chars().take(EXCERPT_CHARS).collect());
+                attempt.response_excerpt =
+                    Some(crate::worker::error_chain(&error).chars().take(EXCERPT_CHARS).collect());
             }
         }
         attempt.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -246,17 +247,6 @@ async fn read_excerpt(response: &mut reqwest::Response) -> String {
         }
     }
     String::from_utf8_lossy(&bytes).chars().take(EXCERPT_CHARS).collect()
-}
-
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Whether `error` is a rustls error, looking inside `io::Error`s, whose `source` skips what they

@@ -297,6 +297,18 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// An error and its sources, `: `-separated: what a job records of a failed call to a peer.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// What happens to a job whose attempt number `attempt` failed with `error`.
 fn next_step(policy: &RetryPolicy, attempt: u32, error: &JobError, now: time::OffsetDateTime, jitter: f64) -> Failure {
     let delay = match error {

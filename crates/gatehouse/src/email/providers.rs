@@ -17,7 +17,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 
 use super::OutgoingEmail;
 use crate::config::{EmailConfig, EmailProviderConfig, SmtpTls};
-use crate::worker::JobError;
+use crate::worker::{JobError, error_chain};
 
 /// Something that delivers an email, or says why it could not.
 #[async_trait]
@@ -102,7 +102,8 @@ impl Mailer for HttpApi {
             .await
             .map_err(|error| {
                 let class = if error.is_timeout() { "timed out" } else { "could not be reached" };
-                JobError::Retry(format!("the email API {class}: {}", without_url(error)))
+                // Without the URL: it is configuration, not news.
+                JobError::Retry(format!("the email API {class}: {}", error_chain(&error.without_url())))
             })?;
         let status = response.status();
         if status.is_success() {
@@ -111,33 +112,15 @@ impl Mailer for HttpApi {
         let retry_after = crate::worker::retry_after(response.headers());
         let text: String = response.text().await.unwrap_or_default().chars().take(MAX_BODY_CHARS).collect();
         let error = format!("the email API answered {status}: {text}");
-        Err(match status.as_u16() {
-            // Too many requests, a request timeout, or a send with this idempotency key still in
-            // progress: the email is fine, the moment was not.
-            408 | 409 | 429 => match retry_after {
-                Some(after) => JobError::RetryAfter { error, after },
-                None => JobError::Retry(error),
-            },
-            400..=499 => JobError::Permanent(error),
-            _ => match retry_after {
-                Some(after) => JobError::RetryAfter { error, after },
-                None => JobError::Retry(error),
-            },
+        // Too many requests, a request timeout, or a send with this idempotency key still in
+        // progress: the email is fine, the moment was not. Any other 4xx is about the email.
+        let about_the_email = status.is_client_error() && !matches!(status.as_u16(), 408 | 409 | 429);
+        Err(match retry_after {
+            _ if about_the_email => JobError::Permanent(error),
+            Some(after) => JobError::RetryAfter { error, after },
+            None => JobError::Retry(error),
         })
     }
-}
-
-/// reqwest's error text without the URL (which is configuration, not news) and its source chain.
-fn without_url(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// SMTP with STARTTLS, implicit TLS, or (for a relay on the same host) none.
