@@ -368,6 +368,15 @@ async fn provider_errors_are_retried_or_kill_the_job_with_the_reason() {
     assert_eq!(delivered.status, 200);
     assert_eq!(delivered.idempotency_key, failed.idempotency_key);
 
+    // A 429 is a 4xx about the moment, not the email: retried too.
+    api.answer(&[429]);
+    app.post_json("/v1/magic-link", None, json!({ "email": "edsger@example.com" })).await;
+    assert_eq!(api.next().await.status, 429);
+    let retrying = jobs_in(&app, JobState::Ready).await;
+    assert!(retrying[0].last_error.as_deref().is_some_and(|e| e.contains("429")), "{retrying:?}");
+    app.advance(Duration::from_secs(11));
+    assert_eq!(api.next().await.status, 202);
+
     // A 422 says the email itself is wrong: dead at once, with the receiver's reason.
     api.answer(&[422]);
     app.post_json("/v1/magic-link", None, json!({ "email": "edsger@example.com" })).await;
