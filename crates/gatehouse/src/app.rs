@@ -384,16 +384,29 @@ pub fn run_worker(worker: Worker, database: Database, stop: watch::Receiver<bool
 const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 async fn refresh_signing_keys(tokens: TokenService, stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(KEY_REFRESH_INTERVAL);
-    tick.tick().await;
+    // The keys were loaded at start, so the first reload is one interval away.
+    let first = tokio::time::Instant::now() + KEY_REFRESH_INTERVAL;
+    let tokens = &tokens;
+    on_each_tick(tokio::time::interval_at(first, KEY_REFRESH_INTERVAL), stop, move || async move {
+        if let Err(error) = tokens.reload().await {
+            tracing::warn!(%error, "could not reload signing keys; keeping the current ones");
+        }
+    })
+    .await;
+}
+
+/// Runs `task` on every tick of `ticks` until `stop` turns true; a running task is not cut off.
+pub(crate) async fn on_each_tick<Task: Future>(
+    mut ticks: tokio::time::Interval,
+    stop: watch::Receiver<bool>,
+    mut task: impl FnMut() -> Task,
+) {
     let stop = stopped(stop);
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if let Err(error) = tokens.reload().await {
-                    tracing::warn!(%error, "could not reload signing keys; keeping the current ones");
-                }
+            _ = ticks.tick() => {
+                task().await;
             }
             () = &mut stop => return,
         }

@@ -49,19 +49,8 @@ pub async fn run(
     store: Arc<dyn Housekeeping>,
     clock: Arc<dyn Clock>,
     retention: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(INTERVAL);
-    let stopped = async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    };
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                pass(store.as_ref(), clock.as_ref(), retention).await;
-            }
-            () = &mut stopped => return,
-        }
-    }
+    let (store, clock) = (store.as_ref(), clock.as_ref());
+    crate::app::on_each_tick(tokio::time::interval(INTERVAL), stop, move || pass(store, clock, retention)).await;
 }

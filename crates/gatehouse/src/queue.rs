@@ -60,20 +60,12 @@ fn record(stats: &QueueStats) {
 }
 
 /// Refreshes `gatehouse_jobs{kind,state}` and `gatehouse_jobs_oldest_ready_age_seconds` until `stop`.
-pub async fn gauges(check: QueueCheck, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(GAUGE_INTERVAL);
-    let stop = async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    };
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Ok(stats) = check.store.stats(check.clock.now()).await {
-                    record(&stats);
-                }
-            }
-            () = &mut stop => return,
+pub async fn gauges(check: QueueCheck, stop: watch::Receiver<bool>) {
+    let check = &check;
+    crate::app::on_each_tick(tokio::time::interval(GAUGE_INTERVAL), stop, move || async move {
+        if let Ok(stats) = check.store.stats(check.clock.now()).await {
+            record(&stats);
         }
-    }
+    })
+    .await;
 }
