@@ -204,6 +204,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `N` bytes from the OS random source; its failure is an internal error.
+pub(crate) fn os_random<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut bytes = [0_u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("OS randomness failed: {e}")))?;
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

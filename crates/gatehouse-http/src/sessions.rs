@@ -185,9 +185,7 @@ pub fn new_session(
     user_id: Uuid,
     client: &ClientContext,
 ) -> Result<(NewSession, SessionToken), ApiError> {
-    let mut bytes = [0_u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("OS randomness failed: {e}")))?;
-    let token = SessionToken::from_random(bytes);
+    let token = SessionToken::from_random(crate::error::os_random()?);
     let now = state.services().clock.now();
     let session = Session::start(Uuid::new_v4(), user_id, now, state.session_policy(), client);
     Ok((NewSession { session, token_hash: token.hash() }, token))

@@ -21,7 +21,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, os_random};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::service_keys::{Scoped, scopes};
 use crate::sessions::Client;
@@ -86,17 +86,13 @@ fn parse_types(types: &[String], errors: &mut Vec<FieldError>) -> Option<Vec<Str
 }
 
 fn new_secret() -> Result<WebhookSecret, ApiError> {
-    let mut bytes = [0_u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("OS randomness failed: {e}")))?;
-    Ok(WebhookSecret::from_random(bytes))
+    Ok(WebhookSecret::from_random(os_random::<24>()?))
 }
 
 fn seal(settings: &WebhookSettings, endpoint: Uuid, secret: &WebhookSecret) -> Result<Vec<u8>, ApiError> {
-    let mut nonce = [0_u8; 12];
-    getrandom::fill(&mut nonce).map_err(|e| ApiError::Internal(format!("OS randomness failed: {e}")))?;
     settings
         .sealing
-        .seal(&sealing_label(endpoint), secret.expose_bytes(), nonce)
+        .seal(&sealing_label(endpoint), secret.expose_bytes(), os_random()?)
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
