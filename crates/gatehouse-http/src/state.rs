@@ -80,11 +80,17 @@ impl Services {
     /// Counts jobs a request committed and wakes this instance's worker for them.
     pub fn enqueued(&self, jobs: &[gatehouse_core::jobs::NewJob]) {
         for job in jobs {
-            metrics::counter!("gatehouse_jobs_enqueued_total", "kind" => job.kind.clone()).increment(1);
+            count_enqueued(&self.jobs_waker, &job.kind, 1);
         }
-        if !jobs.is_empty() {
-            self.jobs_waker.notify_one();
-        }
+    }
+}
+
+/// Counts `count` committed jobs of `kind` (`gatehouse_jobs_enqueued_total`) and wakes the worker
+/// `wake` belongs to; for requests and for job handlers that enqueue more work.
+pub fn count_enqueued(wake: &tokio::sync::Notify, kind: &str, count: u64) {
+    if count > 0 {
+        metrics::counter!("gatehouse_jobs_enqueued_total", "kind" => kind.to_owned()).increment(count);
+        wake.notify_one();
     }
 }
 

@@ -115,11 +115,8 @@ impl Perform for FanOutHandler {
             .fan_out(&event, self.clock.now())
             .await
             .map_err(|error| JobError::Retry(format!("could not fan the event out: {error}")))?;
-        if deliveries > 0 {
-            let count = u64::try_from(deliveries).unwrap_or(u64::MAX);
-            metrics::counter!("gatehouse_jobs_enqueued_total", "kind" => Deliver::NAME).increment(count);
-            self.wake.notify_one();
-        }
+        let count = u64::try_from(deliveries).unwrap_or(u64::MAX);
+        gatehouse_http::state::count_enqueued(&self.wake, Deliver::NAME, count);
         Ok(())
     }
 }

@@ -46,8 +46,7 @@ impl Perform for LinkRequests {
         let email = EmailJob::for_link(&link, &user, now).map_err(|e| JobError::Permanent(e.to_string()))?;
         match self.links.issue_link(&link, &email, &[link.sent_to(&user, &request.client)]).await {
             Ok(()) => {
-                metrics::counter!("gatehouse_jobs_enqueued_total", "kind" => SendEmail::NAME).increment(1);
-                self.wake.notify_one();
+                gatehouse_http::state::count_enqueued(&self.wake, SendEmail::NAME, 1);
                 Ok(())
             }
             // An earlier run of this job issued the link and its email, then lost its completion.
