@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::Reader;
+use super::{Reader, read_pem};
 
 #[derive(Debug, Clone)]
 pub struct JobsConfig {
@@ -103,21 +103,6 @@ fn link_page(r: &mut Reader, key: &'static str, public_url: Option<&url::Url>, d
             let derived = format!("{base}{default_path}");
             r.derive(key, toml::Value::String(derived.clone()));
             url::Url::parse(&derived).ok()
-        }
-    }
-}
-
-fn read_pem(r: &mut Reader, key: &'static str) -> Result<Option<Vec<u8>>, ()> {
-    let Some(path) = r.string(key) else { return Ok(None) };
-    match std::fs::read(&path) {
-        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Ok(Some(pem)),
-        Ok(_) => {
-            r.problem(key, format!("`{path}` holds no PEM certificate"));
-            Err(())
-        }
-        Err(error) => {
-            r.problem(key, format!("`{path}` cannot be read: {error}"));
-            Err(())
         }
     }
 }

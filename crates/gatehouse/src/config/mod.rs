@@ -388,6 +388,23 @@ fn build(r: &mut Reader) -> Option<Config> {
     })
 }
 
+/// The PEM certificates in the file `key` names: `Ok(None)` when it is unset, `Err` (with the
+/// problem recorded) when it cannot be read or holds no certificate.
+fn read_pem(r: &mut Reader, key: &'static str) -> Result<Option<Vec<u8>>, ()> {
+    let Some(path) = r.string(key) else { return Ok(None) };
+    match std::fs::read(&path) {
+        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Ok(Some(pem)),
+        Ok(_) => {
+            r.problem(key, format!("`{path}` holds no PEM certificate"));
+            Err(())
+        }
+        Err(error) => {
+            r.problem(key, format!("`{path}` cannot be read: {error}"));
+            Err(())
+        }
+    }
+}
+
 /// `Some(None)` when Redis is not configured, `None` when its settings are invalid.
 fn redis_config(r: &mut Reader, mode: Option<RunMode>) -> Option<Option<RedisConfig>> {
     let timeout_ms = r.number::<u64>("redis.timeout_ms", 1..=60_000);
@@ -395,20 +412,7 @@ fn redis_config(r: &mut Reader, mode: Option<RunMode>) -> Option<Option<RedisCon
     let cluster = r.bool("redis.cluster").unwrap_or(false);
     let prefix = r.string("redis.key_prefix").unwrap_or_default();
     let password = r.string("redis.password");
-    let tls_ca_pem = match r.string("redis.tls_ca_file") {
-        Some(path) => match std::fs::read(&path) {
-            Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
-            Ok(_) => {
-                r.problem("redis.tls_ca_file", format!("`{path}` holds no PEM certificate"));
-                return None;
-            }
-            Err(error) => {
-                r.problem("redis.tls_ca_file", format!("`{path}` cannot be read: {error}"));
-                return None;
-            }
-        },
-        None => None,
-    };
+    let tls_ca_pem = read_pem(r, "redis.tls_ca_file").ok()?;
     let Some(text) = r.string("redis.url") else { return Some(None) };
     let mut url = match url::Url::parse(&text) {
         Ok(url) if matches!(url.scheme(), "redis" | "rediss") && url.host().is_some() => url,

@@ -170,6 +170,30 @@ fn unknown_file_keys_are_errors_and_unknown_variables_are_warnings() {
 }
 
 #[test]
+fn certificate_files_that_are_missing_or_not_pem_are_problems_for_their_setting() {
+    let dir = tempfile::tempdir().expect("dir");
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "just text").expect("write");
+    let not_pem = not_pem.display().to_string();
+    let smtp = [("GATEHOUSE_EMAIL_PROVIDER", "smtp"), ("GATEHOUSE_EMAIL_SMTP_HOST", "mail.example.com")];
+    for (key, extra) in [
+        ("redis.tls_ca_file", &[("GATEHOUSE_REDIS_URL", "rediss://127.0.0.1:6380")][..]),
+        ("email.smtp_tls_ca_file", &smtp[..]),
+    ] {
+        let variable = format!("GATEHOUSE_{}", key.replace('.', "_").to_uppercase());
+        for (file, expected) in
+            [(not_pem.as_str(), "holds no PEM certificate"), ("/nonexistent/ca.pem", "cannot be read")]
+        {
+            let mut vars = extra.to_vec();
+            vars.push((variable.as_str(), file));
+            let problems = config::load(None, &env(&vars)).expect_err("refused");
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            assert!(text.iter().any(|p| p.contains(key) && p.contains(expected)), "{key} {file}: {text:?}");
+        }
+    }
+}
+
+#[test]
 fn a_missing_or_broken_file_is_a_problem_not_a_panic() {
     let missing = config::load(Some(Path::new("/nonexistent/gatehouse.toml")), &env(&[])).expect_err("missing file");
     assert!(missing[0].to_string().contains("cannot be read"));
