@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use axum::Router;
 use gatehouse_core::clock::{Clock, SystemClock};
 use gatehouse_core::csrf::CsrfKey;
-use gatehouse_core::email::{LinkKey, LinkLifetimes};
+use gatehouse_core::email::LinkKey;
 use gatehouse_core::health::{DependencyCheck, NotConfigured};
 use gatehouse_core::mode::RunMode;
 use gatehouse_core::secret::MasterSecret;
@@ -167,23 +167,22 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let deliveries = DeliveryHandler::new(database.webhooks(), clock.clone(), sealing.clone(), sender)?;
     let worker = Worker::new(database.jobs(), clock.clone(), worker_settings);
     let fan_out = FanOutHandler { store: database.webhooks(), clock: clock.clone(), wake: worker.waker() };
-    let link_lifetimes = LinkLifetimes {
-        verification: config.email.verification_ttl,
-        reset: config.email.reset_ttl,
-        magic_link: config.email.magic_link_ttl,
-    };
     let link_requests = LinkRequests {
         accounts: database.accounts(),
         links: database.links(),
         link_key: link_key.clone(),
-        lifetimes: link_lifetimes,
+        lifetimes: config.email.link_lifetimes,
         clock: clock.clone(),
         wake: worker.waker(),
     };
     let worker = worker.with(delivery).with(link_requests).with(fan_out).with(deliveries);
     let webhooks =
         WebhookSettings { store: database.webhooks(), sealing, rotation_grace: config.webhooks.rotation_grace };
-    let email = EmailSettings { link_key, require_verified: config.email.require_verified, lifetimes: link_lifetimes };
+    let email = EmailSettings {
+        link_key,
+        require_verified: config.email.require_verified,
+        lifetimes: config.email.link_lifetimes,
+    };
     let services = Services {
         database: probe,
         optional_dependencies: vec![redis_check, Arc::new(limiter.clone()), Arc::new(queue.clone())],

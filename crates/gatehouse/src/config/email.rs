@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gatehouse_core::email::LinkLifetimes;
+
 use super::{Reader, read_pem};
 
 #[derive(Debug, Clone)]
@@ -65,9 +67,7 @@ pub struct EmailConfig {
     pub reset_password_url: url::Url,
     pub magic_link_url: url::Url,
     pub require_verified: bool,
-    pub verification_ttl: Duration,
-    pub reset_ttl: Duration,
-    pub magic_link_ttl: Duration,
+    pub link_lifetimes: LinkLifetimes,
     pub timeout: Duration,
 }
 
@@ -201,9 +201,11 @@ pub(super) fn email_config(r: &mut Reader, public_url: Option<&url::Url>, produc
         reset_password_url: reset_password_url?,
         magic_link_url: magic_link_url?,
         require_verified: require_verified?,
-        verification_ttl: Duration::from_secs(verification_ttl?),
-        reset_ttl: Duration::from_secs(reset_ttl?),
-        magic_link_ttl: Duration::from_secs(magic_link_ttl?),
+        link_lifetimes: LinkLifetimes {
+            verification: Duration::from_secs(verification_ttl?),
+            reset: Duration::from_secs(reset_ttl?),
+            magic_link: Duration::from_secs(magic_link_ttl?),
+        },
         timeout: Duration::from_secs(timeout?),
     })
 }
