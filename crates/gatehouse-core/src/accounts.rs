@@ -109,7 +109,11 @@ pub struct NewUser {
     pub id: Uuid,
     pub email: EmailAddress,
     pub name: Option<String>,
-    pub password_hash: String,
+    /// `None` for an account created by a sign-in with a provider: it has no password until the
+    /// person sets one through the reset flow.
+    pub password_hash: Option<String>,
+    /// Set when the address is known to be verified at creation (a provider said so).
+    pub email_verified_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
 }
 
@@ -120,7 +124,7 @@ impl NewUser {
             id: self.id,
             email: self.email.clone(),
             name: self.name.clone(),
-            email_verified: false,
+            email_verified: self.email_verified_at.is_some(),
             disabled: false,
             created_at: self.created_at,
         }

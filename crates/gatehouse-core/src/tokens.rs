@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::AuditEvent;
+pub use crate::sealing::KeyEncryption;
+#[cfg(test)]
 use crate::secret::MasterSecret;
 use crate::store::StoreError;
 
@@ -63,6 +63,12 @@ pub enum TokenError {
     Key(String),
 }
 
+impl From<crate::sealing::SealError> for TokenError {
+    fn from(error: crate::sealing::SealError) -> Self {
+        TokenError::Key(format!("stored key: {error}"))
+    }
+}
+
 /// A signing key as stored: the private key encrypted, the public key as a JWK.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSigningKey {
@@ -81,48 +87,6 @@ pub trait SigningKeyStore: Send + Sync + std::fmt::Debug {
     /// Stores `key` as the new active key and retires every other active key at `key.created_at`,
     /// with the audit events, in one transaction.
     async fn rotate_signing_key(&self, key: &StoredSigningKey, events: &[AuditEvent]) -> Result<(), StoreError>;
-}
-
-/// Encrypts and decrypts private keys with a key derived from the master secret.
-pub struct KeyEncryption(ChaCha20Poly1305);
-
-impl std::fmt::Debug for KeyEncryption {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyEncryption(<redacted>)")
-    }
-}
-
-impl KeyEncryption {
-    /// The sealing key for access-token signing keys.
-    pub fn new(master: &MasterSecret) -> Self {
-        Self::for_purpose(master, b"signing-key encryption v1")
-    }
-
-    /// A sealing key of its own for another kind of stored secret (webhook secrets).
-    pub fn for_purpose(master: &MasterSecret, purpose: &[u8]) -> Self {
-        Self(ChaCha20Poly1305::new(&master.derive_key(purpose).into()))
-    }
-
-    /// `nonce || ciphertext`, bound to `kid`.
-    pub fn seal(&self, kid: &str, plaintext: &[u8], nonce: [u8; 12]) -> Result<Vec<u8>, TokenError> {
-        let sealed = self
-            .0
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: kid.as_bytes() })
-            .map_err(|_| TokenError::Key("encryption failed".into()))?;
-        Ok([&nonce[..], &sealed].concat())
-    }
-
-    pub fn open(&self, kid: &str, blob: &[u8]) -> Result<Vec<u8>, TokenError> {
-        if blob.len() < 12 {
-            return Err(TokenError::Key(format!("stored key {kid} is truncated")));
-        }
-        let (nonce, sealed) = blob.split_at(12);
-        let nonce: [u8; 12] =
-            nonce.try_into().map_err(|_| TokenError::Key(format!("stored key {kid} is truncated")))?;
-        self.0
-            .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad: kid.as_bytes() })
-            .map_err(|_| TokenError::Key(format!("stored key {kid} does not decrypt: was the master secret changed?")))
-    }
 }
 
 /// A usable key: able to sign (when active) and verify.

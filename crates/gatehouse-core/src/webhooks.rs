@@ -39,6 +39,12 @@ pub const MAX_EVENT_TYPES: usize = 50;
 const MAX_EVENT_TYPE_LEN: usize = 100;
 
 /// An event type: dotted lowercase words (`invoice.paid`), or `*` for every event.
+/// The associated data an endpoint's sealed secret is bound to, so it cannot be moved to another
+/// endpoint.
+pub fn sealing_label(endpoint: Uuid) -> String {
+    format!("webhook-endpoint:{endpoint}")
+}
+
 pub fn parse_event_type(text: &str) -> Result<String, &'static str> {
     let text = text.trim();
     if text == "*" {

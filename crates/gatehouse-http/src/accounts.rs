@@ -124,7 +124,14 @@ async fn signup_flow(
     let password_hash = services.passwords.hash(password).await?;
     let now = services.clock.now();
     let user_id = Uuid::new_v4();
-    let new_user = NewUser { id: user_id, email: email.clone(), name, password_hash, created_at: now };
+    let new_user = NewUser {
+        id: user_id,
+        email: email.clone(),
+        name,
+        password_hash: Some(password_hash),
+        email_verified_at: None,
+        created_at: now,
+    };
     let (verification, email_job) = services.email.verification_for(&new_user.as_user(), now)?;
     // When login waits for a verified address, signup does not sign in either.
     let signed_in = if services.email.require_verified { None } else { Some(new_session(state, user_id, &client)?) };

@@ -41,10 +41,7 @@ pub struct WebhookSettings {
     pub rotation_grace: Duration,
 }
 
-/// The associated data a sealed secret is bound to, so it cannot be moved to another endpoint.
-pub fn sealing_label(endpoint: Uuid) -> String {
-    format!("webhook-endpoint:{endpoint}")
-}
+pub use gatehouse_core::webhooks::sealing_label;
 
 fn field(field: &str, message: impl ToString) -> FieldError {
     FieldError { field: field.to_owned(), message: message.to_string() }

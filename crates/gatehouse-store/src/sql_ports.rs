@@ -223,14 +223,15 @@ macro_rules! sql_ports {
             ) -> Result<User, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
                 sqlx::query(
-                    "INSERT INTO users (id, email, email_normalized, name, password_hash, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                    "INSERT INTO users (id, email, email_normalized, name, password_hash, email_verified_at, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
                 )
                 .bind(user.id.to_string())
                 .bind(user.email.as_str())
                 .bind(user.email.normalized())
                 .bind(user.name.as_deref())
-                .bind(&user.password_hash)
+                .bind(user.password_hash.as_deref())
+                .bind(user.email_verified_at.map(millis))
                 .bind(millis(user.created_at))
                 .execute(&mut *tx)
                 .await
@@ -244,14 +245,7 @@ macro_rules! sql_ports {
                 Self::insert_jobs(&mut tx, jobs, user.created_at).await?;
                 Self::insert_audit(&mut tx, events).await?;
                 tx.commit().await.map_err(from_sqlx)?;
-                Ok(User {
-                    id: user.id,
-                    email: user.email.clone(),
-                    name: user.name.clone(),
-                    email_verified: false,
-                    disabled: false,
-                    created_at: user.created_at,
-                })
+                Ok(user.as_user())
             }
 
             async fn credentials_by_email(
