@@ -103,6 +103,7 @@ pub struct Removed {
     pub webhook_deliveries: u64,
     pub sessions: u64,
     pub email_links: u64,
+    pub oauth_states: u64,
 }
 
 /// Deletes what has outlived its use, so tables stop growing: succeeded jobs and finished webhook

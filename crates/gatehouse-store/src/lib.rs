@@ -15,7 +15,9 @@ pub mod session_cache;
 mod sql_housekeeping;
 mod sql_jobs;
 mod sql_links;
+mod sql_oauth;
 mod sql_ports;
+mod sql_sealed;
 mod sql_webhooks;
 mod sqlite;
 
@@ -27,9 +29,12 @@ use gatehouse_core::api_keys::ApiKeyStore;
 use gatehouse_core::audit::AuditLog;
 use gatehouse_core::email::LinkStore;
 use gatehouse_core::jobs::JobStore;
+use gatehouse_core::oauth::{IdentityStore, OAuthStateStore};
+use gatehouse_core::sealing::SealedValueStore;
 use gatehouse_core::sessions::SessionStore;
 use gatehouse_core::store::{Backend, DatabaseProbe, Housekeeping, InstanceSecretStore, StoreError};
 use gatehouse_core::tokens::SigningKeyStore;
+use gatehouse_core::vault::VaultStore;
 use gatehouse_core::webhooks::WebhookStore;
 
 pub use migrations::embedded_versions;
@@ -133,6 +138,34 @@ impl Database {
     }
 
     pub fn webhooks(&self) -> Arc<dyn WebhookStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn oauth_states(&self) -> Arc<dyn OAuthStateStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn identities(&self) -> Arc<dyn IdentityStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn vault(&self) -> Arc<dyn VaultStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn sealed_values(&self) -> Arc<dyn SealedValueStore> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),

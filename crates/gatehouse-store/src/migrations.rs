@@ -36,6 +36,7 @@ const EMBEDDED: &[EmbeddedMigration] = embedded![
     0004 => "jobs",
     0005 => "email_links",
     0006 => "webhooks",
+    0007 => "oauth_vault",
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -117,6 +117,20 @@ mod webhooks {
     crate::sql_webhooks::sql_webhooks!(PostgresStore, sqlx::PgConnection, sqlx::postgres::PgRow);
 }
 
+/// Provider sign-in state, linked identities and the token vault.
+mod oauth {
+    use super::PostgresStore;
+
+    crate::sql_oauth::sql_oauth!(PostgresStore, sqlx::PgConnection, sqlx::postgres::PgRow);
+}
+
+/// Every sealed value, for re-sealing under a new master secret.
+mod sealed {
+    use super::PostgresStore;
+
+    crate::sql_sealed::sql_sealed!(PostgresStore, sqlx::postgres::PgRow);
+}
+
 /// Removing what has expired.
 mod housekeeping {
     use super::PostgresStore;

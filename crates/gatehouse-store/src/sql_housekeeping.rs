@@ -71,6 +71,13 @@ macro_rules! sql_housekeeping {
                             now,
                         )
                         .await?,
+                    oauth_states: self
+                        .delete_in_batches(
+                            "DELETE FROM oauth_states WHERE id_hash IN (SELECT id_hash FROM oauth_states \
+                             WHERE expires_at < $1 LIMIT $2)",
+                            now,
+                        )
+                        .await?,
                 })
             }
         }

@@ -119,6 +119,24 @@ macro_rules! sql_ports {
                 Ok(())
             }
 
+            pub(crate) async fn insert_user(conn: &mut $conn, user: &NewUser) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO users (id, email, email_normalized, name, password_hash, email_verified_at, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(user.id.to_string())
+                .bind(user.email.as_str())
+                .bind(user.email.normalized())
+                .bind(user.name.as_deref())
+                .bind(user.password_hash.as_deref())
+                .bind(user.email_verified_at.map(millis))
+                .bind(millis(user.created_at))
+                .execute(&mut *conn)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(())
+            }
+
             pub(crate) fn user_from_row(row: &$row) -> Result<User, StoreError> {
                 let id: String = row.try_get("user_id").map_err(from_sqlx)?;
                 let verified: Option<i64> = row.try_get("email_verified_at").map_err(from_sqlx)?;
@@ -222,20 +240,7 @@ macro_rules! sql_ports {
                 events: &[AuditEvent],
             ) -> Result<User, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-                sqlx::query(
-                    "INSERT INTO users (id, email, email_normalized, name, password_hash, email_verified_at, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-                )
-                .bind(user.id.to_string())
-                .bind(user.email.as_str())
-                .bind(user.email.normalized())
-                .bind(user.name.as_deref())
-                .bind(user.password_hash.as_deref())
-                .bind(user.email_verified_at.map(millis))
-                .bind(millis(user.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlx)?;
+                Self::insert_user(&mut tx, user).await?;
                 if let Some(session) = session {
                     Self::insert_session(&mut tx, session).await?;
                 }

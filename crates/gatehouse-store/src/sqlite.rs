@@ -80,6 +80,20 @@ mod webhooks {
     crate::sql_webhooks::sql_webhooks!(SqliteStore, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
 }
 
+/// Provider sign-in state, linked identities and the token vault.
+mod oauth {
+    use super::SqliteStore;
+
+    crate::sql_oauth::sql_oauth!(SqliteStore, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
+}
+
+/// Every sealed value, for re-sealing under a new master secret.
+mod sealed {
+    use super::SqliteStore;
+
+    crate::sql_sealed::sql_sealed!(SqliteStore, sqlx::sqlite::SqliteRow);
+}
+
 /// Removing what has expired.
 mod housekeeping {
     use super::SqliteStore;

@@ -23,6 +23,7 @@ pub async fn pass(store: &dyn Housekeeping, clock: &dyn Clock, retention: Durati
                 ("webhook_deliveries", removed.webhook_deliveries),
                 ("sessions", removed.sessions),
                 ("email_links", removed.email_links),
+                ("oauth_states", removed.oauth_states),
             ] {
                 metrics::counter!("gatehouse_housekeeping_removed_total", "what" => what).increment(count);
             }
@@ -32,6 +33,7 @@ pub async fn pass(store: &dyn Housekeeping, clock: &dyn Clock, retention: Durati
                     webhook_deliveries = removed.webhook_deliveries,
                     sessions = removed.sessions,
                     email_links = removed.email_links,
+                    oauth_states = removed.oauth_states,
                     "removed expired records"
                 );
             }
