@@ -12,7 +12,7 @@ use crate::store::StoreError;
 pub const KEY_PREFIX: &str = "gh_";
 
 /// Scopes a key can hold. Each server-to-server endpoint names the one it needs.
-pub const KNOWN_SCOPES: &[&str] = &["admin", "audit", "rate_limit", "webhooks"];
+pub const KNOWN_SCOPES: &[&str] = &["admin", "audit", "rate_limit", "vault", "webhooks"];
 
 /// The secret a client sends as `Authorization: Bearer gh_…`: `gh_` and a [`RandomToken`].
 #[derive(Debug, Clone, PartialEq, Eq)]

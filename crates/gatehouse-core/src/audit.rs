@@ -31,6 +31,12 @@ pub enum AuditAction {
     WebhookSecretRotated,
     WebhookEndpointDisabled,
     WebhookDeliveryRetried,
+    IdentityLinked,
+    IdentityUnlinked,
+    ConnectionCreated,
+    ConnectionBroken,
+    ConnectionDeleted,
+    SecretsRewrapped,
 }
 
 impl AuditAction {
@@ -55,6 +61,12 @@ impl AuditAction {
             AuditAction::WebhookSecretRotated => "webhook.secret_rotated",
             AuditAction::WebhookEndpointDisabled => "webhook.endpoint_disabled",
             AuditAction::WebhookDeliveryRetried => "webhook.delivery_retried",
+            AuditAction::IdentityLinked => "identity.linked",
+            AuditAction::IdentityUnlinked => "identity.unlinked",
+            AuditAction::ConnectionCreated => "connection.created",
+            AuditAction::ConnectionBroken => "connection.broken",
+            AuditAction::ConnectionDeleted => "connection.deleted",
+            AuditAction::SecretsRewrapped => "secrets.rewrapped",
         }
     }
 }

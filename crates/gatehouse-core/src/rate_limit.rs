@@ -90,6 +90,7 @@ pub fn builtin_policies() -> Vec<Policy> {
         policy("magic_link_account", 5, 3600, 3, &[KeyPart::Account]),
         policy("verification_ip", 20, 3600, 5, &[KeyPart::Ip]),
         policy("verification_account", 5, 3600, 3, &[KeyPart::Account]),
+        policy("oauth_ip", 60, 300, 30, &[KeyPart::Ip]),
     ]
 }
 

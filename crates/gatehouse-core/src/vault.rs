@@ -209,6 +209,20 @@ pub struct Refreshed {
     pub at: OffsetDateTime,
 }
 
+/// Revokes a disconnected connection's tokens at the provider (RFC 7009), then deletes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Revoke;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeJob {
+    pub connection_id: Uuid,
+}
+
+impl crate::jobs::JobType for Revoke {
+    const NAME: &'static str = "vault.revoke";
+    type Payload = RevokeJob;
+}
+
 #[async_trait::async_trait]
 pub trait VaultStore: Send + Sync + std::fmt::Debug {
     /// Stores the connection for its (user, provider), replacing any earlier one, with the events.

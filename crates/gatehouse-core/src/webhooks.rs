@@ -24,7 +24,7 @@ use crate::jobs::{JobType, NewJob, RetryPolicy};
 use crate::store::StoreError;
 
 /// Events Gatehouse itself emits.
-pub const BUILTIN_EVENTS: [&str; 7] = [
+pub const BUILTIN_EVENTS: [&str; 10] = [
     "user.created",
     "user.updated",
     "user.deleted",
@@ -32,6 +32,9 @@ pub const BUILTIN_EVENTS: [&str; 7] = [
     "session.revoked",
     "email.verified",
     "password.changed",
+    "identity.linked",
+    "identity.unlinked",
+    "connection.broken",
 ];
 
 pub const SECRET_PREFIX: &str = "whsec_";

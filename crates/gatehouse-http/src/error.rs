@@ -58,6 +58,20 @@ pub enum ApiError {
     CsrfFailed(&'static str),
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64, headers: crate::rate_limit::RateLimitHeaders },
+    #[error("{0}")]
+    Missing(&'static str),
+    #[error("redirect_to is not an allowed redirect target (server.redirect_allowlist)")]
+    RedirectNotAllowed,
+    #[error("the scope `{0}` is not configured for this provider")]
+    ScopeNotAllowed(String),
+    #[error("the sign-in state is invalid: {0}; start the sign-in again")]
+    OAuthStateInvalid(&'static str),
+    #[error("the provider cannot be reached right now; try again shortly")]
+    ProviderUnavailable,
+    #[error("the connection is broken: {0}; the user must connect the account again")]
+    ConnectionBroken(&'static str),
+    #[error("this is the account's last way to sign in; set a password or link another provider first")]
+    LastSignInMethod,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -96,6 +110,17 @@ impl ApiError {
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query", "Invalid query"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
             ApiError::CsrfFailed(_) => (StatusCode::FORBIDDEN, "csrf_failed", "CSRF check failed"),
+            ApiError::Missing(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::RedirectNotAllowed => {
+                (StatusCode::BAD_REQUEST, "redirect_not_allowed", "Redirect target not allowed")
+            }
+            ApiError::ScopeNotAllowed(_) => (StatusCode::BAD_REQUEST, "scope_not_allowed", "Scope not allowed"),
+            ApiError::OAuthStateInvalid(_) => (StatusCode::BAD_REQUEST, "oauth_state_invalid", "Invalid sign-in state"),
+            ApiError::ProviderUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", "Provider unavailable")
+            }
+            ApiError::ConnectionBroken(_) => (StatusCode::CONFLICT, "connection_broken", "Connection broken"),
+            ApiError::LastSignInMethod => (StatusCode::CONFLICT, "last_sign_in_method", "Last sign-in method"),
             ApiError::Store(StoreError::Duplicate { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_entry", "Duplicate entry")
             }
@@ -185,7 +210,10 @@ impl IntoResponse for ApiError {
         };
         let mut response = (kind.status, Json(problem)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let ApiError::Timeout { .. } | ApiError::NotReady { .. } | ApiError::Store(StoreError::Unavailable(_)) = self
+        if let ApiError::Timeout { .. }
+        | ApiError::NotReady { .. }
+        | ApiError::ProviderUnavailable
+        | ApiError::Store(StoreError::Unavailable(_)) = self
         {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

@@ -9,7 +9,9 @@ pub mod email;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod identities;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod password;
 pub mod rate_limit;
@@ -20,6 +22,7 @@ pub mod sessions;
 pub mod state;
 mod telemetry;
 pub mod tokens;
+pub mod vault;
 pub mod webhooks;
 
 pub use error::{ApiError, FieldError};

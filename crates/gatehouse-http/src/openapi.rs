@@ -30,7 +30,7 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
 #[openapi(
     info(
         title = "Gatehouse",
-        description = "Accounts, sessions, access tokens, webhooks and rate limits for the app that runs beside it. \
+        description = "Accounts, sessions, access tokens, provider sign-in, a token vault, webhooks and rate limits for the app that runs beside it. \
             Every error is an RFC 9457 `application/problem+json` document with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
@@ -40,6 +40,8 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         (name = "email", description = "Links sent by email: verification, password reset, magic links."),
         (name = "sessions", description = "The signed-in user's sessions, CSRF tokens and access tokens."),
         (name = "tokens", description = "Access tokens and the keys that verify them."),
+        (name = "oauth", description = "Signing in with Google, GitHub or any OpenID Connect provider, and linked identities."),
+        (name = "vault", description = "Connected accounts: third-party tokens kept encrypted, refreshed on demand."),
         (name = "webhooks", description = "Webhook endpoints, deliveries and app events (service API)."),
         (name = "service", description = "The service API for apps: audit log and rate limiting."),
         (name = "operations", description = "Health, readiness, metrics and this document."),

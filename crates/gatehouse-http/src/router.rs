@@ -26,8 +26,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    accounts, client_ip, csrf, email, health, metrics, openapi, rate_limit, request_id, service_keys, sessions, tokens,
-    webhooks,
+    accounts, client_ip, csrf, email, health, identities, metrics, oauth, openapi, rate_limit, request_id, service_keys,
+    sessions, tokens, vault, webhooks,
 };
 
 /// The route table: every route, each registered from its handler's `#[utoipa::path]` attribute,
@@ -62,7 +62,16 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::retry_delivery))
-        .routes(routes!(webhooks::publish));
+        .routes(routes!(webhooks::publish))
+        .routes(routes!(oauth::providers))
+        .routes(routes!(oauth::start))
+        .routes(routes!(oauth::callback))
+        .routes(routes!(identities::list))
+        .routes(routes!(identities::start_link))
+        .routes(routes!(identities::unlink))
+        .routes(routes!(vault::token))
+        .routes(routes!(vault::connections))
+        .routes(routes!(vault::disconnect));
     if metrics_here {
         routes = routes.routes(routes!(metrics::render));
     }

@@ -46,6 +46,7 @@ pub mod scopes {
     scope!(Audit, "audit");
     scope!(RateLimit, "rate_limit");
     scope!(Webhooks, "webhooks");
+    scope!(Vault, "vault");
 }
 
 /// A service key that holds scope `S`: 401 without a valid key, 403 without the scope.

@@ -62,6 +62,10 @@ pub struct Services {
     pub jobs: Arc<dyn gatehouse_core::jobs::JobStore>,
     pub email: EmailSettings,
     pub webhooks: WebhookSettings,
+    /// Providers, sign-in state and linked identities.
+    pub oauth: crate::oauth::OAuthSettings,
+    /// The token vault.
+    pub vault: crate::vault::VaultSettings,
     /// Wakes this instance's job worker when a request has committed jobs.
     pub jobs_waker: Arc<tokio::sync::Notify>,
     pub sessions: Arc<dyn SessionStore>,

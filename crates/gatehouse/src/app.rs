@@ -19,7 +19,11 @@ use gatehouse_core::mode::RunMode;
 use gatehouse_core::secret::MasterSecret;
 use gatehouse_core::sessions::{SessionPolicy, SessionStore};
 use gatehouse_core::store::load_or_store_instance_secret;
-use gatehouse_core::tokens::KeyEncryption;
+use gatehouse_core::oauth::{ProviderClient, ProviderName};
+use gatehouse_core::sealing::{KeyEncryption, Keyring, SIGNING_KEY_PURPOSE, WEBHOOK_SECRET_PURPOSE};
+use gatehouse_core::vault::Vault;
+use gatehouse_http::oauth::OAuthSettings;
+use gatehouse_http::vault::VaultSettings;
 use gatehouse_http::email::EmailSettings;
 use gatehouse_http::password::PasswordService;
 use gatehouse_http::rate_limit::RateLimitSettings;
@@ -39,6 +43,8 @@ use crate::config::Config;
 use crate::email::EmailDelivery;
 use crate::email::requests::LinkRequests;
 use crate::email::templates::Templates;
+use crate::oauth::revoke::RevokeHandler;
+use crate::oauth::{HttpProvider, OAuthCheck};
 use crate::queue::QueueCheck;
 use crate::telemetry;
 use crate::webhooks::{DeliveryHandler, FanOutHandler, SenderSettings};
@@ -58,6 +64,8 @@ pub struct App {
     pub config: Config,
     pub database: Database,
     pub master_secret: MasterSecret,
+    /// The master secret and, during a rotation, the previous one.
+    pub keyring: Keyring,
     /// The shared handler state, for tests that mount extra routes with `gatehouse_http::with_layers`.
     pub state: AppState,
     pub router: Router,
@@ -67,6 +75,8 @@ pub struct App {
     pub worker: Option<Worker>,
     /// The queue's health and gauges.
     pub queue: QueueCheck,
+    /// The sign-in providers, which [`serve`] keeps discovering until each answers.
+    pub oauth: OAuthCheck,
 }
 
 pub fn pool_options(config: &Config) -> PoolOptions {
@@ -103,8 +113,9 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         );
     }
     let master_secret = master_secret(&config, &database).await?;
+    let keyring = Keyring::new(master_secret.clone(), config.master_secret_previous.clone());
     let signing_store = database.signing_keys();
-    let encryption = KeyEncryption::new(&master_secret);
+    let encryption = KeyEncryption::for_purpose(&keyring, SIGNING_KEY_PURPOSE);
     crate::keys::ensure_active(signing_store.as_ref(), &encryption, config.tokens.algorithm).await?;
     let tokens = TokenService::load(
         signing_store,
@@ -157,7 +168,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         poll_interval: config.jobs.poll_interval,
         shutdown_timeout: config.server.shutdown_timeout,
     };
-    let sealing = Arc::new(KeyEncryption::for_purpose(&master_secret, b"webhook secret v1"));
+    let sealing = Arc::new(KeyEncryption::for_purpose(&keyring, WEBHOOK_SECRET_PURPOSE));
     let sender = SenderSettings {
         timeout: config.webhooks.timeout,
         schedule: config.webhooks.schedule.clone(),
@@ -175,7 +186,29 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         clock: clock.clone(),
         wake: worker.waker(),
     };
-    let worker = worker.with(delivery).with(link_requests).with(fan_out).with(deliveries);
+    let http_providers = config
+        .oauth_providers
+        .iter()
+        .map(|provider| HttpProvider::new(provider.clone(), clock.clone()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let providers: Arc<std::collections::BTreeMap<ProviderName, Arc<dyn ProviderClient>>> = Arc::new(
+        http_providers
+            .iter()
+            .map(|provider| (provider.info().name.clone(), provider.clone() as Arc<dyn ProviderClient>))
+            .collect(),
+    );
+    let oauth_check = OAuthCheck { providers: http_providers };
+    let vault = Arc::new(Vault::new(&keyring));
+    let revocations = RevokeHandler { store: database.vault(), vault: vault.clone(), providers: providers.clone() };
+    let worker = worker.with(delivery).with(link_requests).with(fan_out).with(deliveries).with(revocations);
+    let oauth = OAuthSettings {
+        providers,
+        states: database.oauth_states(),
+        identities: database.identities(),
+        allowlist: config.server.redirect_allowlist.clone(),
+        public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
+    };
+    let secrets_check = crate::secrets::SecretsCheck::new(database.sealed_values(), keyring.clone());
     let webhooks =
         WebhookSettings { store: database.webhooks(), sealing, rotation_grace: config.webhooks.rotation_grace };
     let email = EmailSettings {
@@ -185,12 +218,20 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     };
     let services = Services {
         database: probe,
-        optional_dependencies: vec![redis_check, Arc::new(limiter.clone()), Arc::new(queue.clone())],
+        optional_dependencies: vec![
+            redis_check,
+            Arc::new(limiter.clone()),
+            Arc::new(queue.clone()),
+            Arc::new(oauth_check.clone()),
+            Arc::new(secrets_check),
+        ],
         accounts: database.accounts(),
         links: database.links(),
         jobs: database.jobs(),
         email,
         webhooks,
+        oauth,
+        vault: VaultSettings::new(database.vault(), vault),
         jobs_waker: worker.waker(),
         sessions,
         audit: database.audit(),
@@ -238,7 +279,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let router = gatehouse_http::router(state.clone());
     let metrics_router = config.server.metrics_listen.map(|_| gatehouse_http::metrics_router(state.clone()));
     let worker = config.jobs.enabled.then_some(worker);
-    Ok(App { config, database, master_secret, state, router, metrics_router, worker, queue })
+    Ok(App { config, database, master_secret, keyring, state, router, metrics_router, worker, queue, oauth: oauth_check })
 }
 
 /// The configured master secret, or in development a generated one kept in the database so that
@@ -289,13 +330,14 @@ impl Listeners {
 pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let key_refresh_tokens = app.state.services().tokens.clone();
     let app_clock = app.state.services().clock.clone();
-    let App { config, database, router, metrics_router, worker, queue, .. } = app;
+    let App { config, database, router, metrics_router, worker, queue, oauth, .. } = app;
     let main_addr = listeners.main.local_addr()?;
     let metrics_addr = listeners.metrics.as_ref().map(TcpListener::local_addr).transpose()?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let upkeep = tokio::spawn(telemetry::metrics_upkeep(telemetry::prometheus(), stop_rx.clone()));
     let key_refresh = tokio::spawn(refresh_signing_keys(key_refresh_tokens, stop_rx.clone()));
+    let discovery = tokio::spawn(oauth.keep_discovering(stop_rx.clone()));
     // On shutdown the worker stops claiming, lets running jobs finish within the shutdown timeout
     // and gives the rest back, alongside the HTTP servers draining their requests.
     // Instances that run the worker also export the queue's gauges (they are figures of the
@@ -350,6 +392,7 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
     let _ = stop_tx.send(true);
     let _ = upkeep.await;
     let _ = key_refresh.await;
+    let _ = discovery.await;
     for task in [queue_gauges, housekeeping].into_iter().flatten() {
         let _ = task.await;
     }

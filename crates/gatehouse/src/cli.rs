@@ -55,6 +55,9 @@ enum Command {
     /// Inspect the job queue and retry dead jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Move sealed values to a new master secret.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Print the OpenAPI document of the API this configuration serves.
     Openapi {
         /// `json` (as served at /openapi.json) or `markdown` (the reference in docs/api.md).
@@ -79,13 +82,20 @@ enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every sealed value (signing keys, webhook secrets, vault data keys) under
+    /// master_secret, while servers run. Afterwards master_secret_previous can be removed.
+    Rewrap,
+}
+
+#[derive(Debug, Subcommand)]
 enum ApiKeyCommand {
     /// Create a key and print it. It is shown this once; only a hash is stored.
     Create {
         /// A name to recognise the key by.
         #[arg(long)]
         name: String,
-        /// A scope the key holds (admin, audit, rate_limit, webhooks); repeat for several.
+        /// A scope the key holds (admin, audit, rate_limit, vault, webhooks); repeat for several.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
     },
@@ -195,6 +205,7 @@ pub fn main() -> ExitCode {
         Command::Keys(KeysCommand::Rotate) => with_config(cli.config, rotate_keys),
         Command::ApiKey(command) => with_config(cli.config, |config| api_key(config, command)),
         Command::Jobs(command) => with_config(cli.config, |config| jobs(config, command)),
+        Command::Secrets(SecretsCommand::Rewrap) => with_config(cli.config, rewrap_secrets),
         Command::Serve => with_config(cli.config, serve),
     }
 }
@@ -277,11 +288,52 @@ async fn database(config: &Config) -> anyhow::Result<gatehouse_store::Database> 
 async fn rotate_keys(config: Config) -> anyhow::Result<()> {
     let database = database(&config).await?;
     let master = app::master_secret(&config, &database).await?;
-    let encryption = gatehouse_core::tokens::KeyEncryption::new(&master);
+    let keyring = gatehouse_core::sealing::Keyring::new(master, config.master_secret_previous.clone());
+    let encryption =
+        gatehouse_core::sealing::KeyEncryption::for_purpose(&keyring, gatehouse_core::sealing::SIGNING_KEY_PURPOSE);
     let store = database.signing_keys();
     let kid = crate::keys::rotate(store.as_ref(), &encryption, config.tokens.algorithm, Actor::Operator).await?;
     println!("new signing key {kid} is active; running instances pick it up within a minute");
     database.close().await;
+    Ok(())
+}
+
+async fn rewrap_secrets(config: Config) -> anyhow::Result<()> {
+    let database = database(&config).await?;
+    let master = app::master_secret(&config, &database).await?;
+    let keyring = gatehouse_core::sealing::Keyring::new(master, config.master_secret_previous.clone());
+    let store = database.sealed_values();
+    let pending = crate::secrets::remaining(store.as_ref(), &keyring).await?;
+    // indicatif draws only on a terminal; elsewhere the count at the end is the whole report.
+    let bar = indicatif::ProgressBar::new(pending);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} sealed values re-sealed")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let outcome = crate::secrets::rewrap(store.as_ref(), &keyring, || bar.inc(1)).await?;
+    bar.finish_and_clear();
+    let event = gatehouse_core::audit::AuditEvent::new(
+        gatehouse_core::audit::AuditAction::SecretsRewrapped,
+        Actor::Operator,
+        time::OffsetDateTime::now_utc(),
+        &ClientContext::default(),
+    )
+    .detail("resealed", outcome.resealed)
+    .detail("already_current", outcome.already_current)
+    .detail("unopenable", outcome.unopenable.len());
+    database.audit().append(&[event]).await?;
+    println!(
+        "re-sealed {} values under master_secret ({} already were, {} changed meanwhile)",
+        outcome.resealed, outcome.already_current, outcome.changed_meanwhile
+    );
+    database.close().await;
+    if !outcome.unopenable.is_empty() {
+        for (kind, key) in &outcome.unopenable {
+            eprintln!("gatehouse: {kind} {key} opens under neither master_secret nor master_secret_previous");
+        }
+        anyhow::bail!("{} sealed values could not be re-sealed; keep master_secret_previous", outcome.unopenable.len());
+    }
+    println!("nothing needs master_secret_previous any more: remove it and restart");
     Ok(())
 }
 

@@ -21,6 +21,10 @@ pub struct JobsConfig {
 pub struct Credential(String);
 
 impl Credential {
+    pub(super) fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

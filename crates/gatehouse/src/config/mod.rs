@@ -6,6 +6,7 @@
 
 mod email;
 mod load;
+mod oauth;
 pub mod render;
 pub mod schema;
 
@@ -25,12 +26,15 @@ use ipnet::IpNet;
 
 pub use email::{Credential, EmailConfig, EmailProviderConfig, JobsConfig, SmtpTls, WebhooksConfig};
 pub use load::{Problem, RawValues, Source};
+pub use oauth::{ClientAuth, Endpoints, ProviderConfig};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub mode: RunMode,
     /// Absent only in development, where a generated one is kept in the database.
     pub master_secret: Option<MasterSecret>,
+    /// During a rotation, the secret being replaced: values sealed under it still open.
+    pub master_secret_previous: Option<MasterSecret>,
     /// Without a trailing slash.
     pub public_url: url::Url,
     pub server: ServerConfig,
@@ -47,6 +51,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub email: EmailConfig,
     pub webhooks: WebhooksConfig,
+    /// Sign-in providers, by name.
+    pub oauth_providers: Vec<ProviderConfig>,
     pub log: LogConfig,
     /// The merged raw values with their sources, for `config check`.
     pub raw: RawValues,
@@ -62,6 +68,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Serialized origins (`https://app.example.com`).
     pub cors_allowed_origins: Vec<String>,
+    /// Where any redirect after sign-in may go.
+    pub redirect_allowlist: gatehouse_core::oauth::redirect::RedirectAllowlist,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +263,20 @@ fn build(r: &mut Reader) -> Option<Config> {
         None => None,
     };
 
+    let master_secret_previous = match r.string("master_secret_previous") {
+        Some(text) => match MasterSecret::parse(&text) {
+            Ok(secret) => Some(secret),
+            Err(error) => {
+                r.problem("master_secret_previous", error.to_string());
+                None
+            }
+        },
+        None => None,
+    };
+    if master_secret_previous.is_some() && r.value("master_secret").is_none() {
+        r.problem("master_secret_previous", "needs master_secret: the new secret that replaces it");
+    }
+
     let listen = r.socket_addr("server.listen");
     let metrics_listen =
         if r.value("server.metrics_listen").is_some() { r.socket_addr("server.metrics_listen") } else { None };
@@ -344,10 +366,13 @@ fn build(r: &mut Reader) -> Option<Config> {
     let jobs = email::jobs_config(r);
     let email = email::email_config(r, public_url.as_ref(), production);
     let webhooks = email::webhooks_config(r, production);
+    let redirect_allowlist = oauth::redirect_allowlist(r, public_url.as_ref());
+    let oauth_providers = oauth::providers(r, production);
 
     Some(Config {
         mode: mode?,
         master_secret,
+        master_secret_previous,
         public_url: public_url.clone()?,
         server: ServerConfig {
             listen: listen?,
@@ -357,6 +382,7 @@ fn build(r: &mut Reader) -> Option<Config> {
             body_limit_bytes: body_limit_bytes?,
             trusted_proxies,
             cors_allowed_origins,
+            redirect_allowlist: redirect_allowlist?,
         },
         database: DatabaseConfig {
             url: database_url,
@@ -383,6 +409,7 @@ fn build(r: &mut Reader) -> Option<Config> {
         jobs: jobs?,
         email: email?,
         webhooks: webhooks?,
+        oauth_providers: oauth_providers?,
         log: LogConfig { level, format },
         raw: r.raw.clone(),
     })

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use gatehouse_core::redact::redact_url_password;
 
-use super::schema::{Kind, SETTINGS, Setting};
+use super::schema::{Field, Kind, SETTINGS, Setting};
 use super::{Config, Source};
 
 /// The section a key belongs to (`server` for `server.listen`), or `None` at the top level.
@@ -77,10 +77,37 @@ pub fn example() -> String {
                 let _ = writeln!(out, "# {} =\n", leaf(setting.key));
             }
         }
+        if !setting.fields.is_empty() {
+            example_entry(out, setting);
+        }
     });
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
+}
+
+/// A commented example entry of a table of tables, one line per field.
+fn example_entry(out: &mut String, setting: &Setting) {
+    let _ = writeln!(out, "# Or as its own table, one per entry; each field:");
+    let _ = writeln!(out, "# [{}.NAME]", setting.key);
+    for field in setting.fields {
+        comment(out, &format!("  {}: {}", field.name, field.doc), 100);
+        let value = field.default.unwrap_or(field.example);
+        let _ = writeln!(out, "# {} = {value}", field.name);
+    }
+    out.push('\n');
+}
+
+fn field_row(out: &mut String, setting: &Setting, field: &Field) {
+    let default = field.default.map_or_else(|| "(unset)".to_owned(), |d| format!("`{d}`"));
+    let _ = writeln!(
+        out,
+        "| `{}.NAME.{}` | `{}` (in the document) | {default} | {} |",
+        setting.key,
+        field.name,
+        setting.env_var(),
+        field.doc.replace('|', "\\|")
+    );
 }
 
 /// The Markdown table of every setting, for the README.
@@ -97,6 +124,9 @@ pub fn markdown_table() -> String {
             _ => String::new(),
         };
         let _ = writeln!(out, "| `{}` | {env} | {default} | {}{kind} |", setting.key, setting.doc.replace('|', "\\|"));
+        for field in setting.fields {
+            field_row(&mut out, setting, field);
+        }
     }
     out
 }
@@ -113,6 +143,10 @@ pub fn effective(config: &Config) -> String {
         };
         let shown = if setting.secret {
             "\"<redacted>\"".to_owned()
+        } else if let toml::Value::Table(entries) = value
+            && !setting.fields.is_empty()
+        {
+            redact_fields(entries, setting.fields).to_string()
         } else if let toml::Value::String(text) = value {
             toml::Value::String(redact_url_password(text)).to_string()
         } else {
@@ -127,4 +161,19 @@ pub fn effective(config: &Config) -> String {
         let _ = writeln!(out, "{key} = {shown}  # {from}");
     });
     out
+}
+
+/// A table of tables with each secret field of each entry replaced by `<redacted>`.
+fn redact_fields(entries: &toml::Table, fields: &[Field]) -> toml::Value {
+    let mut shown = entries.clone();
+    for (_, entry) in shown.iter_mut() {
+        if let toml::Value::Table(entry) = entry {
+            for field in fields.iter().filter(|field| field.secret) {
+                if let Some(value) = entry.get_mut(field.name) {
+                    *value = toml::Value::String("<redacted>".into());
+                }
+            }
+        }
+    }
+    toml::Value::Table(shown)
 }

@@ -30,7 +30,42 @@ pub struct Setting {
     /// An example value for the generated file, when there is no default.
     pub example: Option<&'static str>,
     pub doc: &'static str,
+    /// For a table of named tables (`oauth.providers`): the fields of each, documented one by
+    /// one in the example file and the README table.
+    pub fields: &'static [Field],
 }
+
+/// One field of each entry of a table of tables.
+#[derive(Debug)]
+pub struct Field {
+    pub name: &'static str,
+    /// As a TOML literal; `None` when required or unset.
+    pub default: Option<&'static str>,
+    /// Shown in the example entry.
+    pub example: &'static str,
+    /// Redacted in `config check`.
+    pub secret: bool,
+    pub doc: &'static str,
+}
+
+const fn field(name: &'static str, default: Option<&'static str>, example: &'static str, doc: &'static str) -> Field {
+    Field { name, default, example, secret: false, doc }
+}
+
+/// The fields of each `[oauth.providers.NAME]` table.
+pub const PROVIDER_FIELDS: &[Field] = &[
+    field("kind", None, "\"oidc\"", "Required. `google` (OpenID Connect with Google's issuer), `github` (OAuth 2.0 and GitHub's user and emails API) or `oidc` (any OpenID Connect provider, by discovery)."),
+    field("client_id", None, "\"gatehouse\"", "Required. The client id registered with the provider; the redirect URI to register is public_url + /v1/oauth/NAME/callback."),
+    Field { secret: true, ..field("client_secret", None, "\"<from the provider's console>\"", "Required. The client secret; redacted wherever the config is shown.") },
+    field("issuer", None, "\"https://login.example.com\"", "`oidc` only, required: the issuer whose /.well-known/openid-configuration is read at start (and retried while it fails)."),
+    field("display_name", None, "\"Corp SSO\"", "The button label GET /v1/oauth/providers gives. Defaults to Google, GitHub, or the name."),
+    field("scopes", Some("[]"), "[\"https://www.googleapis.com/auth/gmail.send\"]", "Extra scopes to ask for (openid email profile, or GitHub's read:user user:email, always). Tokens granted with them are kept in the vault."),
+    field("auth_method", Some("\"client_secret_basic\""), "\"client_secret_basic\"", "How the client authenticates at the token endpoint: client_secret_basic or client_secret_post."),
+    field("link_verified_email", Some("false"), "false", "Link a new identity to an existing account with the same address when the provider and the account both say it is verified. Off: the person signs in first and links from the account."),
+    field("authorize_url", None, "\"https://github.example.com/login/oauth/authorize\"", "`github` only: the authorization endpoint, for GitHub Enterprise. Default https://github.com/login/oauth/authorize."),
+    field("token_url", None, "\"https://github.example.com/login/oauth/access_token\"", "`github` only: the token endpoint. Default https://github.com/login/oauth/access_token."),
+    field("api_url", None, "\"https://github.example.com/api/v3\"", "`github` only: the REST API base for /user and /user/emails. Default https://api.github.com."),
+];
 
 impl Setting {
     /// `database.url` → `GATEHOUSE_DATABASE_URL`.
@@ -45,7 +80,7 @@ impl Setting {
 }
 
 const fn setting(key: &'static str, kind: Kind, default: Option<&'static str>, doc: &'static str) -> Setting {
-    Setting { key, kind, default, aliases: &[], secret: false, example: None, doc }
+    Setting { key, kind, default, aliases: &[], secret: false, example: None, doc, fields: &[] }
 }
 
 pub const SETTINGS: &[Setting] = &[
@@ -63,6 +98,16 @@ pub const SETTINGS: &[Setting] = &[
             Kind::String,
             None,
             "Root secret from which signing and encryption keys are derived: at least 32 random bytes, base64 or hex. Required in production; in development one is generated and kept in the database.",
+        )
+    },
+    Setting {
+        secret: true,
+        example: Some("\"<the secret being replaced>\""),
+        ..setting(
+            "master_secret_previous",
+            Kind::String,
+            None,
+            "During a rotation, the master secret being replaced: values sealed under it still open, new ones use master_secret. Run `gatehouse secrets rewrap`, then remove it; /health says when nothing needs it any more.",
         )
     },
     Setting {
@@ -126,6 +171,15 @@ pub const SETTINGS: &[Setting] = &[
             Kind::StringList,
             Some("[]"),
             "Origins allowed to call Gatehouse from a browser with credentials. `*` is refused.",
+        )
+    },
+    Setting {
+        example: Some("[\"https://app.example.com/\"]"),
+        ..setting(
+            "server.redirect_allowlist",
+            Kind::StringList,
+            Some("[]"),
+            "URL prefixes (origin and path prefix) that any redirect after sign-in may go to; public_url's origin is always allowed. Compared as parsed URLs: `https://app.example.com/` does not allow `https://app.example.com.evil.com/`.",
         )
     },
     Setting {
@@ -290,7 +344,7 @@ pub const SETTINGS: &[Setting] = &[
             "rate_limit.policies",
             Kind::Table,
             None,
-            "Policies by name, over the built-in ones (signup_ip, login_ip, login_account, password_reset_ip, password_reset_account, magic_link_ip, magic_link_account, verification_ip, verification_account). Fields: limit, period_secs, burst (default limit), key (ip, user, account, route, api_key), enabled.",
+            "Policies by name, over the built-in ones (signup_ip, login_ip, login_account, password_reset_ip, password_reset_account, magic_link_ip, magic_link_account, verification_ip, verification_account, oauth_ip). Fields: limit, period_secs, burst (default limit), key (ip, user, account, route, api_key), enabled.",
         )
     },
     setting(
@@ -449,6 +503,16 @@ pub const SETTINGS: &[Setting] = &[
         Some("86400"),
         "After a secret rotation, how long the previous secret keeps signing beside the new one.",
     ),
+    Setting {
+        example: Some("{ corp = { kind = \"oidc\", issuer = \"https://login.example.com\", client_id = \"gatehouse\", client_secret = \"<secret>\" } }"),
+        fields: PROVIDER_FIELDS,
+        ..setting(
+            "oauth.providers",
+            Kind::Table,
+            None,
+            "Sign-in providers, one `[oauth.providers.NAME]` table each; NAME (a-z, 0-9, - and _) is the provider's name in every URL. In the environment, the whole document as TOML. Fields below.",
+        )
+    },
     setting(
         "log.level",
         Kind::String,
