@@ -34,7 +34,7 @@ pub const VAULT_PURPOSE: &[u8] = b"vault key-encryption key v1";
 pub enum SealError {
     #[error("the sealed value is truncated")]
     Truncated,
-    #[error("the sealed value does not open under the current or previous master secret")]
+    #[error("the sealed value does not open under master_secret or master_secret_previous: was the master secret changed?")]
     DoesNotOpen,
     #[error("encryption failed")]
     Encryption,

@@ -56,11 +56,14 @@ pub(crate) struct LinkStarted {
 }
 
 /// `POST /v1/me/identities/{provider}`: starts linking a provider identity to this account.
+///
+/// The path segment is named `id` in the route table because `DELETE` on the same path takes an
+/// identity's id, and one path may have only one parameter name.
 #[utoipa::path(
     post,
-    path = "/v1/me/identities/{provider}",
+    path = "/v1/me/identities/{id}",
     tag = "oauth",
-    params(("provider" = String, Path, description = "A configured provider's name.")),
+    params(("id" = String, Path, description = "The name of a configured provider to link, such as `google`.")),
     request_body = LinkRequest,
     security(("session_cookie" = []), ("access_token" = [])),
     responses(

@@ -67,8 +67,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::start))
         .routes(routes!(oauth::callback))
         .routes(routes!(identities::list))
-        .routes(routes!(identities::start_link))
-        .routes(routes!(identities::unlink))
+        .routes(routes!(identities::start_link, identities::unlink))
         .routes(routes!(vault::token))
         .routes(routes!(vault::connections))
         .routes(routes!(vault::disconnect));

@@ -272,7 +272,8 @@ async fn refresh_holding(
                 ..connection
             })
         }
-        Err(ProviderError::Refused { error }) if error == "invalid_grant" => {
+        // GitHub calls a spent or revoked refresh token `bad_refresh_token`.
+        Err(ProviderError::Refused { error }) if error == "invalid_grant" || error == "bad_refresh_token" => {
             let now = services.clock.now();
             let event = AuditEvent::new(AuditAction::ConnectionBroken, Actor::ApiKey(api_key), now, &ClientContext::default())
                 .target("connection", connection.id)

@@ -11,6 +11,7 @@ mod health;
 mod http;
 mod jobs;
 mod metrics;
+mod oauth;
 mod openapi;
 mod rate_limit;
 mod redis;

@@ -3,7 +3,9 @@
 
 pub mod app;
 pub mod binary;
+pub mod fake_github;
 pub mod mail;
+pub mod oidc;
 pub mod proxy;
 pub mod receiver;
 pub mod redis_server;
