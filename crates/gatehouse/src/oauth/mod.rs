@@ -326,9 +326,13 @@ impl ProviderClient for HttpProvider {
                     }
                 }
             }
-            // Google grants a refresh token only for offline access, and again only on consent.
+            // Google grants a refresh token only for offline access, and again only on consent;
+            // OpenID Connect ignores `offline_access` without `prompt=consent` (Core 1.0, 11).
+            let offline = authorization.scopes.iter().any(|scope| scope == "offline_access");
             if self.info.kind == ProviderKind::Google && self.info.wants_vault(authorization.scopes) {
                 query.append_pair("access_type", "offline").append_pair("prompt", "consent");
+            } else if offline {
+                query.append_pair("prompt", "consent");
             }
         }
         Ok(url.into())

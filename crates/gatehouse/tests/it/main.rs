@@ -18,5 +18,6 @@ mod redis;
 mod store_contract;
 mod support;
 mod tokens;
+mod vault;
 mod webhooks;
 mod worker;

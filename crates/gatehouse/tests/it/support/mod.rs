@@ -87,6 +87,11 @@ impl TestDb {
         Some(Self { url: url.to_string(), _dir: None, postgres: Some((admin, name)) })
     }
 
+    /// The same database for a second instance; only the first one drops it.
+    pub fn shared(&self) -> Self {
+        Self { url: self.url.clone(), _dir: None, postgres: None }
+    }
+
     /// Drops a PostgreSQL test database (SQLite files go with their temp dir).
     pub async fn finish(self) {
         if let Some((admin, name)) = &self.postgres

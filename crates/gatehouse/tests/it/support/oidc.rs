@@ -64,12 +64,16 @@ fn start() -> Option<OidcProvider> {
         // The provider exits when this pipe closes, that is when the test process ends.
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // Its warnings and notices, for reading when a test fails.
+        .stderr(std::fs::File::create(std::env::temp_dir().join("gatehouse-oidc-provider.log")).expect("log file"))
         .spawn()
         .expect("start the oidc-provider script");
     let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("the provider prints its issuer");
+    reader.read_line(&mut line).expect("the provider prints its issuer");
+    // The provider prints notices later too; a closed pipe would kill it (EPIPE).
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let issuer = serde_json::from_str::<serde_json::Value>(&line)
         .unwrap_or_else(|_| panic!("the provider printed {line:?}"))["issuer"]
         .as_str()
