@@ -15,6 +15,7 @@ mod oauth;
 mod openapi;
 mod rate_limit;
 mod redis;
+mod secrets;
 mod store_contract;
 mod support;
 mod tokens;
