@@ -34,7 +34,9 @@ pub const VAULT_PURPOSE: &[u8] = b"vault key-encryption key v1";
 pub enum SealError {
     #[error("the sealed value is truncated")]
     Truncated,
-    #[error("the sealed value does not open under master_secret or master_secret_previous: was the master secret changed?")]
+    #[error(
+        "the sealed value does not open under master_secret or master_secret_previous: was the master secret changed?"
+    )]
     DoesNotOpen,
     #[error("encryption failed")]
     Encryption,
@@ -182,7 +184,8 @@ pub enum SealedKind {
 }
 
 impl SealedKind {
-    pub const ALL: [SealedKind; 4] = [Self::SigningKey, Self::WebhookSecret, Self::WebhookPreviousSecret, Self::VaultKey];
+    pub const ALL: [SealedKind; 4] =
+        [Self::SigningKey, Self::WebhookSecret, Self::WebhookPreviousSecret, Self::VaultKey];
 
     pub fn purpose(self) -> &'static [u8] {
         match self {
@@ -231,7 +234,11 @@ pub trait SealedValueStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<SealedValue>, crate::store::StoreError>;
     /// Replaces `value` with `resealed` if the row still holds `value.blob` (a value changed
     /// meanwhile, by a rotation or a refresh, was sealed under the current secret anyway).
-    async fn replace_sealed_value(&self, value: &SealedValue, resealed: &[u8]) -> Result<bool, crate::store::StoreError>;
+    async fn replace_sealed_value(
+        &self,
+        value: &SealedValue,
+        resealed: &[u8],
+    ) -> Result<bool, crate::store::StoreError>;
     /// How many values of `kind` do not start with `header` (were not sealed under that secret).
     async fn count_not_sealed_under(&self, kind: SealedKind, header: &[u8]) -> Result<u64, crate::store::StoreError>;
 }

@@ -163,7 +163,8 @@ async fn start_flow(
     if hint.is_some_and(|hint| hint.len() > 254 || hint.chars().any(char::is_control)) {
         return Err(ApiError::InvalidQuery("login_hint must be up to 254 printable characters".into()));
     }
-    let (url, cookie) = begin(state, provider.as_ref(), redirect_to.as_str(), scopes, hint, StatePurpose::SignIn, headers).await?;
+    let (url, cookie) =
+        begin(state, provider.as_ref(), redirect_to.as_str(), scopes, hint, StatePurpose::SignIn, headers).await?;
     Ok(redirect_with(&url, Some(cookie)))
 }
 
@@ -223,7 +224,8 @@ fn provider_unavailable(error: ProviderError) -> ApiError {
 
 fn browser_cookie(state: &AppState, token: &RandomToken) -> HeaderValue {
     let max_age = STATE_LIFETIME.as_secs();
-    let mut text = format!("{BROWSER_COOKIE}={}; Path=/v1/oauth; HttpOnly; SameSite=Lax; Max-Age={max_age}", token.encode());
+    let mut text =
+        format!("{BROWSER_COOKIE}={}; Path=/v1/oauth; HttpOnly; SameSite=Lax; Max-Age={max_age}", token.encode());
     if state.cookie().secure {
         text.push_str("; Secure");
     }
@@ -379,8 +381,13 @@ async fn complete(
     }
     let code = query.code.as_deref().filter(|code| !code.is_empty()).ok_or(FlowError("provider_error"))?;
     let redirect_uri = state.services().oauth.redirect_uri(&stored.provider);
-    let exchange =
-        CodeExchange { code, pkce: &stored.pkce, nonce: &stored.nonce, redirect_uri: &redirect_uri, scopes: &stored.scopes };
+    let exchange = CodeExchange {
+        code,
+        pkce: &stored.pkce,
+        nonce: &stored.nonce,
+        redirect_uri: &redirect_uri,
+        scopes: &stored.scopes,
+    };
     let (identity, tokens) = provider.complete(&exchange).await.map_err(|error| {
         tracing::warn!(provider = %stored.provider, %error, "completing a sign-in failed");
         FlowError(match error {
@@ -426,7 +433,12 @@ impl From<StoreError> for SignInError {
     }
 }
 
-fn new_identity(provider: &ProviderName, identity: &ProviderIdentity, user_id: Uuid, now: time::OffsetDateTime) -> Identity {
+fn new_identity(
+    provider: &ProviderName,
+    identity: &ProviderIdentity,
+    user_id: Uuid,
+    now: time::OffsetDateTime,
+) -> Identity {
     Identity {
         id: Uuid::new_v4(),
         user_id,
@@ -470,7 +482,8 @@ async fn sign_in(
     let login = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user_id), now, client)
         .target("session", session.session.id)
         .detail("provider", info.name.as_str());
-    let created = json!({ "session_id": session.session.id, "user_id": user_id, "method": "oauth", "provider": info.name });
+    let created =
+        json!({ "session_id": session.session.id, "user_id": user_id, "method": "oauth", "provider": info.name });
     let mut jobs = vec![gatehouse_event(state, "session.created", created)?];
     match decision {
         SignInDecision::Existing(_) => {
@@ -490,7 +503,9 @@ async fn sign_in(
             }
         }
         SignInDecision::Create => {
-            let Some(email) = identity.email.clone() else { return Err(SignInError::Flow(FlowError("email_required"))) };
+            let Some(email) = identity.email.clone() else {
+                return Err(SignInError::Flow(FlowError("email_required")));
+            };
             let user = NewUser {
                 id: user_id,
                 email,

@@ -156,7 +156,8 @@ pub(crate) async fn token(
         connection
     };
     let tokens = state.services().vault.vault.open(&connection).map_err(sealing_failed)?;
-    let body = VaultToken { access_token: tokens.access_token, expires_at: connection.expires_at, scopes: connection.scopes };
+    let body =
+        VaultToken { access_token: tokens.access_token, expires_at: connection.expires_at, scopes: connection.scopes };
     Ok(Json(body).into_response())
 }
 
@@ -275,11 +276,13 @@ async fn refresh_holding(
         // GitHub calls a spent or revoked refresh token `bad_refresh_token`.
         Err(ProviderError::Refused { error }) if error == "invalid_grant" || error == "bad_refresh_token" => {
             let now = services.clock.now();
-            let event = AuditEvent::new(AuditAction::ConnectionBroken, Actor::ApiKey(api_key), now, &ClientContext::default())
-                .target("connection", connection.id)
-                .detail("provider", connection.provider.as_str())
-                .detail("user_id", connection.user_id.to_string());
-            let data = json!({ "user_id": connection.user_id, "provider": connection.provider, "reason": "invalid_grant" });
+            let event =
+                AuditEvent::new(AuditAction::ConnectionBroken, Actor::ApiKey(api_key), now, &ClientContext::default())
+                    .target("connection", connection.id)
+                    .detail("provider", connection.provider.as_str())
+                    .detail("user_id", connection.user_id.to_string());
+            let data =
+                json!({ "user_id": connection.user_id, "provider": connection.provider, "reason": "invalid_grant" });
             let jobs = [gatehouse_event(state, "connection.broken", data)?];
             if settings.store.mark_broken(connection.id, holder, now, &jobs, &[event]).await? {
                 services.enqueued(&jobs);

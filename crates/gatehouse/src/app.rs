@@ -16,18 +16,18 @@ use gatehouse_core::csrf::CsrfKey;
 use gatehouse_core::email::LinkKey;
 use gatehouse_core::health::{DependencyCheck, NotConfigured};
 use gatehouse_core::mode::RunMode;
+use gatehouse_core::oauth::{ProviderClient, ProviderName};
+use gatehouse_core::sealing::{KeyEncryption, Keyring, SIGNING_KEY_PURPOSE, WEBHOOK_SECRET_PURPOSE};
 use gatehouse_core::secret::MasterSecret;
 use gatehouse_core::sessions::{SessionPolicy, SessionStore};
 use gatehouse_core::store::load_or_store_instance_secret;
-use gatehouse_core::oauth::{ProviderClient, ProviderName};
-use gatehouse_core::sealing::{KeyEncryption, Keyring, SIGNING_KEY_PURPOSE, WEBHOOK_SECRET_PURPOSE};
 use gatehouse_core::vault::Vault;
-use gatehouse_http::oauth::OAuthSettings;
-use gatehouse_http::vault::VaultSettings;
 use gatehouse_http::email::EmailSettings;
+use gatehouse_http::oauth::OAuthSettings;
 use gatehouse_http::password::PasswordService;
 use gatehouse_http::rate_limit::RateLimitSettings;
 use gatehouse_http::tokens::TokenService;
+use gatehouse_http::vault::VaultSettings;
 use gatehouse_http::webhooks::WebhookSettings;
 use gatehouse_http::{AppState, CookieSettings, HttpSettings, Services};
 use gatehouse_store::api_key_cache::CachedApiKeys;
@@ -279,7 +279,18 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let router = gatehouse_http::router(state.clone());
     let metrics_router = config.server.metrics_listen.map(|_| gatehouse_http::metrics_router(state.clone()));
     let worker = config.jobs.enabled.then_some(worker);
-    Ok(App { config, database, master_secret, keyring, state, router, metrics_router, worker, queue, oauth: oauth_check })
+    Ok(App {
+        config,
+        database,
+        master_secret,
+        keyring,
+        state,
+        router,
+        metrics_router,
+        worker,
+        queue,
+        oauth: oauth_check,
+    })
 }
 
 /// The configured master secret, or in development a generated one kept in the database so that

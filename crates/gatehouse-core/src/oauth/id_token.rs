@@ -126,7 +126,8 @@ fn find_key(jwks: &serde_json::Value, kid: Option<&str>, alg: Algorithm) -> Opti
     let keys = jwks.get("keys")?.as_array()?;
     // Keys of kinds this library does not know are skipped, not fatal.
     let candidates = keys.iter().filter_map(|key| serde_json::from_value::<Jwk>(key.clone()).ok()).filter(|jwk| {
-        let is_signing = jwk.common.public_key_use.as_ref().is_none_or(|usage| *usage == jsonwebtoken::jwk::PublicKeyUse::Signature);
+        let is_signing =
+            jwk.common.public_key_use.as_ref().is_none_or(|usage| *usage == jsonwebtoken::jwk::PublicKeyUse::Signature);
         let alg_fits = jwk.common.key_algorithm.is_none_or(|key_alg| format!("{key_alg:?}") == format!("{alg:?}"));
         is_signing && alg_fits
     });
@@ -185,8 +186,14 @@ mod tests {
     fn key(seed: u8) -> (EncodingKey, serde_json::Value) {
         use p256::pkcs8::EncodePrivateKey as _;
         let master = crate::secret::MasterSecret::from_bytes((0..32).collect()).expect("secret");
-        let stored = generate_key(SigningAlgorithm::Es256, [seed; 32], [1; 12], OffsetDateTime::now_utc(), &KeyEncryption::new(&master))
-            .expect("key");
+        let stored = generate_key(
+            SigningAlgorithm::Es256,
+            [seed; 32],
+            [1; 12],
+            OffsetDateTime::now_utc(),
+            &KeyEncryption::new(&master),
+        )
+        .expect("key");
         let signing = p256::ecdsa::SigningKey::from_bytes(&[seed; 32].into()).expect("p256");
         let der = signing.to_pkcs8_der().expect("der");
         (EncodingKey::from_ec_der(der.as_bytes()), stored.public_jwk)
@@ -262,8 +269,12 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let (_, jwk) = key(7);
         let jwks = serde_json::json!({ "keys": [jwk] });
-        let hmac = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(now), &EncodingKey::from_secret(b"client-secret"))
-            .expect("sign");
+        let hmac = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims(now),
+            &EncodingKey::from_secret(b"client-secret"),
+        )
+        .expect("sign");
         assert_eq!(validate(&hmac, &jwks, &expected(now)), Err(IdTokenError::BadSignature));
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -46,7 +46,11 @@ impl ProviderName {
             && text.len() <= 32
             && text.starts_with(|c: char| c.is_ascii_lowercase())
             && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'));
-        if valid { Ok(Self(text.to_owned())) } else { Err("must be 1 to 32 of a-z, 0-9, - and _, starting with a letter") }
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err("must be 1 to 32 of a-z, 0-9, - and _, starting with a letter")
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -189,7 +193,10 @@ pub struct OAuthState {
 
 impl std::fmt::Debug for OAuthState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthState").field("provider", &self.provider).field("purpose", &self.purpose).finish_non_exhaustive()
+        f.debug_struct("OAuthState")
+            .field("provider", &self.provider)
+            .field("purpose", &self.purpose)
+            .finish_non_exhaustive()
     }
 }
 
@@ -425,7 +432,10 @@ mod tests {
         assert_eq!(decide_sign_in(None, &identity(true), Some(user(false)), true), SignInDecision::EmailConflict);
         assert_eq!(decide_sign_in(None, &identity(false), None, false), SignInDecision::Create);
         let linked = user(false);
-        assert_eq!(decide_sign_in(Some(linked.clone()), &identity(false), None, false), SignInDecision::Existing(linked));
+        assert_eq!(
+            decide_sign_in(Some(linked.clone()), &identity(false), None, false),
+            SignInDecision::Existing(linked)
+        );
         let mut no_email = identity(true);
         no_email.email = None;
         assert_eq!(decide_sign_in(None, &no_email, None, true), SignInDecision::EmailRequired);

@@ -78,11 +78,7 @@ impl RedirectAllowlist {
         }
         let url = Url::parse(text).map_err(|_| RedirectNotAllowed)?;
         let plain = matches!(url.scheme(), "http" | "https") && url.username().is_empty() && url.password().is_none();
-        if plain && self.prefixes.iter().any(|prefix| prefix.allows(&url)) {
-            Ok(url)
-        } else {
-            Err(RedirectNotAllowed)
-        }
+        if plain && self.prefixes.iter().any(|prefix| prefix.allows(&url)) { Ok(url) } else { Err(RedirectNotAllowed) }
     }
 }
 

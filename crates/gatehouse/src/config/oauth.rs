@@ -4,9 +4,9 @@
 use gatehouse_core::oauth::redirect::{RedirectAllowlist, RedirectPrefix};
 use gatehouse_core::oauth::{ProviderKind, ProviderName};
 
+use super::Reader;
 use super::email::Credential;
 use super::schema::PROVIDER_FIELDS;
-use super::Reader;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuth {

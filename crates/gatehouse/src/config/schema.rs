@@ -54,17 +54,75 @@ const fn field(name: &'static str, default: Option<&'static str>, example: &'sta
 
 /// The fields of each `[oauth.providers.NAME]` table.
 pub const PROVIDER_FIELDS: &[Field] = &[
-    field("kind", None, "\"oidc\"", "Required. `google` (OpenID Connect with Google's issuer), `github` (OAuth 2.0 and GitHub's user and emails API) or `oidc` (any OpenID Connect provider, by discovery)."),
-    field("client_id", None, "\"gatehouse\"", "Required. The client id registered with the provider; the redirect URI to register is public_url + /v1/oauth/NAME/callback."),
-    Field { secret: true, ..field("client_secret", None, "\"<from the provider's console>\"", "Required. The client secret; redacted wherever the config is shown.") },
-    field("issuer", None, "\"https://login.example.com\"", "`oidc` only, required: the issuer whose /.well-known/openid-configuration is read at start (and retried while it fails)."),
-    field("display_name", None, "\"Corp SSO\"", "The button label GET /v1/oauth/providers gives. Defaults to Google, GitHub, or the name."),
-    field("scopes", Some("[]"), "[\"https://www.googleapis.com/auth/gmail.send\"]", "Extra scopes to ask for (openid email profile, or GitHub's read:user user:email, always). Tokens granted with them are kept in the vault."),
-    field("auth_method", Some("\"client_secret_basic\""), "\"client_secret_basic\"", "How the client authenticates at the token endpoint: client_secret_basic or client_secret_post."),
-    field("link_verified_email", Some("false"), "false", "Link a new identity to an existing account with the same address when the provider and the account both say it is verified. Off: the person signs in first and links from the account."),
-    field("authorize_url", None, "\"https://github.example.com/login/oauth/authorize\"", "`github` only: the authorization endpoint, for GitHub Enterprise. Default https://github.com/login/oauth/authorize."),
-    field("token_url", None, "\"https://github.example.com/login/oauth/access_token\"", "`github` only: the token endpoint. Default https://github.com/login/oauth/access_token."),
-    field("api_url", None, "\"https://github.example.com/api/v3\"", "`github` only: the REST API base for /user and /user/emails. Default https://api.github.com."),
+    field(
+        "kind",
+        None,
+        "\"oidc\"",
+        "Required. `google` (OpenID Connect with Google's issuer), `github` (OAuth 2.0 and GitHub's user and emails API) or `oidc` (any OpenID Connect provider, by discovery).",
+    ),
+    field(
+        "client_id",
+        None,
+        "\"gatehouse\"",
+        "Required. The client id registered with the provider; the redirect URI to register is public_url + /v1/oauth/NAME/callback.",
+    ),
+    Field {
+        secret: true,
+        ..field(
+            "client_secret",
+            None,
+            "\"<from the provider's console>\"",
+            "Required. The client secret; redacted wherever the config is shown.",
+        )
+    },
+    field(
+        "issuer",
+        None,
+        "\"https://login.example.com\"",
+        "`oidc` only, required: the issuer whose /.well-known/openid-configuration is read at start (and retried while it fails).",
+    ),
+    field(
+        "display_name",
+        None,
+        "\"Corp SSO\"",
+        "The button label GET /v1/oauth/providers gives. Defaults to Google, GitHub, or the name.",
+    ),
+    field(
+        "scopes",
+        Some("[]"),
+        "[\"https://www.googleapis.com/auth/gmail.send\"]",
+        "Extra scopes to ask for (openid email profile, or GitHub's read:user user:email, always). Tokens granted with them are kept in the vault.",
+    ),
+    field(
+        "auth_method",
+        Some("\"client_secret_basic\""),
+        "\"client_secret_basic\"",
+        "How the client authenticates at the token endpoint: client_secret_basic or client_secret_post.",
+    ),
+    field(
+        "link_verified_email",
+        Some("false"),
+        "false",
+        "Link a new identity to an existing account with the same address when the provider and the account both say it is verified. Off: the person signs in first and links from the account.",
+    ),
+    field(
+        "authorize_url",
+        None,
+        "\"https://github.example.com/login/oauth/authorize\"",
+        "`github` only: the authorization endpoint, for GitHub Enterprise. Default https://github.com/login/oauth/authorize.",
+    ),
+    field(
+        "token_url",
+        None,
+        "\"https://github.example.com/login/oauth/access_token\"",
+        "`github` only: the token endpoint. Default https://github.com/login/oauth/access_token.",
+    ),
+    field(
+        "api_url",
+        None,
+        "\"https://github.example.com/api/v3\"",
+        "`github` only: the REST API base for /user and /user/emails. Default https://api.github.com.",
+    ),
 ];
 
 impl Setting {
@@ -504,7 +562,9 @@ pub const SETTINGS: &[Setting] = &[
         "After a secret rotation, how long the previous secret keeps signing beside the new one.",
     ),
     Setting {
-        example: Some("{ corp = { kind = \"oidc\", issuer = \"https://login.example.com\", client_id = \"gatehouse\", client_secret = \"<secret>\" } }"),
+        example: Some(
+            "{ corp = { kind = \"oidc\", issuer = \"https://login.example.com\", client_id = \"gatehouse\", client_secret = \"<secret>\" } }",
+        ),
         fields: PROVIDER_FIELDS,
         ..setting(
             "oauth.providers",

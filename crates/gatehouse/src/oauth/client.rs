@@ -50,7 +50,8 @@ pub(super) async fn get_json<T: DeserializeOwned>(
     if !status.is_success() {
         return Err(ProviderError::Invalid(format!("GET answered {status}")));
     }
-    serde_json::from_slice(&bytes).map_err(|error| ProviderError::Invalid(format!("GET answered unexpected JSON: {error}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|error| ProviderError::Invalid(format!("GET answered unexpected JSON: {error}")))
 }
 
 /// What a token endpoint is asked for.
@@ -92,9 +93,9 @@ impl TokenResponse {
             refresh_token: self.refresh_token.filter(|token| !token.is_empty()).map(Secret),
             expires_at: expires_in.filter(|secs| *secs > 0).map(|secs| now + time::Duration::seconds(secs)),
             // GitHub separates scopes with commas, the RFC with spaces.
-            scopes: self.scope.map(|scope| {
-                scope.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
-            }),
+            scopes: self
+                .scope
+                .map(|scope| scope.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
         }
     }
 }

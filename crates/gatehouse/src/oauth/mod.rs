@@ -130,7 +130,11 @@ impl HttpProvider {
         match (&*last, &failure) {
             (Some(_), None) => tracing::info!(provider = self.name(), "provider discovered"),
             (None, Some(reason)) | (Some(_), Some(reason)) if last.as_deref() != Some(reason.as_str()) => {
-                tracing::warn!(provider = self.name(), reason = reason.as_str(), "provider cannot be discovered; retrying");
+                tracing::warn!(
+                    provider = self.name(),
+                    reason = reason.as_str(),
+                    "provider cannot be discovered; retrying"
+                );
             }
             _ => {}
         }
@@ -212,7 +216,8 @@ impl HttpProvider {
         tokens: &client::TokenResponse,
         nonce: &str,
     ) -> Result<ProviderIdentity, ProviderError> {
-        let token = tokens.id_token.as_deref().ok_or_else(|| ProviderError::Invalid("no id_token in the answer".into()))?;
+        let token =
+            tokens.id_token.as_deref().ok_or_else(|| ProviderError::Invalid("no id_token in the answer".into()))?;
         let expected =
             Expected { issuer: &metadata.issuer, client_id: &self.config.client_id, nonce, now: self.clock.now() };
         let keys = self.jwks(metadata, false).await?.unwrap_or_default();
@@ -348,7 +353,8 @@ impl ProviderClient for HttpProvider {
 
     async fn complete(&self, exchange: &CodeExchange<'_>) -> Result<(ProviderIdentity, TokenSet), ProviderError> {
         let metadata = self.metadata().await?;
-        let grant = Grant::Code { code: exchange.code, redirect_uri: exchange.redirect_uri, verifier: &exchange.pkce.verifier };
+        let grant =
+            Grant::Code { code: exchange.code, redirect_uri: exchange.redirect_uri, verifier: &exchange.pkce.verifier };
         let tokens = self.token_endpoint(&metadata).call(grant).await?;
         let identity = match self.info.kind {
             ProviderKind::Github => self.github_identity(&tokens.access_token).await?,

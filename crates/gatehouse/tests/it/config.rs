@@ -289,3 +289,97 @@ fn rate_limit_policies_merge_over_the_built_ins_and_bad_ones_are_named() {
     }
     assert!(problems(&[("GATEHOUSE_RATE_LIMIT_POLICIES", "not toml =")])[0].contains("must be a TOML table"));
 }
+
+#[test]
+fn providers_come_from_a_file_or_the_environment_and_every_problem_is_named() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &file,
+        "[server]\nredirect_allowlist = [\"https://app.example.com/\"]\n\n\
+         [oauth.providers.google]\nkind = \"google\"\nclient_id = \"id.apps.googleusercontent.com\"\n\
+         client_secret = \"GOCSPX-real-looking\"\nscopes = [\"https://www.googleapis.com/auth/gmail.send\"]\n\n\
+         [oauth.providers.corp]\nkind = \"oidc\"\nissuer = \"https://login.example.com\"\nclient_id = \"gh\"\n\
+         client_secret = \"s3cret-value\"\nauth_method = \"client_secret_post\"\nlink_verified_email = true\n",
+    )
+    .expect("write");
+    let config = config::load(Some(&file), &env(&[])).expect("valid").config;
+    let names: Vec<&str> = config.oauth_providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["corp", "google"]);
+    assert_eq!(config.oauth_providers[0].display_name, "corp");
+    assert_eq!(config.oauth_providers[1].display_name, "Google");
+    assert!(config.server.redirect_allowlist.check(Some("https://app.example.com/x")).is_ok());
+
+    let from_env = env(&[(
+        "GATEHOUSE_OAUTH_PROVIDERS",
+        "github = { kind = \"github\", client_id = \"a\", client_secret = \"b-secret\" }",
+    )]);
+    let config = config::load(None, &from_env).expect("valid").config;
+    assert_eq!(config.oauth_providers[0].kind, gatehouse_core::oauth::ProviderKind::Github);
+
+    let bad = problems(&[
+        (
+            "GATEHOUSE_OAUTH_PROVIDERS",
+            "Corp = { kind = \"oidc\" }\nx = { kind = \"saml\", client_id = \"a\", client_secret = \"b\", colour = 1 }\n\
+             y = { kind = \"oidc\", client_id = \"a\", client_secret = \"b\" }\n\
+             z = { kind = \"google\", client_id = \"a\", client_secret = \"b\", token_url = \"https://t\" }",
+        ),
+        ("GATEHOUSE_SERVER_REDIRECT_ALLOWLIST", "app.example.com,https://u:p@app.example.com/"),
+    ])
+    .join("\n");
+    for expected in [
+        "provider `Corp`: the name must be",
+        "provider `x`: `kind` must be google, github or oidc",
+        "provider `x`: `colour` is not a provider field",
+        "provider `y`: `issuer` is required for kind oidc",
+        "provider `z`: `token_url` is only for kind github",
+        "`app.example.com` is not an absolute URL",
+        "must not contain a user name or password",
+    ] {
+        assert!(bad.contains(expected), "{expected} in:\n{bad}");
+    }
+}
+
+#[test]
+fn production_refuses_placeholder_client_secrets_and_plain_http_issuers() {
+    let secret = random_master_secret();
+    let bad = problems(&[
+        ("GATEHOUSE_ENV", "production"),
+        ("GATEHOUSE_MASTER_SECRET", &secret),
+        ("GATEHOUSE_PUBLIC_URL", "https://auth.example.com"),
+        (
+            "GATEHOUSE_OAUTH_PROVIDERS",
+            "corp = { kind = \"oidc\", issuer = \"http://login.example.com\", client_id = \"a\", client_secret = \"…\" }",
+        ),
+    ])
+    .join("\n");
+    assert!(bad.contains("`client_secret` is a placeholder"), "{bad}");
+    assert!(bad.contains("`issuer` must be an https URL in production"), "{bad}");
+    assert!(!bad.contains('…'), "the secret is not echoed: {bad}");
+}
+
+#[test]
+fn a_previous_master_secret_needs_a_current_one_and_is_redacted() {
+    let previous = random_master_secret();
+    let bad = problems(&[("GATEHOUSE_MASTER_SECRET_PREVIOUS", &previous)]).join("\n");
+    assert!(bad.contains("needs master_secret"), "{bad}");
+    let dir = tempfile::tempdir().expect("dir");
+    let current = random_master_secret();
+    let providers = "corp = { kind = \"oidc\", issuer = \"https://login.example.com\", client_id = \"a\", client_secret = \"provider-secret-xyz\" }";
+    let output = binary::command(
+        dir.path(),
+        &[
+            ("GATEHOUSE_MASTER_SECRET", &current),
+            ("GATEHOUSE_MASTER_SECRET_PREVIOUS", &previous),
+            ("GATEHOUSE_OAUTH_PROVIDERS", providers),
+        ],
+    )
+    .args(["config", "check"])
+    .output()
+    .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(!stdout.contains(&previous) && !stdout.contains(&current), "{stdout}");
+    assert!(!stdout.contains("provider-secret-xyz"), "{stdout}");
+    assert!(stdout.contains("login.example.com"), "the rest of the provider is shown: {stdout}");
+}

@@ -4,10 +4,10 @@
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::support::TestDb;
 use crate::support::app::TestApp;
 use crate::support::fake_github::FakeGithub;
 use crate::support::oidc::{self, Browser, PUBLIC_URL, location, query_param};
-use crate::support::TestDb;
 
 pub const APP: &str = "https://app.example.com/";
 
@@ -59,7 +59,8 @@ async fn whoami(app: &TestApp, browser: &Browser) -> Value {
 
 async fn sign_up_and_in(app: TestApp) {
     let providers = app.get("/v1/oauth/providers", None).await;
-    let names: Vec<&str> = providers.body["providers"].as_array().expect("list").iter().filter_map(|p| p["name"].as_str()).collect();
+    let names: Vec<&str> =
+        providers.body["providers"].as_array().expect("list").iter().filter_map(|p| p["name"].as_str()).collect();
     assert_eq!(names, ["corp", "trusted"]);
     assert_eq!(providers.body["providers"][0]["kind"], "oidc");
 
@@ -69,7 +70,10 @@ async fn sign_up_and_in(app: TestApp) {
     let to_provider = location(&started);
     assert_eq!(query_param(&to_provider, "code_challenge_method").as_deref(), Some("S256"));
     assert!(query_param(&to_provider, "nonce").is_some_and(|nonce| nonce.len() >= 43));
-    assert_eq!(query_param(&to_provider, "redirect_uri").as_deref(), Some("http://gatehouse.test/v1/oauth/corp/callback"));
+    assert_eq!(
+        query_param(&to_provider, "redirect_uri").as_deref(),
+        Some("http://gatehouse.test/v1/oauth/corp/callback")
+    );
     assert!(browser.cookies.contains_key("gatehouse_oauth"), "the flow is bound to this browser");
     let callback = browser.follow_to_gatehouse(&to_provider).await;
     assert!(query_param(&callback, "iss").is_some(), "the provider sends RFC 9207 iss");
@@ -86,7 +90,10 @@ async fn sign_up_and_in(app: TestApp) {
     assert_eq!(queued_events(&app).await, ["identity.linked", "session.created", "user.created"]);
     let actions: Vec<String> =
         audit_actions(&app).await.iter().filter_map(|e| e["action"].as_str().map(str::to_owned)).collect();
-    assert!(actions.contains(&"user.signed_up".to_owned()) && actions.contains(&"login.succeeded".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"user.signed_up".to_owned()) && actions.contains(&"login.succeeded".to_owned()),
+        "{actions:?}"
+    );
 
     // The same identity, in another browser, signs the same user in.
     let mut again = Browser::default();
@@ -181,15 +188,24 @@ async fn provider_errors_and_a_wrong_issuer_come_back_to_the_app_as_error_codes(
 
     let url = callback_url(&app, &mut browser, "eve@example.com").await;
     let wrong = replace_param(&url, "iss", Some("https://evil.example.com"));
-    assert_eq!(location(&browser.gatehouse(&app, &wrong).await), "https://app.example.com/welcome?error=issuer_mismatch");
+    assert_eq!(
+        location(&browser.gatehouse(&app, &wrong).await),
+        "https://app.example.com/welcome?error=issuer_mismatch"
+    );
     // The provider promises `iss` (RFC 9207), so a response without one is refused too.
     let url = callback_url(&app, &mut browser, "eve@example.com").await;
     let without = replace_param(&url, "iss", None);
-    assert_eq!(location(&browser.gatehouse(&app, &without).await), "https://app.example.com/welcome?error=issuer_mismatch");
+    assert_eq!(
+        location(&browser.gatehouse(&app, &without).await),
+        "https://app.example.com/welcome?error=issuer_mismatch"
+    );
     // A code the provider never issued.
     let url = callback_url(&app, &mut browser, "eve@example.com").await;
     let forged = replace_param(&url, "code", Some("not-a-code"));
-    assert_eq!(location(&browser.gatehouse(&app, &forged).await), "https://app.example.com/welcome?error=provider_error");
+    assert_eq!(
+        location(&browser.gatehouse(&app, &forged).await),
+        "https://app.example.com/welcome?error=provider_error"
+    );
     assert!(whoami_fails(&app, &browser).await, "none of these signed anyone in");
     app.finish().await;
 }
@@ -366,8 +382,10 @@ async fn github_signs_in_with_the_primary_verified_email() {
     assert_eq!(identities.body["identities"][0]["subject"], "4242");
 
     // The same GitHub user signs in again, whatever its addresses are now.
-    *github.state.emails.lock().expect("emails") = json!([{ "email": "x@example.com", "primary": true, "verified": false }]);
-    let done = Browser::default().sign_in(&app, "/v1/oauth/github/start?redirect_to=http%3A%2F%2Fgatehouse.test%2Fin").await;
+    *github.state.emails.lock().expect("emails") =
+        json!([{ "email": "x@example.com", "primary": true, "verified": false }]);
+    let done =
+        Browser::default().sign_in(&app, "/v1/oauth/github/start?redirect_to=http%3A%2F%2Fgatehouse.test%2Fin").await;
     assert_eq!(location(&done), "http://gatehouse.test/in");
     // Another GitHub user without a verified address has no account to make.
     *github.state.user_id.lock().expect("user id") = 777;

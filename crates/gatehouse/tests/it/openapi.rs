@@ -70,15 +70,15 @@ async fn moving_metrics_to_their_own_listener_takes_them_out_of_the_document() {
 /// secured one with 401 `unauthenticated`, and none with the router's 404 or 405.
 #[tokio::test]
 async fn each_operation_answers_as_documented_without_credentials() {
-    // A provider whose issuer never answers, so provider routes have one to name.
-    let providers = r#"corp = { kind = "oidc", issuer = "http://127.0.0.1:1", client_id = "c", client_secret = "s" }"#;
-    let app = TestApp::sqlite(&[("GATEHOUSE_OAUTH_PROVIDERS", providers)]).await;
+    // A provider, so provider routes have one to name.
+    let github = crate::support::fake_github::FakeGithub::start().await;
+    let app = TestApp::sqlite(&[("GATEHOUSE_OAUTH_PROVIDERS", &github.provider_toml())]).await;
     let doc = app.get("/openapi.json", None).await.body;
     for (path, method, operation) in gatehouse_http::openapi::operations(&doc) {
         let uri = path
             .replace("{id}", "0b7e4c1e-3f0a-4d55-9d7a-2f1c9a8e6b10")
             .replace("{user_id}", "0b7e4c1e-3f0a-4d55-9d7a-2f1c9a8e6b10")
-            .replace("{provider}", "corp");
+            .replace("{provider}", "github");
         let mut request = http::Request::builder()
             .method(Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"))
             .uri(&uri);

@@ -5,7 +5,7 @@
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use gatehouse_core::sealing::{KeyEncryption, Keyring, SealedKind, SealedValueStore as _};
+use gatehouse_core::sealing::{KeyEncryption, Keyring, SealedKind};
 use gatehouse_core::secret::MasterSecret;
 
 use crate::support::app::TestApp;
@@ -58,7 +58,8 @@ async fn rotation(db: TestDb) {
     assert_eq!(rotated.status, StatusCode::OK, "so a previous webhook secret is sealed too");
     let mut browser = Browser::default();
     browser.sign_in(&before, "/v1/oauth/github/start").await;
-    let user_id = before.get("/v1/session", Some(&browser.session())).await.body["user"]["id"].as_str().expect("id").to_owned();
+    let user_id =
+        before.get("/v1/session", Some(&browser.session())).await.body["user"]["id"].as_str().expect("id").to_owned();
     let vault_key = before.service_key(&["vault"]).await;
     let token_path = format!("/v1/vault/{user_id}/github/token");
     let token = before.service(Method::GET, &token_path, &vault_key, None).await.body["access_token"].clone();
@@ -80,7 +81,8 @@ async fn rotation(db: TestDb) {
     let fresh = during.service(Method::POST, "/v1/webhooks/endpoints", &webhooks, Some(endpoint)).await;
     let fresh_id = fresh.body["id"].as_str().expect("id").to_owned();
     let new_header = both.current_id().header();
-    let values = during.app.database.sealed_values().sealed_values(SealedKind::WebhookSecret, None, 100).await.expect("values");
+    let values =
+        during.app.database.sealed_values().sealed_values(SealedKind::WebhookSecret, None, 100).await.expect("values");
     let fresh_value = values.iter().find(|value| value.key == fresh_id).expect("the new endpoint's secret");
     assert!(fresh_value.blob.starts_with(&new_header), "new seals use the new secret");
 
@@ -109,7 +111,8 @@ async fn rotation(db: TestDb) {
     assert_eq!(access.status, StatusCode::OK, "{:?}", access.body);
     after.app.database.close().await;
     // And the old secret alone opens nothing any more.
-    let old_alone = gatehouse::app::build(crate::support::config_for(&db.url, &[("GATEHOUSE_MASTER_SECRET", &old)])).await;
+    let old_alone =
+        gatehouse::app::build(crate::support::config_for(&db.url, &[("GATEHOUSE_MASTER_SECRET", &old)])).await;
     assert!(old_alone.is_err(), "the signing keys moved to the new secret");
     let health_check = app(db, &github, &new, Some(&old)).await;
     let health = health_check.get("/health", None).await;

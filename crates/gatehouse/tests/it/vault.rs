@@ -192,9 +192,7 @@ async fn an_oidc_connection_refreshes_at_the_provider_and_is_revoked_there_on_di
     let fields = ", scopes = [\"offline_access\"]";
     let Some(mut app) = oidc_app_on(TestDb::sqlite(), fields, &[]).await else { return };
     let mut browser = Browser::default();
-    let done = browser
-        .sign_in(&app, "/v1/oauth/corp/start?login_hint=vera@example.com")
-        .await;
+    let done = browser.sign_in(&app, "/v1/oauth/corp/start?login_hint=vera@example.com").await;
     assert_eq!(location(&done), "http://gatehouse.test/");
     let me = app.get("/v1/session", Some(&browser.session())).await;
     let user_id = me.body["user"]["id"].as_str().expect("id").to_owned();
@@ -224,7 +222,10 @@ async fn an_oidc_connection_refreshes_at_the_provider_and_is_revoked_there_on_di
     }
     let pending = app.app.database.jobs().jobs_in(gatehouse_core::jobs::JobState::Ready, 100).await.expect("jobs");
     let pending: Vec<_> = pending.iter().map(|job| (job.kind.clone(), job.last_error.clone())).collect();
-    assert!(store.connection(user, &provider("corp")).await.expect("read").is_none(), "revoked, then deleted: {pending:?}");
+    assert!(
+        store.connection(user, &provider("corp")).await.expect("read").is_none(),
+        "revoked, then deleted: {pending:?}"
+    );
     let jobs = app.app.database.jobs().jobs_in(gatehouse_core::jobs::JobState::Succeeded, 100).await.expect("jobs");
     assert!(jobs.iter().any(|job| job.kind == "vault.revoke"), "the revocation ran as a job");
     app.finish().await;

@@ -164,7 +164,8 @@ async fn token(State(fake): State<Arc<Fake>>, body: String) -> Response {
 }
 
 fn authorized(fake: &Fake, headers: &HeaderMap) -> bool {
-    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let token =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     token.is_some_and(|token| fake.access_tokens.lock().expect("tokens").iter().any(|t| t == token))
 }
 

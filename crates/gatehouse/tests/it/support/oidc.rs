@@ -41,7 +41,10 @@ pub fn provider() -> Option<&'static OidcProvider> {
 
 fn start() -> Option<OidcProvider> {
     if Command::new("node").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "Node.js must be installed in CI: the OpenID Connect suite may not be skipped");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Node.js must be installed in CI: the OpenID Connect suite may not be skipped"
+        );
         eprintln!("note: the OpenID Connect suite did not run: install Node.js 20 or later");
         return None;
     }
@@ -156,7 +159,8 @@ impl Browser {
             if current.as_str().starts_with(PUBLIC_URL) {
                 return current.to_string();
             }
-            let site = format!("{}:{}", current.host_str().unwrap_or_default(), current.port_or_known_default().unwrap_or(0));
+            let site =
+                format!("{}:{}", current.host_str().unwrap_or_default(), current.port_or_known_default().unwrap_or(0));
             let jar = self.others.entry(site).or_default();
             let mut request = client.get(current.clone());
             if !jar.is_empty() {
