@@ -393,3 +393,24 @@ async fn github_signs_in_with_the_primary_verified_email() {
     assert_eq!(location(&done), "http://gatehouse.test/?error=email_required");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn an_account_made_by_a_provider_can_set_a_password_through_the_reset_flow() {
+    let api = crate::support::mail::EmailApi::start().await;
+    let Some(mut app) = oidc_app_on(TestDb::sqlite(), "", &api.env()).await else { return };
+    app.run_jobs();
+    let mut browser = Browser::default();
+    browser.sign_in(&app, &start("corp", "rosa@example.com")).await;
+    assert_eq!(
+        app.login("rosa@example.com", crate::support::app::PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED,
+        "no password yet"
+    );
+    app.post_json("/v1/password/forgot", None, json!({ "email": "rosa@example.com" })).await;
+    let token = api.next().await.token();
+    let reset =
+        app.post_json("/v1/password/reset", None, json!({ "token": token, "password": "a fresh passphrase here" }));
+    assert_eq!(reset.await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.login("rosa@example.com", "a fresh passphrase here").await.status, StatusCode::OK);
+    app.finish().await;
+}
