@@ -137,11 +137,20 @@ pub(crate) async fn start(
     ApiQuery(query): ApiQuery<StartQuery>,
     headers: HeaderMap,
 ) -> Response {
+    limited_per_ip(&state, &client, start_flow(&state, &provider, &query, &headers)).await
+}
+
+/// Runs `flow` if the client's address is within `oauth_ip`, with the limit's headers either way.
+async fn limited_per_ip(
+    state: &AppState,
+    client: &ClientContext,
+    flow: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Response {
     with_headers(async {
         let mut limits = RateLimitHeaders::default();
         let key = LimitKey { ip: client.ip, route: "/v1/oauth", ..LimitKey::default() };
-        let result = match check(&state, &["oauth_ip"], &key, &mut limits).await {
-            Ok(()) => start_flow(&state, &provider, &query, &headers).await,
+        let result = match check(state, &["oauth_ip"], &key, &mut limits).await {
+            Ok(()) => flow.await,
             Err(error) => Err(error),
         };
         (result, limits)
@@ -293,16 +302,7 @@ pub(crate) async fn callback(
     ApiQuery(query): ApiQuery<CallbackQuery>,
     headers: HeaderMap,
 ) -> Response {
-    with_headers(async {
-        let mut limits = RateLimitHeaders::default();
-        let key = LimitKey { ip: client.ip, route: "/v1/oauth", ..LimitKey::default() };
-        let result = match check(&state, &["oauth_ip"], &key, &mut limits).await {
-            Ok(()) => finish_flow(&state, client, &provider, &query, &headers).await,
-            Err(error) => Err(error),
-        };
-        (result, limits)
-    })
-    .await
+    limited_per_ip(&state, &client, finish_flow(&state, &client, &provider, &query, &headers)).await
 }
 
 /// A failure after the state checked out: the app learns it from `redirect_to?error=CODE`.
@@ -310,7 +310,7 @@ struct FlowError(&'static str);
 
 async fn finish_flow(
     state: &AppState,
-    client: ClientContext,
+    client: &ClientContext,
     provider: &str,
     query: &CallbackQuery,
     headers: &HeaderMap,
@@ -319,10 +319,10 @@ async fn finish_flow(
     let oauth = &services.oauth;
     let provider = oauth.provider(provider)?;
     let stored = consume_state(state, provider.as_ref(), query, headers).await?;
-    match complete(state, provider.as_ref(), &stored, query, &client).await {
+    match complete(state, provider.as_ref(), &stored, query, client).await {
         Ok(response) => Ok(response),
         Err(FlowError(code)) => {
-            let event = AuditEvent::new(AuditAction::LoginFailed, Actor::Anonymous, services.clock.now(), &client)
+            let event = AuditEvent::new(AuditAction::LoginFailed, Actor::Anonymous, services.clock.now(), client)
                 .detail("provider", provider.info().name.as_str())
                 .detail("reason", code);
             services.audit.append(&[event]).await?;
@@ -399,16 +399,14 @@ async fn complete(
         tracing::error!(%error, "a sign-in with a provider failed on our side");
         FlowError("server_error")
     };
+    let flow_error = |error: SignInError| match error {
+        SignInError::Flow(flow) => flow,
+        SignInError::Api(api) => internal(api),
+    };
     let (user_id, session_cookie) = match stored.purpose {
-        StatePurpose::SignIn => sign_in(state, provider, &identity, client).await.map_err(|e| match e {
-            SignInError::Flow(flow) => flow,
-            SignInError::Api(api) => internal(api),
-        })?,
+        StatePurpose::SignIn => sign_in(state, provider, &identity, client).await.map_err(flow_error)?,
         StatePurpose::Link { user_id, session_id } => {
-            link(state, provider, &identity, user_id, session_id, client).await.map_err(|e| match e {
-                SignInError::Flow(flow) => flow,
-                SignInError::Api(api) => internal(api),
-            })?;
+            link(state, provider, &identity, user_id, session_id, client).await.map_err(flow_error)?;
             (user_id, None)
         }
     };
@@ -466,7 +464,7 @@ async fn sign_in(
     let identities = &services.oauth.identities;
     let linked = identities.identity(&info.name, &identity.subject).await?.map(|(_, user)| user);
     let same_email = match (&linked, &identity.email) {
-        (None, Some(email)) => identities.user_by_email(email.normalized()).await?,
+        (None, Some(email)) => services.accounts.credentials_by_email(email.normalized()).await?.map(|c| c.user),
         _ => None,
     };
     let decision = decide_sign_in(linked, identity, same_email, info.link_verified_email);
@@ -574,7 +572,7 @@ async fn link(
     }
 }
 
-/// Whether the tokens a sign-in granted are worth keeping: scopes beyond sign-in were granted.
+/// The scopes a grant holds: what the provider said it granted, or else what was asked for.
 pub(crate) fn granted_scopes(tokens: &TokenSet, asked: &[String]) -> Vec<String> {
     tokens.scopes.clone().unwrap_or_else(|| asked.to_vec())
 }

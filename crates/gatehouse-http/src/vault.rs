@@ -262,7 +262,7 @@ async fn refresh_holding(
                 // Our lock ran out and someone else refreshed; theirs is as good.
                 return usable(settings.store.connection_by_id(connection.id).await?);
             }
-            metrics::counter!("gatehouse_vault_refreshes_total", "provider" => connection.provider.to_string(), "outcome" => "refreshed").increment(1);
+            count_refresh(&connection.provider, "refreshed");
             Ok(SealedConnection {
                 wrapped_key: refreshed.wrapped_key,
                 ciphertext: refreshed.ciphertext,
@@ -287,16 +287,22 @@ async fn refresh_holding(
             if settings.store.mark_broken(connection.id, holder, now, &jobs, &[event]).await? {
                 services.enqueued(&jobs);
             }
-            metrics::counter!("gatehouse_vault_refreshes_total", "provider" => connection.provider.to_string(), "outcome" => "broken").increment(1);
+            count_refresh(&connection.provider, "broken");
             Err(ApiError::ConnectionBroken("the provider refused the refresh token"))
         }
         Err(error) => {
             release().await?;
             tracing::warn!(provider = %connection.provider, %error, "refreshing a vault token failed");
-            metrics::counter!("gatehouse_vault_refreshes_total", "provider" => connection.provider.to_string(), "outcome" => "failed").increment(1);
+            count_refresh(&connection.provider, "failed");
             Err(ApiError::ProviderUnavailable)
         }
     }
+}
+
+/// `gatehouse_vault_refreshes_total` by provider and outcome.
+fn count_refresh(provider: &ProviderName, outcome: &'static str) {
+    metrics::counter!("gatehouse_vault_refreshes_total", "provider" => provider.to_string(), "outcome" => outcome)
+        .increment(1);
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -193,16 +193,6 @@ macro_rules! sql_oauth {
                 rows.iter().map(Self::identity_from_row).collect()
             }
 
-            async fn user_by_email(&self, normalized_email: &str) -> Result<Option<User>, StoreError> {
-                let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email_normalized = $1");
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(normalized_email)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(from_sqlx)?;
-                row.map(|row| Self::user_from_row(&row)).transpose()
-            }
-
             async fn create_user_with_identity(
                 &self,
                 user: &NewUser,

@@ -248,8 +248,6 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug {
     /// The identity `(provider, subject)` and its user.
     async fn identity(&self, provider: &ProviderName, subject: &str) -> Result<Option<(Identity, User)>, StoreError>;
     async fn identities_of_user(&self, user_id: Uuid) -> Result<Vec<Identity>, StoreError>;
-    /// The user with this normalized address, if any.
-    async fn user_by_email(&self, normalized_email: &str) -> Result<Option<User>, StoreError>;
     /// Creates the user, its identity and its first session with the jobs and events, in one
     /// transaction; [`StoreError::Duplicate`] when the address or the identity was taken meanwhile.
     async fn create_user_with_identity(
