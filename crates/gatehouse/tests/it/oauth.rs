@@ -238,6 +238,8 @@ async fn redirect_targets_outside_the_allowlist_are_refused_before_anything_star
     assert_eq!(default.status, StatusCode::FOUND);
     let unknown = app.get("/v1/oauth/corp/start?scopes=admin", None).await;
     assert_eq!(unknown.body["code"], "scope_not_allowed");
+    let hint = app.get("/v1/oauth/corp/start?login_hint=a%01b", None).await;
+    assert_eq!((hint.status, hint.body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
     assert_eq!(app.get("/v1/oauth/nope/start", None).await.status, StatusCode::NOT_FOUND);
     app.finish().await;
 }
