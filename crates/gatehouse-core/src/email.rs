@@ -196,6 +196,10 @@ pub struct EmailJob {
     pub link_id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     pub link_expires_at: OffsetDateTime,
+    /// Where the link's page leads on to (a hosted page's `return_to`, checked against the
+    /// redirect allowlist when it was asked for and again when it is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
 }
 
 impl JobType for SendEmail {
@@ -231,6 +235,9 @@ pub struct LinkRequest {
     pub link_id: Uuid,
     /// Who asked, for the audit event.
     pub client: crate::sessions::ClientContext,
+    /// Where the link leads on to, as in [`EmailJob::return_to`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
 }
 
 impl JobType for RequestLink {
@@ -254,21 +261,29 @@ impl LinkRequest {
         email: &str,
         client: crate::sessions::ClientContext,
         now: OffsetDateTime,
+        return_to: Option<&str>,
     ) -> Result<NewJob, serde_json::Error> {
-        let request = Self { purpose, email: email.to_owned(), link_id: Uuid::new_v4(), client };
+        let return_to = return_to.map(str::to_owned);
+        let request = Self { purpose, email: email.to_owned(), link_id: Uuid::new_v4(), client, return_to };
         NewJob::of::<RequestLink>(&request, now)
     }
 }
 
 impl EmailJob {
     /// The email that delivers `link` to `user`, as a job ready at `now`.
-    pub fn for_link(link: &NewLink, user: &User, now: OffsetDateTime) -> Result<NewJob, serde_json::Error> {
+    pub fn for_link(
+        link: &NewLink,
+        user: &User,
+        now: OffsetDateTime,
+        return_to: Option<&str>,
+    ) -> Result<NewJob, serde_json::Error> {
         let job = Self {
             to: user.email.as_str().to_owned(),
             template: link.purpose,
             name: user.name.clone(),
             link_id: link.id,
             link_expires_at: link.expires_at,
+            return_to: return_to.map(str::to_owned),
         };
         NewJob::of::<SendEmail>(&job, now)
     }
@@ -309,7 +324,7 @@ mod tests {
         assert_eq!(link.token_hash, key.token(link.id).hash());
         assert_eq!(link.email_normalized, "ada@example.com");
         assert_eq!(link.expires_at, now + time::Duration::hours(1));
-        let job = EmailJob::for_link(&link, &user, now).expect("job");
+        let job = EmailJob::for_link(&link, &user, now, None).expect("job");
         let text = job.payload.to_string();
         assert!(!text.contains(&key.token(link.id).encode()), "the job never carries the token: {text}");
         assert_eq!(job.kind, "email.send");

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::accounts::{EmailAddress, NewUser, User, parse_name};
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::password::{Password, Verification};
-use gatehouse_core::sessions::ClientContext;
+use gatehouse_core::sessions::{ClientContext, NewSession, SessionToken};
 use gatehouse_core::store::StoreError;
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -27,20 +27,20 @@ use crate::webhooks::gatehouse_event;
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignupRequest {
     #[schema(format = Email, example = "ada@example.com")]
-    email: String,
+    pub(crate) email: String,
     /// 8 to 128 characters (after Unicode normalization); not a commonly breached password.
     #[schema(example = "correct horse battery staple")]
-    password: String,
+    pub(crate) password: String,
     /// Shown to the user; up to 200 characters after trimming.
-    name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginRequest {
     #[schema(example = "ada@example.com")]
-    email: String,
-    password: String,
+    pub(crate) email: String,
+    pub(crate) password: String,
 }
 
 /// Signup's answer when login waits for a verified address: the account, not signed in.
@@ -86,9 +86,8 @@ pub(crate) async fn signup(
 ) -> Response {
     with_headers(async {
         let mut limits = RateLimitHeaders::default();
-        let key = LimitKey { ip: client.ip, route: "/v1/signup", ..LimitKey::default() };
-        let result = match check(&state, &["signup_ip"], &key, &mut limits).await {
-            Ok(()) => signup_flow(&state, client, request).await,
+        let result = match signup_limit(&state, &client, &mut limits).await {
+            Ok(()) => signup_json(&state, client, request).await,
             Err(error) => Err(error),
         };
         (result, limits)
@@ -96,13 +95,51 @@ pub(crate) async fn signup(
     .await
 }
 
-async fn signup_flow(
+/// The per-IP signup limit, checked before the request is read.
+pub(crate) async fn signup_limit(
+    state: &AppState,
+    client: &ClientContext,
+    limits: &mut RateLimitHeaders,
+) -> Result<(), ApiError> {
+    let key = LimitKey { ip: client.ip, route: "/v1/signup", ..LimitKey::default() };
+    check(state, &["signup_ip"], &key, limits).await
+}
+
+async fn signup_json(
     state: &AppState,
     client: ClientContext,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
     let body: SignupRequest = json_body(&headers, &body_bytes(request, state).await?)?;
+    let signed_up = sign_up(state, client, &body, None).await?;
+    Ok(match signed_up.session {
+        Some((session, token)) => signed_in_response(
+            StatusCode::CREATED,
+            Some(session_cookie(state, Some(&token))),
+            SignedIn { user: signed_up.user, session: session.session },
+        ),
+        None => {
+            let body = PendingVerification { user: signed_up.user, verification_required: true };
+            (StatusCode::CREATED, axum::Json(body)).into_response()
+        }
+    })
+}
+
+/// A new account, and its session unless login waits for a verified address.
+pub(crate) struct SignedUp {
+    pub(crate) user: User,
+    pub(crate) session: Option<(NewSession, SessionToken)>,
+}
+
+/// Creates the account, its verification link (leading on to `return_to`, already checked against
+/// the allowlist) and, unless login waits for verification, its session, in one transaction.
+pub(crate) async fn sign_up(
+    state: &AppState,
+    client: ClientContext,
+    body: &SignupRequest,
+    return_to: Option<&str>,
+) -> Result<SignedUp, ApiError> {
     let email = EmailAddress::parse(&body.email);
     let password = Password::new(&body.password);
     let name = parse_name(body.name.as_deref());
@@ -132,7 +169,7 @@ async fn signup_flow(
         email_verified_at: None,
         created_at: now,
     };
-    let (verification, email_job) = services.email.verification_for(&new_user.as_user(), now)?;
+    let (verification, email_job) = services.email.verification_for(&new_user.as_user(), now, return_to)?;
     // When login waits for a verified address, signup does not sign in either.
     let signed_in = if services.email.require_verified { None } else { Some(new_session(state, user_id, &client)?) };
     let mut event = AuditEvent::new(AuditAction::UserSignedUp, Actor::User(user_id), now, &client)
@@ -154,17 +191,7 @@ async fn signup_flow(
         },
     )?;
     services.enqueued(&jobs);
-    Ok(match signed_in {
-        Some((session, token)) => signed_in_response(
-            StatusCode::CREATED,
-            Some(session_cookie(state, Some(&token))),
-            SignedIn { user, session: session.session },
-        ),
-        None => {
-            let body = PendingVerification { user, verification_required: true };
-            (StatusCode::CREATED, axum::Json(body)).into_response()
-        }
-    })
+    Ok(SignedUp { user, session: signed_in })
 }
 
 /// `POST /v1/login`: signs in with email and password; limited per IP (`login_ip`, before the body
@@ -190,22 +217,47 @@ pub(crate) async fn login(
 ) -> Response {
     with_headers(async {
         let mut limits = RateLimitHeaders::default();
-        let result = login_flow(&state, client, request, &mut limits).await;
+        let result = login_json(&state, client, request, &mut limits).await;
         (result, limits)
     })
     .await
 }
 
-async fn login_flow(
+async fn login_json(
     state: &AppState,
     client: ClientContext,
     request: axum::extract::Request,
     limits: &mut RateLimitHeaders,
 ) -> Result<Response, ApiError> {
-    let by_ip = LimitKey { ip: client.ip, route: "/v1/login", ..LimitKey::default() };
-    check(state, &["login_ip"], &by_ip, limits).await?;
+    login_limit(state, &client, limits).await?;
     let headers = request.headers().clone();
     let body: LoginRequest = json_body(&headers, &body_bytes(request, state).await?)?;
+    let (user, session, token) = log_in(state, client, &body, limits).await?;
+    Ok(signed_in_response(
+        StatusCode::OK,
+        Some(session_cookie(state, Some(&token))),
+        SignedIn { user, session: session.session },
+    ))
+}
+
+/// The per-IP login limit, checked before the request is read.
+pub(crate) async fn login_limit(
+    state: &AppState,
+    client: &ClientContext,
+    limits: &mut RateLimitHeaders,
+) -> Result<(), ApiError> {
+    let by_ip = LimitKey { ip: client.ip, route: "/v1/login", ..LimitKey::default() };
+    check(state, &["login_ip"], &by_ip, limits).await
+}
+
+/// Checks the password (after the per-account limit) and starts a session, stored with its audit
+/// event and webhook.
+pub(crate) async fn log_in(
+    state: &AppState,
+    client: ClientContext,
+    body: &LoginRequest,
+    limits: &mut RateLimitHeaders,
+) -> Result<(User, NewSession, SessionToken), ApiError> {
     // A malformed address cannot match an account; it still pays for one verification below.
     let email = EmailAddress::parse(&body.email).ok();
     let account = email.as_ref().map_or_else(|| body.email.trim().to_lowercase(), |e| e.normalized().to_owned());
@@ -262,11 +314,7 @@ async fn login_flow(
     let jobs = [gatehouse_event(state, "session.created", data)?];
     services.sessions.create_session(&new_session, &[event], &jobs).await?;
     services.enqueued(&jobs);
-    Ok(signed_in_response(
-        StatusCode::OK,
-        Some(session_cookie(state, Some(&token))),
-        SignedIn { user, session: new_session.session },
-    ))
+    Ok((user, new_session, token))
 }
 
 /// `POST /v1/logout`: ends the current session (reached by cookie or access token), if any, and
@@ -293,17 +341,23 @@ pub(crate) async fn logout(
         Err(other) => return Err(other),
     };
     if let Some(current) = current {
-        let services = state.services();
-        let event =
-            AuditEvent::new(AuditAction::Logout, Actor::User(current.user.id), services.clock.now(), &current.client)
-                .target("session", current.session.id);
-        let data = json!({ "session_id": current.session.id, "user_id": current.user.id, "reason": "logout" });
-        let jobs = [gatehouse_event(&state, "session.revoked", data)?];
-        if services.sessions.revoke_session(current.user.id, current.session.id, &[event], &jobs).await?.is_some() {
-            services.enqueued(&jobs);
-        }
+        end_session(&state, &current).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().append(header::SET_COOKIE, session_cookie(&state, None));
     Ok(response)
+}
+
+/// Ends the current session, with its audit event and webhook.
+pub(crate) async fn end_session(state: &AppState, current: &CurrentSession) -> Result<(), ApiError> {
+    let services = state.services();
+    let event =
+        AuditEvent::new(AuditAction::Logout, Actor::User(current.user.id), services.clock.now(), &current.client)
+            .target("session", current.session.id);
+    let data = json!({ "session_id": current.session.id, "user_id": current.user.id, "reason": "logout" });
+    let jobs = [gatehouse_event(state, "session.revoked", data)?];
+    if services.sessions.revoke_session(current.user.id, current.session.id, &[event], &jobs).await?.is_some() {
+        services.enqueued(&jobs);
+    }
+    Ok(())
 }

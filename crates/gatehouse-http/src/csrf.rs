@@ -121,6 +121,16 @@ pub(crate) struct CsrfToken {
         body = CsrfToken, headers(("set-cookie" = String, description = "The `gatehouse_csrf` cookie.")))),
 )]
 pub(crate) async fn token(State(state): State<AppState>, current: CurrentSession) -> Response {
+    let (token, cookie) = session_token_and_cookie(&state, &current);
+    let mut response = axum::Json(CsrfToken { token }).into_response();
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The signed-in session's CSRF token and the `gatehouse_csrf` cookie that carries it.
+pub(crate) fn session_token_and_cookie(state: &AppState, current: &CurrentSession) -> (String, Option<HeaderValue>) {
     let token = state.services().csrf.token_for(&current.token_hash);
     let mut cookie = format!("{CSRF_COOKIE}={token}; Path=/; SameSite=Lax");
     if state.cookie().secure {
@@ -130,9 +140,5 @@ pub(crate) async fn token(State(state): State<AppState>, current: CurrentSession
         cookie.push_str("; Domain=");
         cookie.push_str(domain);
     }
-    let mut response = axum::Json(CsrfToken { token }).into_response();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
+    (token, HeaderValue::from_str(&cookie).ok())
 }

@@ -16,7 +16,7 @@ use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::email::{EmailJob, LinkKey, LinkLifetimes, LinkPurpose, LinkRequest, NewLink, Redemption};
 use gatehouse_core::password::Password;
 use gatehouse_core::secret::RandomToken;
-use gatehouse_core::sessions::ClientContext;
+use gatehouse_core::sessions::{ClientContext, NewSession, SessionToken};
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -43,9 +43,10 @@ impl EmailSettings {
         &self,
         user: &User,
         now: time::OffsetDateTime,
+        return_to: Option<&str>,
     ) -> Result<(NewLink, gatehouse_core::jobs::NewJob), ApiError> {
         let link = NewLink::issue(&self.link_key, LinkPurpose::VerifyEmail, user, now, self.lifetimes.verification);
-        let job = EmailJob::for_link(&link, user, now).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let job = EmailJob::for_link(&link, user, now, return_to).map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok((link, job))
     }
 }
@@ -65,23 +66,23 @@ fn accepted() -> Response {
 #[serde(deny_unknown_fields)]
 pub(crate) struct EmailRequest {
     #[schema(format = Email, example = "ada@example.com")]
-    email: String,
+    pub(crate) email: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokenRequest {
     /// The `token` parameter of the emailed link.
-    token: String,
+    pub(crate) token: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResetRequest {
     /// The `token` parameter of the emailed link.
-    token: String,
+    pub(crate) token: String,
     /// The new password: 8 to 128 characters (after Unicode normalization).
-    password: String,
+    pub(crate) password: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -91,10 +92,15 @@ pub(crate) struct Verified {
 }
 
 /// Mails a verification link to the signed-in `user`, recording `email.link_sent`.
-async fn send_verification(state: &AppState, user: &User, client: &ClientContext) -> Result<(), ApiError> {
+pub(crate) async fn send_verification(
+    state: &AppState,
+    user: &User,
+    client: &ClientContext,
+    return_to: Option<&str>,
+) -> Result<(), ApiError> {
     let services = state.services();
     let now = services.clock.now();
-    let (link, job) = services.email.verification_for(user, now)?;
+    let (link, job) = services.email.verification_for(user, now, return_to)?;
     let event = link.sent_to(user, client);
     services.links.issue_link(&link, &job, &[event]).await?;
     services.enqueued(std::slice::from_ref(&job));
@@ -114,18 +120,39 @@ async fn request_link(
 ) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
     let body: EmailRequest = json_body(&headers, &body_bytes(request, state).await?)?;
-    let email = EmailAddress::parse(&body.email).map_err(|error| {
+    let link = LinkAsked { purpose, account_policy, return_to: None };
+    ask_for_link(state, client, &body.email, &link, limits).await.map(|()| accepted())
+}
+
+/// A request for a link by address: which link, the per-address policy, and where it leads on to.
+pub(crate) struct LinkAsked<'a> {
+    pub(crate) purpose: LinkPurpose,
+    pub(crate) account_policy: &'a str,
+    pub(crate) return_to: Option<&'a str>,
+}
+
+/// Checks the address and its policy, then enqueues the job that mails the link if the account
+/// exists; the same work and the same `Ok` either way.
+pub(crate) async fn ask_for_link(
+    state: &AppState,
+    client: ClientContext,
+    email: &str,
+    link: &LinkAsked<'_>,
+    limits: &mut RateLimitHeaders,
+) -> Result<(), ApiError> {
+    let LinkAsked { purpose, account_policy, return_to } = *link;
+    let email = EmailAddress::parse(email).map_err(|error| {
         ApiError::Validation(vec![FieldError { field: "email".into(), message: error.to_string() }])
     })?;
     let by_account = LimitKey { account: Some(email.normalized()), route: "email", ..LimitKey::default() };
     check(state, &[account_policy], &by_account, limits).await?;
     let services = state.services();
     let now = services.clock.now();
-    let job =
-        LinkRequest::job(purpose, email.normalized(), client, now).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let job = LinkRequest::job(purpose, email.normalized(), client, now, return_to)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     services.jobs.enqueue(std::slice::from_ref(&job), now).await?;
     services.enqueued(std::slice::from_ref(&job));
-    Ok(accepted())
+    Ok(())
 }
 
 /// A signed-in caller needs no body; one that is sent must still be a valid request, or a client bug
@@ -143,7 +170,11 @@ async fn optional_body(state: &AppState, request: axum::extract::Request) -> Res
 }
 
 /// The user an unspent link of `purpose` is good for, or `link_invalid`.
-async fn link_user(state: &AppState, token: &str, purpose: LinkPurpose) -> Result<(RandomToken, User), ApiError> {
+pub(crate) async fn link_user(
+    state: &AppState,
+    token: &str,
+    purpose: LinkPurpose,
+) -> Result<(RandomToken, User), ApiError> {
     let token = RandomToken::parse(token.trim()).ok_or(ApiError::LinkInvalid)?;
     let services = state.services();
     let user = services.links.link_user(&token.hash(), purpose, services.clock.now()).await?;
@@ -187,7 +218,9 @@ pub(crate) async fn request_verification(
                             ..LimitKey::default()
                         };
                         match check(&state, &["verification_account"], &by_account, &mut limits).await {
-                            Ok(()) => send_verification(&state, &current.user, &client).await.map(|()| accepted()),
+                            Ok(()) => {
+                                send_verification(&state, &current.user, &client, None).await.map(|()| accepted())
+                            }
                             Err(error) => Err(error),
                         }
                     }
@@ -220,13 +253,19 @@ pub(crate) async fn verify(
     Client(client): Client,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let (token, mut user) = link_user(&state, &body.token, LinkPurpose::VerifyEmail).await?;
+    let user = verify_address(&state, &client, &body.token).await?;
+    Ok(Json(Verified { user }).into_response())
+}
+
+/// Spends a verification link and marks its address verified; the user as it now is.
+pub(crate) async fn verify_address(state: &AppState, client: &ClientContext, token: &str) -> Result<User, ApiError> {
+    let (token, mut user) = link_user(state, token, LinkPurpose::VerifyEmail).await?;
     let services = state.services();
     let now = services.clock.now();
-    let event = AuditEvent::new(AuditAction::EmailVerified, Actor::User(user.id), now, &client)
+    let event = AuditEvent::new(AuditAction::EmailVerified, Actor::User(user.id), now, client)
         .target("user", user.id)
         .detail("email", user.email.masked());
-    let jobs = verification_events(&state, &user)?;
+    let jobs = verification_events(state, &user)?;
     services
         .links
         .redeem_link(&token.hash(), user.id, now, &Redemption::VerifyEmail, &[event], &jobs)
@@ -236,7 +275,7 @@ pub(crate) async fn verify(
     // Cached sessions carry the user as it was; they would show the address unverified.
     services.sessions.forget_user(user.id).await;
     user.email_verified = true;
-    Ok(Json(Verified { user }).into_response())
+    Ok(user)
 }
 
 /// `POST /v1/password/forgot {email}`: mails a password-reset link; limited per IP and per address.
@@ -286,14 +325,25 @@ async fn limited_link_request(
 ) -> Response {
     with_headers(async {
         let mut limits = RateLimitHeaders::default();
-        let by_ip = LimitKey { ip: client.ip, route, ..LimitKey::default() };
-        let result = match check(state, &[ip_policy], &by_ip, &mut limits).await {
+        let result = match link_ip_limit(state, &client, route, ip_policy, &mut limits).await {
             Ok(()) => request_link(state, client, request, purpose, account_policy, &mut limits).await,
             Err(error) => Err(error),
         };
         (result, limits)
     })
     .await
+}
+
+/// The per-IP limit of a request for a link, checked before the request is read.
+pub(crate) async fn link_ip_limit(
+    state: &AppState,
+    client: &ClientContext,
+    route: &'static str,
+    ip_policy: &'static str,
+    limits: &mut RateLimitHeaders,
+) -> Result<(), ApiError> {
+    let by_ip = LimitKey { ip: client.ip, route, ..LimitKey::default() };
+    check(state, &[ip_policy], &by_ip, limits).await
 }
 
 /// `POST /v1/password/reset {token, password}`: sets the password and ends every session of the
@@ -315,27 +365,7 @@ pub(crate) async fn reset_password(
     Client(client): Client,
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> Result<Response, ApiError> {
-    let password = Password::new(&body.password).map_err(|error| {
-        ApiError::Validation(vec![FieldError { field: "password".into(), message: error.to_string() }])
-    })?;
-    // The link is checked before the expensive hash, so a wrong token costs one lookup.
-    let (token, user) = link_user(&state, &body.token, LinkPurpose::ResetPassword).await?;
-    let services = state.services();
-    let password_hash = services.passwords.hash(password).await?;
-    let now = services.clock.now();
-    let event = AuditEvent::new(AuditAction::PasswordReset, Actor::User(user.id), now, &client)
-        .target("user", user.id)
-        .detail("sessions_revoked", "all");
-    let data = json!({ "user_id": user.id, "method": "reset_link", "sessions_revoked": "all" });
-    let mut jobs = verification_events(&state, &user)?;
-    jobs.push(gatehouse_event(&state, "password.changed", data)?);
-    let revoked = services
-        .links
-        .redeem_link(&token.hash(), user.id, now, &Redemption::ResetPassword { password_hash }, &[event], &jobs)
-        .await?
-        .ok_or(ApiError::LinkInvalid)?;
-    services.enqueued(&jobs);
-    services.sessions.forget(&revoked).await;
+    reset_with_link(&state, &client, &body).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     // The caller's own session, if any, ended with the others.
     response.headers_mut().append(header::SET_COOKIE, session_cookie(&state, None));
@@ -381,17 +411,61 @@ pub(crate) async fn redeem_magic_link(
     Client(client): Client,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let (token, mut user) = link_user(&state, &body.token, LinkPurpose::MagicLink).await?;
+    let (user, session, cookie_token) = sign_in_with_link(&state, &client, &body.token).await?;
+    Ok(signed_in_response(
+        StatusCode::OK,
+        Some(session_cookie(&state, Some(&cookie_token))),
+        SignedIn { user, session: session.session },
+    ))
+}
+
+/// Spends a reset link: sets the password and ends every session of the user.
+pub(crate) async fn reset_with_link(
+    state: &AppState,
+    client: &ClientContext,
+    body: &ResetRequest,
+) -> Result<(), ApiError> {
+    let password = Password::new(&body.password).map_err(|error| {
+        ApiError::Validation(vec![FieldError { field: "password".into(), message: error.to_string() }])
+    })?;
+    // The link is checked before the expensive hash, so a wrong token costs one lookup.
+    let (token, user) = link_user(state, &body.token, LinkPurpose::ResetPassword).await?;
+    let services = state.services();
+    let password_hash = services.passwords.hash(password).await?;
+    let now = services.clock.now();
+    let event = AuditEvent::new(AuditAction::PasswordReset, Actor::User(user.id), now, client)
+        .target("user", user.id)
+        .detail("sessions_revoked", "all");
+    let data = json!({ "user_id": user.id, "method": "reset_link", "sessions_revoked": "all" });
+    let mut jobs = verification_events(state, &user)?;
+    jobs.push(gatehouse_event(state, "password.changed", data)?);
+    let revoked = services
+        .links
+        .redeem_link(&token.hash(), user.id, now, &Redemption::ResetPassword { password_hash }, &[event], &jobs)
+        .await?
+        .ok_or(ApiError::LinkInvalid)?;
+    services.enqueued(&jobs);
+    services.sessions.forget(&revoked).await;
+    Ok(())
+}
+
+/// Spends a sign-in link and starts a session; the link proves the address, so it is verified too.
+pub(crate) async fn sign_in_with_link(
+    state: &AppState,
+    client: &ClientContext,
+    token: &str,
+) -> Result<(User, NewSession, SessionToken), ApiError> {
+    let (token, mut user) = link_user(state, token, LinkPurpose::MagicLink).await?;
     let services = state.services();
     let now = services.clock.now();
-    let (session, cookie_token) = new_session(&state, user.id, &client)?;
-    let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, &client)
+    let (session, cookie_token) = new_session(state, user.id, client)?;
+    let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, client)
         .target("session", session.session.id)
         .detail("method", "magic_link");
     let redemption = Redemption::SignIn { session: session.clone() };
     let data = json!({ "session_id": session.session.id, "user_id": user.id, "method": "magic_link" });
-    let mut jobs = verification_events(&state, &user)?;
-    jobs.push(gatehouse_event(&state, "session.created", data)?);
+    let mut jobs = verification_events(state, &user)?;
+    jobs.push(gatehouse_event(state, "session.created", data)?);
     services
         .links
         .redeem_link(&token.hash(), user.id, now, &redemption, &[event], &jobs)
@@ -400,9 +474,5 @@ pub(crate) async fn redeem_magic_link(
     services.enqueued(&jobs);
     services.sessions.forget_user(user.id).await;
     user.email_verified = true;
-    Ok(signed_in_response(
-        StatusCode::OK,
-        Some(session_cookie(&state, Some(&cookie_token))),
-        SignedIn { user, session: session.session },
-    ))
+    Ok((user, session, cookie_token))
 }

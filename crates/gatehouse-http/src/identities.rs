@@ -81,16 +81,29 @@ pub(crate) async fn start_link(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LinkRequest>,
 ) -> Result<Response, ApiError> {
-    let oauth = &state.services().oauth;
-    let provider = oauth.provider(&provider)?;
-    let redirect_to = oauth.allowlist.check(body.redirect_to.as_deref()).map_err(|_| ApiError::RedirectNotAllowed)?;
-    let scopes = provider.info().scopes_for(body.scopes.as_deref()).map_err(ApiError::ScopeNotAllowed)?;
-    let purpose = StatePurpose::Link { user_id: current.user.id, session_id: current.session.id };
     let (url, cookie) =
-        crate::oauth::begin(&state, provider.as_ref(), redirect_to.as_str(), scopes, None, purpose, &headers).await?;
+        begin_link(&state, &current, &provider, body.redirect_to.as_deref(), body.scopes.as_deref(), &headers).await?;
     let mut response = Json(LinkStarted { url }).into_response();
     response.headers_mut().append(http::header::SET_COOKIE, cookie);
     Ok(response)
+}
+
+/// Starts a flow that links `provider` to the signed-in account: the provider URL and the cookie
+/// that binds the flow to this browser.
+pub(crate) async fn begin_link(
+    state: &AppState,
+    current: &CurrentSession,
+    provider: &str,
+    redirect_to: Option<&str>,
+    scopes: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(String, http::HeaderValue), ApiError> {
+    let oauth = &state.services().oauth;
+    let provider = oauth.provider(provider)?;
+    let redirect_to = oauth.allowlist.check(redirect_to).map_err(|_| ApiError::RedirectNotAllowed)?;
+    let scopes = provider.info().scopes_for(scopes).map_err(ApiError::ScopeNotAllowed)?;
+    let purpose = StatePurpose::Link { user_id: current.user.id, session_id: current.session.id };
+    crate::oauth::begin(state, provider.as_ref(), redirect_to.as_str(), scopes, None, purpose, headers).await
 }
 
 /// `DELETE /v1/me/identities/{id}`: unlinks an identity, unless it is the account's last way to
@@ -111,6 +124,12 @@ pub(crate) async fn unlink(
     current: CurrentSession,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
+    unlink_identity(&state, &current, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Unlinks one of the account's identities, unless it is the last way to sign in.
+pub(crate) async fn unlink_identity(state: &AppState, current: &CurrentSession, id: Uuid) -> Result<(), ApiError> {
     let services = state.services();
     let not_linked = ApiError::Missing("no identity with that id is linked to this account");
     let identities = services.oauth.identities.identities_of_user(current.user.id).await?;
@@ -120,11 +139,11 @@ pub(crate) async fn unlink(
         .target("identity", id)
         .detail("provider", identity.provider.as_str());
     let data = json!({ "user_id": current.user.id, "identity_id": id, "provider": identity.provider });
-    let jobs = [gatehouse_event(&state, "identity.unlinked", data)?];
+    let jobs = [gatehouse_event(state, "identity.unlinked", data)?];
     match services.oauth.identities.unlink_identity(current.user.id, id, &jobs, &[event]).await? {
         Unlinked::Done(_) => {
             services.enqueued(&jobs);
-            Ok(StatusCode::NO_CONTENT.into_response())
+            Ok(())
         }
         Unlinked::NotFound => Err(not_linked),
         Unlinked::LastSignInMethod => Err(ApiError::LastSignInMethod),

@@ -283,15 +283,21 @@ pub(crate) async fn revoke(
     current: CurrentSession,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
+    revoke_one(&state, &current, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Ends one of the caller's sessions, or `not_found` when it has no such live session.
+pub(crate) async fn revoke_one(state: &AppState, current: &CurrentSession, id: Uuid) -> Result<(), ApiError> {
     let now = state.services().clock.now();
     let event = AuditEvent::new(AuditAction::SessionRevoked, Actor::User(current.user.id), now, &current.client)
         .target("session", id);
     let data = json!({ "session_id": id, "user_id": current.user.id, "reason": "revoked" });
-    let jobs = [gatehouse_event(&state, "session.revoked", data)?];
+    let jobs = [gatehouse_event(state, "session.revoked", data)?];
     match state.services().sessions.revoke_session(current.user.id, id, &[event], &jobs).await? {
         Some(_) => {
             state.services().enqueued(&jobs);
-            Ok(StatusCode::NO_CONTENT.into_response())
+            Ok(())
         }
         None => Err(ApiError::NotFound),
     }
@@ -315,18 +321,24 @@ pub(crate) async fn revoke_others(
     state: axum::extract::State<AppState>,
     current: CurrentSession,
 ) -> Result<Response, ApiError> {
+    let revoked = revoke_all_others(&state, &current).await?;
+    Ok(Json(Revoked { revoked }).into_response())
+}
+
+/// Ends every session of the caller but this one; how many ended.
+pub(crate) async fn revoke_all_others(state: &AppState, current: &CurrentSession) -> Result<usize, ApiError> {
     let now = state.services().clock.now();
     let event = AuditEvent::new(AuditAction::SessionRevoked, Actor::User(current.user.id), now, &current.client)
         .target("user", current.user.id)
         .detail("scope", "all_but_current");
     let data = json!({ "user_id": current.user.id, "reason": "revoked_others", "kept_session_id": current.session.id });
-    let jobs = [gatehouse_event(&state, "session.revoked", data)?];
+    let jobs = [gatehouse_event(state, "session.revoked", data)?];
     let revoked =
         state.services().sessions.revoke_other_sessions(current.user.id, current.session.id, &[event], &jobs).await?;
     if !revoked.is_empty() {
         state.services().enqueued(&jobs);
     }
-    Ok(Json(Revoked { revoked: revoked.len() }).into_response())
+    Ok(revoked.len())
 }
 
 #[cfg(test)]

@@ -339,8 +339,18 @@ pub(crate) async fn disconnect(
     current: CurrentSession,
     ApiPath(provider): ApiPath<String>,
 ) -> Result<Response, ApiError> {
+    disconnect_provider(&state, &current, &provider).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Deletes the user's connection to `provider`, revoking its tokens at the provider by a job.
+pub(crate) async fn disconnect_provider(
+    state: &AppState,
+    current: &CurrentSession,
+    provider: &str,
+) -> Result<(), ApiError> {
     let services = state.services();
-    let client = services.oauth.provider(&provider)?;
+    let client = services.oauth.provider(provider)?;
     let name: &ProviderName = &client.info().name;
     let Some(existing) = services.vault.store.connection(current.user.id, name).await? else {
         return Err(ApiError::Missing("the user has no connection to that provider"));
@@ -363,5 +373,5 @@ pub(crate) async fn disconnect(
     if let Some(job) = &revocation {
         services.enqueued(std::slice::from_ref(job));
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }

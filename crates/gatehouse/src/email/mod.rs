@@ -62,6 +62,9 @@ impl EmailDelivery {
             LinkPurpose::MagicLink => self.config.magic_link_url.clone(),
         };
         page.query_pairs_mut().append_pair("token", &self.link_key.token(job.link_id).encode());
+        if let Some(return_to) = &job.return_to {
+            page.query_pairs_mut().append_pair("return_to", return_to);
+        }
         page.to_string()
     }
 

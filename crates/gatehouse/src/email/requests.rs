@@ -43,7 +43,8 @@ impl Perform for LinkRequests {
         let now = self.clock.now();
         let ttl = self.lifetimes.of(request.purpose);
         let link = NewLink::issue_with_id(&self.link_key, request.link_id, request.purpose, &user, now, ttl);
-        let email = EmailJob::for_link(&link, &user, now).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let email = EmailJob::for_link(&link, &user, now, request.return_to.as_deref())
+            .map_err(|e| JobError::Permanent(e.to_string()))?;
         match self.links.issue_link(&link, &email, &[link.sent_to(&user, &request.client)]).await {
             Ok(()) => {
                 gatehouse_http::state::count_enqueued(&self.wake, SendEmail::NAME, 1);

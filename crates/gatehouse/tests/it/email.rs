@@ -291,6 +291,7 @@ async fn a_link_request_that_runs_twice_issues_one_link_and_one_email() {
         email: "ada@example.com".into(),
         link_id: uuid::Uuid::new_v4(),
         client: gatehouse_core::sessions::ClientContext::default(),
+        return_to: None,
     };
     let reset = request(LinkPurpose::ResetPassword);
     handler.perform(reset.clone()).await.expect("first run");
