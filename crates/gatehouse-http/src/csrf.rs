@@ -7,7 +7,8 @@
 //!    a backend or a script, not a browser acting for a signed-in user.
 //! 2. Token, when the session cookie is present: `X-CSRF-Token` (or a `csrf_token` form field)
 //!    equals the `gatehouse_csrf` cookie and is the HMAC of this session's token hash. Login and
-//!    signup have no session yet and get the origin check only (login CSRF).
+//!    signup have no session yet and get the origin check only (login CSRF); so do the hosted
+//!    pages' signed-out forms, whose own token the page handlers check (`pages`).
 //!
 //! Requests authenticated with `Authorization` (an access token or an API key) are exempt: a browser
 //! never attaches that header cross-site by itself.
@@ -63,7 +64,8 @@ pub(crate) async fn check(state: &AppState, request: Request) -> Result<Request,
         None => {}
     }
     let Some(session) = session_token(headers, state) else { return Ok(request) };
-    if ORIGIN_ONLY.contains(&request.uri().path()) {
+    let path = request.uri().path();
+    if ORIGIN_ONLY.contains(&path) || crate::pages::SIGNED_OUT_FORMS.contains(&path) {
         return Ok(request);
     }
     let cookie_token = cookie_value(headers, CSRF_COOKIE).map(str::to_owned);

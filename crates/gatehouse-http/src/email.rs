@@ -92,7 +92,7 @@ pub(crate) struct Verified {
 }
 
 /// Mails a verification link to the signed-in `user`, recording `email.link_sent`.
-pub(crate) async fn send_verification(
+async fn send_verification(
     state: &AppState,
     user: &User,
     client: &ClientContext,
@@ -204,26 +204,13 @@ pub(crate) async fn request_verification(
 ) -> Response {
     with_headers(async {
         let mut limits = RateLimitHeaders::default();
-        let by_ip = LimitKey { ip: client.ip, route: "email", ..LimitKey::default() };
-        let result = match check(&state, &["verification_ip"], &by_ip, &mut limits).await {
+        let result = match link_ip_limit(&state, &client, "email", "verification_ip", &mut limits).await {
             Err(error) => Err(error),
             Ok(()) => match current {
                 Ok(current) => match optional_body(&state, request).await {
                     Err(error) => Err(error),
                     Ok(()) if current.user.email_verified => Ok(accepted()),
-                    Ok(()) => {
-                        let by_account = LimitKey {
-                            account: Some(current.user.email.normalized()),
-                            route: "email",
-                            ..LimitKey::default()
-                        };
-                        match check(&state, &["verification_account"], &by_account, &mut limits).await {
-                            Ok(()) => {
-                                send_verification(&state, &current.user, &client, None).await.map(|()| accepted())
-                            }
-                            Err(error) => Err(error),
-                        }
-                    }
+                    Ok(()) => verify_own_address(&state, &current.user, &client, &mut limits).await.map(|()| accepted()),
                 },
                 Err(ApiError::Unauthenticated(_)) => {
                     request_link(&state, client, request, LinkPurpose::VerifyEmail, "verification_account", &mut limits)
@@ -235,6 +222,19 @@ pub(crate) async fn request_verification(
         (result, limits)
     })
     .await
+}
+
+/// Mails a new verification link to a signed-in user whose address is unverified, within the
+/// per-address policy (the per-IP one is the caller's to check first).
+pub(crate) async fn verify_own_address(
+    state: &AppState,
+    user: &User,
+    client: &ClientContext,
+    limits: &mut RateLimitHeaders,
+) -> Result<(), ApiError> {
+    let by_account = LimitKey { account: Some(user.email.normalized()), route: "email", ..LimitKey::default() };
+    check(state, &["verification_account"], &by_account, limits).await?;
+    send_verification(state, user, client, None).await
 }
 
 /// `POST /v1/email/verify {token}`: marks the address the link was sent to as verified.

@@ -34,6 +34,8 @@ pub enum ApiError {
     InvalidBody(String),
     #[error("the body must be JSON, sent with `Content-Type: application/json`")]
     UnsupportedMediaType,
+    #[error("this is a page for browsers (Accept: text/html); the JSON API is under /v1")]
+    NotAcceptable,
     #[error("the body is larger than the limit of {limit_bytes} bytes")]
     BodyTooLarge { limit_bytes: usize },
     #[error("some fields are invalid")]
@@ -98,6 +100,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
             }
+            ApiError::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not_acceptable", "Not acceptable"),
             ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Body too large"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed"),
             ApiError::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out"),

@@ -77,9 +77,13 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
     routes
 }
 
-/// The public API router, with every layer applied.
+/// The public router: the API and, unless they are switched off, the hosted pages, with every
+/// layer applied.
 pub fn router(state: AppState) -> Router {
-    let (routes, _document) = routes(state.settings().metrics_on_main_listener).split_for_parts();
+    let (mut routes, _document) = routes(state.settings().metrics_on_main_listener).split_for_parts();
+    if state.services().pages.is_some() {
+        routes = routes.merge(crate::pages::routes());
+    }
     with_layers(routes, state)
 }
 

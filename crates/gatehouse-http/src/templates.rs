@@ -43,6 +43,8 @@ impl TemplateSet {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // A template's last newline is part of the file, not of the output.
         env.set_keep_trailing_newline(false);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
         for (name, value) in globals {
             env.add_global(*name, value.clone());
         }

@@ -24,6 +24,7 @@ use gatehouse_core::store::load_or_store_instance_secret;
 use gatehouse_core::vault::Vault;
 use gatehouse_http::email::EmailSettings;
 use gatehouse_http::oauth::OAuthSettings;
+use gatehouse_http::pages::{Branding, PageSettings};
 use gatehouse_http::password::PasswordService;
 use gatehouse_http::rate_limit::RateLimitSettings;
 use gatehouse_http::tokens::TokenService;
@@ -216,6 +217,20 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         require_verified: config.email.require_verified,
         lifetimes: config.email.link_lifetimes,
     };
+    let pages = if config.pages.enabled {
+        let branding = Branding {
+            product_name: config.email.app_name.clone(),
+            logo_url: config.pages.logo_url.clone(),
+            accent_color: config.pages.accent_color.clone(),
+            support_email: config.pages.support_email.clone(),
+        };
+        let overrides = crate::config::pages::read_overrides(config.pages.templates_dir.as_deref())?;
+        let loaded = PageSettings::load(branding, overrides, &oauth.allowlist.origins())
+            .context("loading the page templates (pages.templates_dir)")?;
+        Some(Arc::new(loaded))
+    } else {
+        None
+    };
     let services = Services {
         database: probe,
         optional_dependencies: vec![
@@ -232,6 +247,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         webhooks,
         oauth,
         vault: VaultSettings::new(database.vault(), vault),
+        pages,
         jobs_waker: worker.waker(),
         sessions,
         audit: database.audit(),

@@ -68,6 +68,19 @@ impl RedirectAllowlist {
         Self { prefixes, default: public_url.clone() }
     }
 
+    /// The serialized origins of the allowed prefixes (the public URL's first), for a page's
+    /// `form-action`.
+    pub fn origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = Vec::new();
+        for prefix in &self.prefixes {
+            let origin = prefix.origin.ascii_serialization();
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        origins
+    }
+
     /// The target to redirect to: `requested` when it is allowed, the public URL when absent.
     pub fn check(&self, requested: Option<&str>) -> Result<Url, RedirectNotAllowed> {
         let Some(text) = requested.filter(|text| !text.is_empty()) else { return Ok(self.default.clone()) };

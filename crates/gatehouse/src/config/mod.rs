@@ -7,6 +7,7 @@
 mod email;
 mod load;
 mod oauth;
+pub mod pages;
 pub mod render;
 pub mod schema;
 
@@ -53,6 +54,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Sign-in providers, by name.
     pub oauth_providers: Vec<ProviderConfig>,
+    pub pages: pages::PagesConfig,
     pub log: LogConfig,
     /// The merged raw values with their sources, for `config check`.
     pub raw: RawValues,
@@ -368,6 +370,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let webhooks = email::webhooks_config(r, production);
     let redirect_allowlist = oauth::redirect_allowlist(r, public_url.as_ref());
     let oauth_providers = oauth::providers(r, production);
+    let pages = pages::pages_config(r);
 
     Some(Config {
         mode: mode?,
@@ -410,6 +413,7 @@ fn build(r: &mut Reader) -> Option<Config> {
         email: email?,
         webhooks: webhooks?,
         oauth_providers: oauth_providers?,
+        pages: pages?,
         log: LogConfig { level, format },
         raw: r.raw.clone(),
     })

@@ -442,7 +442,12 @@ pub const SETTINGS: &[Setting] = &[
         Some("\"Gatehouse <no-reply@localhost>\""),
         "The From address: `address@example.com` or `Name <address@example.com>`.",
     ),
-    setting("email.app_name", Kind::String, Some("\"Gatehouse\""), "The product name the email templates show."),
+    setting(
+        "email.app_name",
+        Kind::String,
+        Some("\"Gatehouse\""),
+        "The product name the emails and the hosted pages show.",
+    ),
     Setting {
         example: Some("\"/etc/gatehouse/templates\""),
         ..setting(
@@ -572,6 +577,40 @@ pub const SETTINGS: &[Setting] = &[
             None,
             "Sign-in providers, one `[oauth.providers.NAME]` table each; NAME (a-z, 0-9, - and _) is the provider's name in every URL. In the environment, the whole document as TOML. Fields below.",
         )
+    },
+    setting(
+        "pages.enabled",
+        Kind::Bool,
+        Some("true"),
+        "Serve the hosted pages (/login, /signup, /account, the email-link pages). Off, only the JSON API is served and the email.*_url settings should point at the app's own pages.",
+    ),
+    Setting {
+        example: Some("\"/etc/gatehouse/pages\""),
+        ..setting(
+            "pages.templates_dir",
+            Kind::String,
+            None,
+            "Folder whose files replace the built-in page templates one by one (login.html, account.html, gatehouse.css, text.json with the wording, …; see docs/pages.md). A template that does not compile is refused at start.",
+        )
+    },
+    Setting {
+        example: Some("\"https://example.com/logo.svg\""),
+        ..setting(
+            "pages.logo_url",
+            Kind::String,
+            None,
+            "A logo shown above each page instead of the product name (email.app_name): an https URL, or a path on Gatehouse. Its origin is added to the pages' Content-Security-Policy.",
+        )
+    },
+    setting(
+        "pages.accent_color",
+        Kind::String,
+        Some("\"#2f5bd3\""),
+        "The pages' accent colour (buttons, links, focus ring), as #rgb or #rrggbb; white text sits on it, so choose a dark one.",
+    ),
+    Setting {
+        example: Some("\"support@example.com\""),
+        ..setting("pages.support_email", Kind::String, None, "An address for help, shown at the foot of each page.")
     },
     setting(
         "log.level",

@@ -1,0 +1,266 @@
+//! The account page: profile, sessions, sign-in methods and connected accounts, each action a
+//! form post (with the session's CSRF token, checked by the CSRF layer) answered by a 303 back to
+//! the page with a notice or an error code, so a reload never repeats an action.
+
+use axum::extract::State;
+use axum::response::Response;
+use http::HeaderMap;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::forms::Query;
+use super::sign_in::known;
+use super::{Page, accepts_html, see_other, with_return_to};
+use crate::csrf::session_token_and_cookie;
+use crate::email::{link_ip_limit, verify_own_address};
+use crate::error::ApiError;
+use crate::extract::ApiPath;
+use crate::identities::{begin_link, unlink_identity};
+use crate::rate_limit::RateLimitHeaders;
+use crate::sessions::{CurrentSession, revoke_all_others, revoke_one};
+use crate::state::AppState;
+use crate::vault::disconnect_provider;
+
+/// Signed out: to sign in, and back here afterwards.
+fn sign_in_first(state: &AppState) -> Response {
+    see_other(state, "/login", Vec::new())
+}
+
+/// `GET /account`.
+pub(super) async fn page(
+    State(state): State<AppState>,
+    query: Query,
+    headers: HeaderMap,
+    current: Result<CurrentSession, ApiError>,
+) -> Result<Response, ApiError> {
+    if !accepts_html(&headers) {
+        return Err(ApiError::NotAcceptable);
+    }
+    let current = match current {
+        Ok(current) => current,
+        Err(ApiError::Unauthenticated(_)) => return Ok(sign_in_first(&state)),
+        Err(other) => return Err(other),
+    };
+    let services = state.services();
+    let pages = super::pages(&state)?;
+    let sessions = services.sessions.sessions_of_user(current.user.id).await?;
+    let identities = services.oauth.identities.identities_of_user(current.user.id).await?;
+    let connections = services.vault.store.connections_of_user(current.user.id).await?;
+    let display = |provider: &str| {
+        services
+            .oauth
+            .providers
+            .values()
+            .find(|client| client.info().name.as_str() == provider)
+            .map_or_else(|| provider.to_owned(), |client| client.info().display_name.clone())
+    };
+    let unknown_device = pages.say("account.unknown_device", &[]);
+    let sessions: Vec<_> = sessions
+        .iter()
+        .map(|session| {
+            json!({
+                "id": session.id,
+                "current": session.id == current.session.id,
+                "device": session.user_agent.as_deref().map_or_else(|| unknown_device.clone(), describe_agent),
+                "created_at": session.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
+                "created_at_text": readable(session.created_at),
+                "ip": session.ip.map(|ip| ip.to_string()),
+            })
+        })
+        .collect();
+    let providers: Vec<_> = services
+        .oauth
+        .providers
+        .values()
+        .map(|client| {
+            let info = client.info();
+            let linked = identities.iter().any(|identity| identity.provider == info.name);
+            json!({ "name": info.name.as_str(), "display_name": info.display_name, "linked": linked })
+        })
+        .collect();
+    let identities: Vec<_> = identities
+        .iter()
+        .map(|identity| {
+            json!({ "id": identity.id, "display_name": display(identity.provider.as_str()), "email": identity.email })
+        })
+        .collect();
+    let connections: Vec<_> = connections
+        .iter()
+        .map(|sealed| {
+            let connection = sealed.public();
+            json!({
+                "provider": connection.provider.as_str(),
+                "display_name": display(connection.provider.as_str()),
+                "status": connection.status,
+                "scopes": connection.scopes,
+            })
+        })
+        .collect();
+    let user = json!({
+        "email": current.user.email.as_str(),
+        "email_verified": current.user.email_verified,
+        "name": current.user.name,
+        "created_at": current.user.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        "created_at_text": readable(current.user.created_at),
+    });
+    let extra = json!({ "user": user, "sessions": sessions, "providers": providers, "identities": identities,
+        "connections": connections });
+    let (token, cookie) = session_token_and_cookie(&state, &current);
+    let mut page = Page::new("account.html", extra).cookie(cookie).notice(known(&state, "account", query.get("notice")));
+    page.csrf_token = token;
+    page.error = known(&state, "errors", query.get("error"));
+    Ok(page.render(&state))
+}
+
+/// "Firefox on Linux": enough of a user agent for a person to tell their devices apart.
+fn describe_agent(agent: &str) -> String {
+    let browser = [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"), ("curl/", "curl")]
+    .iter()
+    .find(|(marker, _)| agent.contains(marker))
+    .map(|(_, name)| *name);
+    let system = [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+        ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux")]
+    .iter()
+    .find(|(marker, _)| agent.contains(marker))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(name), None) | (None, Some(name)) => name.to_owned(),
+        (None, None) => agent.chars().take(40).collect(),
+    }
+}
+
+/// "2026-12-03 07:16 UTC".
+fn readable(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{}-{:02}-{:02} {:02}:{:02} UTC", at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute())
+}
+
+/// Back to the account page: with a notice on success, an error code otherwise.
+fn back(state: &AppState, outcome: Result<&str, ApiError>) -> Response {
+    let location = match outcome {
+        Ok(notice) => with_return_to("/account", None, &[("notice", notice)]),
+        Err(error) => {
+            if error.status().is_server_error() {
+                tracing::error!(code = error.code(), error = %error, "an account page action failed");
+            }
+            with_return_to("/account", None, &[("error", error.code())])
+        }
+    };
+    see_other(state, &location, Vec::new())
+}
+
+/// Runs `action` for the signed-in user and goes back to the page.
+async fn act<F, Fut>(state: AppState, current: Result<CurrentSession, ApiError>, action: F) -> Response
+where
+    F: FnOnce(AppState, CurrentSession) -> Fut,
+    Fut: std::future::Future<Output = Result<&'static str, ApiError>>,
+{
+    match current {
+        Ok(current) => {
+            let outcome = action(state.clone(), current).await;
+            back(&state, outcome)
+        }
+        Err(ApiError::Unauthenticated(_)) => sign_in_first(&state),
+        Err(other) => back(&state, Err(other)),
+    }
+}
+
+/// `POST /account/verification`: mails a new confirmation link, within the API's limits.
+pub(super) async fn resend_verification(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+) -> Response {
+    act(state, current, |state, current| async move {
+        if current.user.email_verified {
+            return Ok("verified_signed_in");
+        }
+        let mut limits = RateLimitHeaders::default();
+        link_ip_limit(&state, &current.client, "email", "verification_ip", &mut limits).await?;
+        verify_own_address(&state, &current.user, &current.client, &mut limits).await?;
+        Ok("verification_sent")
+    })
+    .await
+}
+
+/// `POST /account/sessions/{id}/revoke`.
+pub(super) async fn revoke_session(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Response {
+    act(state, current, |state, current| async move {
+        revoke_one(&state, &current, id).await?;
+        Ok("session_ended")
+    })
+    .await
+}
+
+/// `POST /account/sessions/revoke-others`.
+pub(super) async fn revoke_others(State(state): State<AppState>, current: Result<CurrentSession, ApiError>) -> Response {
+    act(state, current, |state, current| async move {
+        revoke_all_others(&state, &current).await?;
+        Ok("others_ended")
+    })
+    .await
+}
+
+/// `POST /account/identities/{provider}/link`: on to the provider, and back to this page.
+pub(super) async fn link(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    ApiPath(provider): ApiPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let current = match current {
+        Ok(current) => current,
+        Err(ApiError::Unauthenticated(_)) => return sign_in_first(&state),
+        Err(other) => return back(&state, Err(other)),
+    };
+    let back_here = format!("{}/account", state.services().oauth.public_url);
+    match begin_link(&state, &current, &provider, Some(&back_here), None, &headers).await {
+        Ok((url, cookie)) => see_other(&state, &url, vec![cookie]),
+        Err(error) => back(&state, Err(error)),
+    }
+}
+
+/// `POST /account/identities/{id}/unlink`.
+pub(super) async fn unlink(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Response {
+    act(state, current, |state, current| async move {
+        unlink_identity(&state, &current, id).await?;
+        Ok("unlinked")
+    })
+    .await
+}
+
+/// `POST /account/connections/{provider}/disconnect`.
+pub(super) async fn disconnect(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    ApiPath(provider): ApiPath<String>,
+) -> Response {
+    act(state, current, |state, current| async move {
+        disconnect_provider(&state, &current, &provider).await?;
+        Ok("disconnected")
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agents_read_as_devices() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
+        assert_eq!(describe_agent(chrome), "Chrome on Linux");
+        let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0";
+        assert_eq!(describe_agent(firefox), "Firefox on Windows");
+        assert_eq!(describe_agent("curl/8.5.0"), "curl");
+    }
+}

@@ -1,0 +1,543 @@
+//! The hosted pages: sign-in, sign-up, the email-link pages and the account page, server-rendered
+//! from templates, working without JavaScript (plain forms, POST, 303 redirects).
+//!
+//! Pages call the same flows as the JSON handlers (`accounts::log_in`, `email::reset_with_link`,
+//! …); they only translate between forms and those flows, and turn each `ApiError` into a message a
+//! person understands, next to the field it concerns. They are not in the OpenAPI document: they
+//! are HTML for people, not an API, and [`PAGE_ROUTES`] lists them instead (the route-coverage test
+//! checks the two lists together cover every route).
+//!
+//! Forms carry a CSRF token. Signed in, it is the session's token (checked by the CSRF layer, as
+//! for the JSON API). Signed out (sign-in, sign-up, the link pages), it is an HMAC of a random
+//! `gatehouse_form` cookie, checked here: with the origin check the CSRF layer does on every
+//! unsafe request, that stops login CSRF, where another site signs a browser in to its account.
+//!
+//! Every `return_to` is checked against `server.redirect_allowlist`; one outside it is dropped
+//! (the account page is used instead), never followed.
+
+mod account;
+mod forms;
+mod sign_in;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use gatehouse_core::secret::{RandomToken, TokenHash};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use minijinja::Value;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{ApiError, os_random};
+use crate::sessions::cookie_value;
+use crate::state::AppState;
+use crate::templates::{TemplateError, TemplateSet};
+
+/// Every page route, as `(METHOD, path)`: what the API document leaves out.
+pub const PAGE_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/assets/gatehouse.css"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/login/email-link"),
+    ("POST", "/login/email-link"),
+    ("GET", "/signup"),
+    ("POST", "/signup"),
+    ("POST", "/logout"),
+    ("GET", "/forgot-password"),
+    ("POST", "/forgot-password"),
+    ("GET", "/reset-password"),
+    ("POST", "/reset-password"),
+    ("GET", "/verify-email"),
+    ("POST", "/verify-email"),
+    ("GET", "/magic-link"),
+    ("POST", "/magic-link"),
+    ("GET", "/account"),
+    ("POST", "/account/verification"),
+    ("POST", "/account/sessions/{id}/revoke"),
+    ("POST", "/account/sessions/revoke-others"),
+    ("POST", "/account/identities/{id}/link"),
+    ("POST", "/account/identities/{id}/unlink"),
+    ("POST", "/account/connections/{id}/disconnect"),
+];
+
+/// The page routes that have no session to protect: the CSRF layer checks their origin only, and
+/// the handler checks the form's own token.
+pub(crate) const SIGNED_OUT_FORMS: &[&str] =
+    &["/login", "/login/email-link", "/signup", "/forgot-password", "/reset-password", "/verify-email", "/magic-link"];
+
+/// The page routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(sign_in::home))
+        .route("/assets/gatehouse.css", get(stylesheet))
+        .route("/login", get(sign_in::login_page).post(sign_in::login))
+        .route("/login/email-link", get(sign_in::email_link_page).post(sign_in::email_link))
+        .route("/signup", get(sign_in::signup_page).post(sign_in::signup))
+        .route("/logout", post(sign_in::logout))
+        .route("/forgot-password", get(sign_in::forgot_page).post(sign_in::forgot))
+        .route("/reset-password", get(sign_in::reset_page).post(sign_in::reset))
+        .route("/verify-email", get(sign_in::verify_page).post(sign_in::verify))
+        .route("/magic-link", get(sign_in::magic_page).post(sign_in::magic))
+        .route("/account", get(account::page))
+        .route("/account/verification", post(account::resend_verification))
+        .route("/account/sessions/{id}/revoke", post(account::revoke_session))
+        .route("/account/sessions/revoke-others", post(account::revoke_others))
+        .route("/account/identities/{id}/link", post(account::link))
+        .route("/account/identities/{id}/unlink", post(account::unlink))
+        .route("/account/connections/{id}/disconnect", post(account::disconnect))
+}
+
+/// What the pages show of the product, from `[branding]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Branding {
+    pub product_name: String,
+    /// An absolute http(s) URL, or a path on Gatehouse.
+    pub logo_url: Option<String>,
+    /// `#rgb` or `#rrggbb`, checked by the config.
+    pub accent_color: String,
+    pub support_email: Option<String>,
+}
+
+/// The compiled pages and what every render needs.
+#[derive(Debug)]
+pub struct PageSettings {
+    templates: TemplateSet,
+    /// The wording, also the templates' `t`: messages for errors are looked up here.
+    text: serde_json::Value,
+    stylesheet: axum::body::Bytes,
+    stylesheet_path: String,
+    csp: HeaderValue,
+    csp_account: HeaderValue,
+}
+
+/// The built-in page templates; a folder may replace any of them, and `text.json`.
+const BUILTIN: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/pages/base.html")),
+    ("macros.html", include_str!("../../templates/pages/macros.html")),
+    ("login.html", include_str!("../../templates/pages/login.html")),
+    ("signup.html", include_str!("../../templates/pages/signup.html")),
+    ("email_link.html", include_str!("../../templates/pages/email_link.html")),
+    ("forgot_password.html", include_str!("../../templates/pages/forgot_password.html")),
+    ("reset_password.html", include_str!("../../templates/pages/reset_password.html")),
+    ("verify_email.html", include_str!("../../templates/pages/verify_email.html")),
+    ("magic_link.html", include_str!("../../templates/pages/magic_link.html")),
+    ("account.html", include_str!("../../templates/pages/account.html")),
+    ("message.html", include_str!("../../templates/pages/message.html")),
+    ("gatehouse.css", include_str!("../../templates/pages/gatehouse.css")),
+];
+
+const BUILTIN_TEXT: &str = include_str!("../../templates/pages/text.json");
+const TEXT_FILE: &str = "text.json";
+
+impl PageSettings {
+    /// Compiles the pages: the built-in templates with `overrides` (file name → source, from
+    /// `pages.templates_dir`) in their place, then renders each once with sample values so a
+    /// replaced template that does not compile, or names a value it is not given, is refused now.
+    /// `form_targets` are the origins forms may lead to (the redirect allowlist's).
+    pub fn load(
+        branding: Branding,
+        mut overrides: BTreeMap<String, String>,
+        form_targets: &[String],
+    ) -> Result<Self, TemplateError> {
+        let text_source = overrides.remove(TEXT_FILE).unwrap_or_else(|| BUILTIN_TEXT.to_owned());
+        let text: serde_json::Value = serde_json::from_str(&text_source)
+            .map_err(|error| TemplateError { file: TEXT_FILE.into(), message: error.to_string() })?;
+        let globals = [("t", Value::from_serialize(&text)), ("brand", Value::from_serialize(&branding))];
+        let templates = TemplateSet::load(BUILTIN, overrides, &globals)?;
+        let stylesheet = templates.render("gatehouse.css", Value::from(()))?;
+        // A changed stylesheet gets a new address, so browsers may cache it for long.
+        let digest = hex_prefix(&Sha256::digest(stylesheet.as_bytes()));
+        let stylesheet_path = format!("/assets/gatehouse.css?v={digest}");
+        let logo_origin = branding.logo_url.as_deref().and_then(origin_of);
+        let img = match &logo_origin {
+            Some(origin) => format!("img-src 'self' {origin}"),
+            None => "img-src 'self'".to_owned(),
+        };
+        let base = format!("default-src 'none'; style-src 'self'; {img}; base-uri 'none'; frame-ancestors 'none'");
+        let mut targets = vec!["'self'".to_owned()];
+        targets.extend(form_targets.iter().cloned());
+        let csp = format!("{base}; form-action {}", targets.join(" "));
+        let settings = Self {
+            templates,
+            text,
+            stylesheet: stylesheet.into(),
+            stylesheet_path,
+            csp: HeaderValue::from_str(&csp).map_err(|_| invalid_csp())?,
+            // The account page's link buttons post, then redirect to a provider, whose origin
+            // is not known here; `form-action` would block that redirect.
+            csp_account: HeaderValue::from_str(&base).map_err(|_| invalid_csp())?,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), TemplateError> {
+        let samples = sample_contexts();
+        for (name, extra) in &samples {
+            let page = Page::new(name, extra.clone());
+            self.templates.render(name, self.context(&page))?;
+        }
+        Ok(())
+    }
+
+    /// A message from the wording, by dotted key, with `{name}` placeholders filled.
+    fn say(&self, key: &str, values: &[(&str, &str)]) -> String {
+        let mut node = &self.text;
+        for part in key.split('.') {
+            node = &node[part];
+        }
+        let mut text = node.as_str().unwrap_or(key).to_owned();
+        for (name, value) in values {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    }
+
+    fn knows(&self, key: &str) -> bool {
+        let mut node = &self.text;
+        for part in key.split('.') {
+            node = &node[part];
+        }
+        node.is_string()
+    }
+
+    fn context(&self, page: &Page) -> Value {
+        let mut map = serde_json::Map::new();
+        map.insert("stylesheet".into(), json!(self.stylesheet_path));
+        map.insert("csrf_token".into(), json!(page.csrf_token));
+        map.insert("return_to".into(), json!(page.return_to));
+        map.insert("notice".into(), json!(page.notice));
+        map.insert("error".into(), json!(page.error));
+        map.insert("errors".into(), json!(page.errors));
+        let mut values = serde_json::Map::new();
+        for key in ["email", "name"] {
+            values.insert(key.into(), json!(page.values.get(key).cloned().unwrap_or_default()));
+        }
+        map.insert("values".into(), serde_json::Value::Object(values));
+        if let serde_json::Value::Object(extra) = &page.extra {
+            for (key, value) in extra {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+        Value::from_serialize(&map)
+    }
+}
+
+fn invalid_csp() -> TemplateError {
+    TemplateError { file: "branding.logo_url".into(), message: "cannot be named in a Content-Security-Policy".into() }
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().take(6).map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    Some(parsed.origin().ascii_serialization()).filter(|origin| origin != "null")
+}
+
+/// The values each page template needs beyond the common ones, for the start-time check.
+fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
+    let user = json!({ "email": "ada@example.com", "email_verified": false, "name": "Ada",
+        "created_at": "2026-01-01T00:00:00Z", "created_at_text": "2026-01-01 00:00 UTC" });
+    let session = json!({ "id": "00000000-0000-0000-0000-000000000000", "device": "Firefox on Linux",
+        "current": false, "created_at": "2026-01-01T00:00:00Z", "created_at_text": "1 January 2026", "ip": "192.0.2.1" });
+    let provider = json!({ "name": "github", "display_name": "GitHub", "linked": false,
+        "start_url": "/v1/oauth/github/start" });
+    vec![
+        ("login.html", json!({ "providers": [provider] })),
+        ("signup.html", json!({})),
+        ("email_link.html", json!({})),
+        ("forgot_password.html", json!({})),
+        ("reset_password.html", json!({ "link_ok": true, "token": "t" })),
+        ("verify_email.html", json!({ "link_ok": true, "token": "t" })),
+        ("magic_link.html", json!({ "link_ok": true, "token": "t" })),
+        ("message.html", json!({ "title": "Done", "text": "Text", "link": { "href": "/", "label": "Go" } })),
+        (
+            "account.html",
+            json!({
+                "user": user,
+                "sessions": [session.clone(), session],
+                "providers": [provider],
+                "identities": [{ "id": "00000000-0000-0000-0000-000000000000", "display_name": "GitHub",
+                    "email": "ada@example.com" }],
+                "connections": [{ "provider": "github", "display_name": "GitHub", "status": "active",
+                    "scopes": ["repo"] }],
+            }),
+        ),
+    ]
+}
+
+/// One page to answer: a template, its values, and what goes in the headers.
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    template: &'static str,
+    status: Option<StatusCode>,
+    csrf_token: String,
+    return_to: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+    errors: BTreeMap<String, String>,
+    values: BTreeMap<String, String>,
+    extra: serde_json::Value,
+    cookies: Vec<HeaderValue>,
+    retry_after_secs: Option<u64>,
+}
+
+impl Page {
+    pub(crate) fn new(template: &'static str, extra: serde_json::Value) -> Self {
+        Self { template, extra, ..Self::default() }
+    }
+
+    pub(crate) fn return_to(mut self, return_to: Option<&str>) -> Self {
+        self.return_to = return_to.map(str::to_owned);
+        self
+    }
+
+    pub(crate) fn notice(mut self, notice: Option<String>) -> Self {
+        self.notice = notice;
+        self
+    }
+
+    pub(crate) fn keep(mut self, field: &str, value: &str) -> Self {
+        self.values.insert(field.to_owned(), value.to_owned());
+        self
+    }
+
+    pub(crate) fn cookie(mut self, cookie: Option<HeaderValue>) -> Self {
+        self.cookies.extend(cookie);
+        self
+    }
+
+    /// Shows `error` as a person reads it: next to its field when it concerns one, above the
+    /// form otherwise, with the API's status (and `Retry-After` for a rate limit).
+    pub(crate) fn failed(mut self, pages: &PageSettings, error: &ApiError) -> Self {
+        self.status = Some(error.status());
+        match error {
+            ApiError::Validation(fields) => {
+                for field in fields {
+                    let name = pages.say(&format!("field_names.{}", field.field), &[]);
+                    self.errors.insert(field.field.clone(), format!("{name} {}.", field.message));
+                }
+            }
+            ApiError::RateLimited { retry_after_secs, .. } => {
+                self.retry_after_secs = Some(*retry_after_secs);
+                let seconds = retry_after_secs.to_string();
+                self.error = Some(pages.say("errors.rate_limited", &[("seconds", &seconds)]));
+            }
+            ApiError::InvalidCredentials => {
+                self.errors.insert("password".into(), pages.say("errors.invalid_credentials", &[]));
+            }
+            ApiError::EmailNotVerified => {
+                self.errors.insert("email".into(), pages.say("errors.email_not_verified", &[]));
+            }
+            ApiError::Store(gatehouse_core::store::StoreError::Duplicate { .. }) => {
+                self.errors.insert("email".into(), pages.say("errors.duplicate_entry", &[]));
+            }
+            ApiError::CsrfFailed(_) => self.error = Some(pages.say("errors.form_expired", &[])),
+            other => {
+                let key = format!("errors.{}", other.code());
+                let key = if pages.knows(&key) { key } else { "errors.internal_error".to_owned() };
+                self.error = Some(pages.say(&key, &[]));
+                if other.status().is_server_error() {
+                    // Logged once, as the JSON answer would be; the person sees only the message.
+                    tracing::error!(code = other.code(), error = %other, "a page's request failed");
+                }
+            }
+        }
+        self
+    }
+
+    /// Renders the page with its headers: HTML, never cached, with the pages' CSP.
+    pub(crate) fn render(self, state: &AppState) -> Response {
+        let Some(pages) = state.services().pages.as_deref() else { return ApiError::NotFound.into_response() };
+        let body = match pages.templates.render(self.template, pages.context(&self)) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, "a page template failed to render");
+                return ApiError::Internal(format!("rendering {}", self.template)).into_response();
+            }
+        };
+        let mut response = (self.status.unwrap_or(StatusCode::OK), body).into_response();
+        let csp = if self.template == "account.html" { &pages.csp_account } else { &pages.csp };
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        page_headers(headers, csp);
+        for cookie in self.cookies {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+        if let Some(seconds) = self.retry_after_secs
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+/// The headers every page answer carries, redirects included.
+fn page_headers(headers: &mut HeaderMap, csp: &HeaderValue) {
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
+    // `no-referrer` (the API's policy) makes Chromium send `Origin: null` on a page's own form
+    // posts, which the origin check must refuse; `same-origin` sends the origin to us and nothing
+    // to anyone else.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// A 303 to `location` (after a form post, the browser follows with a GET).
+pub(crate) fn see_other(state: &AppState, location: &str, cookies: Vec<HeaderValue>) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        headers.insert(header::LOCATION, value);
+    }
+    if let Some(pages) = state.services().pages.as_deref() {
+        page_headers(headers, &pages.csp);
+    }
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `GET /assets/gatehouse.css`: the stylesheet, rendered once at start with the branding.
+async fn stylesheet(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let Some(pages) = state.services().pages.as_deref() else { return ApiError::NotFound.into_response() };
+    let mut response = pages.stylesheet.clone().into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    response
+}
+
+/// Whether the client takes HTML: a browser, or a client that states no preference. A client
+/// that asks only for JSON gets a 406 that names the API instead of a page.
+pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()) else { return true };
+    accept.split(',').map(|part| part.split(';').next().unwrap_or_default().trim()).any(|media| {
+        media.eq_ignore_ascii_case("text/html")
+            || media.eq_ignore_ascii_case("application/xhtml+xml")
+            || media == "*/*"
+            || media.eq_ignore_ascii_case("text/*")
+    })
+}
+
+/// The cookie that binds signed-out forms to this browser.
+pub(crate) const FORM_COOKIE: &str = "gatehouse_form";
+
+/// The signed-out form token of this browser: from its `gatehouse_form` cookie, or a new one
+/// with the cookie to set.
+pub(crate) fn form_binding(state: &AppState, headers: &HeaderMap) -> Result<(String, Option<HeaderValue>), ApiError> {
+    if let Some(existing) = cookie_value(headers, FORM_COOKIE).and_then(RandomToken::parse) {
+        return Ok((form_token(state, &existing), None));
+    }
+    let fresh = RandomToken::from_random(os_random()?);
+    let mut cookie = format!("{FORM_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax", fresh.encode());
+    if state.cookie().secure {
+        cookie.push_str("; Secure");
+    }
+    Ok((form_token(state, &fresh), HeaderValue::from_str(&cookie).ok()))
+}
+
+/// The HMAC of the form cookie, under a hash distinct from any session token's.
+fn form_token(state: &AppState, binding: &RandomToken) -> String {
+    state.services().csrf.token_for(&form_hash(binding))
+}
+
+fn form_hash(binding: &RandomToken) -> TokenHash {
+    let mut hasher = Sha256::new();
+    hasher.update(b"gatehouse signed-out form v1");
+    hasher.update(binding.hash().0);
+    TokenHash(hasher.finalize().into())
+}
+
+/// Whether `presented` is the token of this browser's form cookie (compared in constant time).
+pub(crate) fn form_token_valid(state: &AppState, headers: &HeaderMap, presented: Option<&str>) -> bool {
+    let binding = cookie_value(headers, FORM_COOKIE).and_then(RandomToken::parse);
+    match (binding, presented) {
+        (Some(binding), Some(presented)) => state.services().csrf.verify(&form_hash(&binding), presented),
+        _ => false,
+    }
+}
+
+/// `return_to` when the allowlist allows it; `None` (never an error) otherwise.
+pub(crate) fn allowed_return_to(state: &AppState, requested: Option<&str>) -> Option<String> {
+    let requested = requested.filter(|text| !text.is_empty())?;
+    state.services().oauth.allowlist.check(Some(requested)).ok().map(|url| url.to_string())
+}
+
+/// Where to go after signing in: the allowed `return_to`, or the account page.
+pub(crate) fn destination(return_to: Option<&str>) -> String {
+    return_to.map_or_else(|| "/account".to_owned(), str::to_owned)
+}
+
+/// `path?return_to=…`, or `path` alone.
+pub(crate) fn with_return_to(path: &str, return_to: Option<&str>, more: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(return_to) = return_to {
+        query.append_pair("return_to", return_to);
+    }
+    for (key, value) in more {
+        query.append_pair(key, value);
+    }
+    let query = query.finish();
+    if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") }
+}
+
+/// The pages, or 404 when they are switched off.
+pub(crate) fn pages(state: &AppState) -> Result<&Arc<PageSettings>, ApiError> {
+    state.services().pages.as_ref().ok_or(ApiError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn branding() -> Branding {
+        Branding { product_name: "Acme".into(), logo_url: None, accent_color: "#2f5bd3".into(), support_email: None }
+    }
+
+    #[test]
+    fn the_built_in_pages_compile_and_render() {
+        let pages = PageSettings::load(branding(), BTreeMap::new(), &[]).expect("built-in pages are valid");
+        assert!(pages.stylesheet_path.starts_with("/assets/gatehouse.css?v="));
+        assert!(std::str::from_utf8(&pages.stylesheet).expect("css").contains("--accent: #2f5bd3"));
+        let csp = pages.csp.to_str().expect("ascii");
+        assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    }
+
+    #[test]
+    fn a_replaced_template_that_names_an_unknown_value_is_refused() {
+        let overrides = BTreeMap::from([("login.html".to_owned(), "{{ pasword }}".to_owned())]);
+        let error = PageSettings::load(branding(), overrides, &[]).expect_err("undefined value");
+        assert_eq!(error.file, "login.html");
+        let broken = BTreeMap::from([(TEXT_FILE.to_owned(), "{".to_owned())]);
+        assert_eq!(PageSettings::load(branding(), broken, &[]).expect_err("bad json").file, TEXT_FILE);
+    }
+
+    #[test]
+    fn html_is_for_clients_that_take_it() {
+        let mut headers = HeaderMap::new();
+        assert!(accepts_html(&headers), "no Accept header: any type");
+        headers.insert(header::ACCEPT, HeaderValue::from_static("text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"));
+        assert!(accepts_html(&headers));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(!accepts_html(&headers));
+    }
+
+    #[test]
+    fn return_to_is_carried_in_the_query() {
+        assert_eq!(with_return_to("/login", None, &[]), "/login");
+        assert_eq!(
+            with_return_to("/login", Some("https://app.example.com/a?b=1"), &[("notice", "verified")]),
+            "/login?return_to=https%3A%2F%2Fapp.example.com%2Fa%3Fb%3D1&notice=verified"
+        );
+    }
+}
