@@ -210,7 +210,9 @@ pub(crate) async fn request_verification(
                 Ok(current) => match optional_body(&state, request).await {
                     Err(error) => Err(error),
                     Ok(()) if current.user.email_verified => Ok(accepted()),
-                    Ok(()) => verify_own_address(&state, &current.user, &client, &mut limits).await.map(|()| accepted()),
+                    Ok(()) => {
+                        verify_own_address(&state, &current.user, &client, &mut limits).await.map(|()| accepted())
+                    }
                 },
                 Err(ApiError::Unauthenticated(_)) => {
                     request_link(&state, client, request, LinkPurpose::VerifyEmail, "verification_account", &mut limits)

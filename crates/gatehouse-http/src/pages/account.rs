@@ -106,7 +106,8 @@ pub(super) async fn page(
     let extra = json!({ "user": user, "sessions": sessions, "providers": providers, "identities": identities,
         "connections": connections });
     let (token, cookie) = session_token_and_cookie(&state, &current);
-    let mut page = Page::new("account.html", extra).cookie(cookie).notice(known(&state, "account", query.get("notice")));
+    let mut page =
+        Page::new("account.html", extra).cookie(cookie).notice(known(&state, "account", query.get("notice")));
     page.csrf_token = token;
     page.error = known(&state, "errors", query.get("error"));
     Ok(page.render(&state))
@@ -114,13 +115,26 @@ pub(super) async fn page(
 
 /// "Firefox on Linux": enough of a user agent for a person to tell their devices apart.
 fn describe_agent(agent: &str) -> String {
-    let browser = [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-        ("Safari/", "Safari"), ("curl/", "curl")]
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
     .iter()
     .find(|(marker, _)| agent.contains(marker))
     .map(|(_, name)| *name);
-    let system = [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
-        ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux")]
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
     .iter()
     .find(|(marker, _)| agent.contains(marker))
     .map(|(_, name)| *name);
@@ -198,7 +212,10 @@ pub(super) async fn revoke_session(
 }
 
 /// `POST /account/sessions/revoke-others`.
-pub(super) async fn revoke_others(State(state): State<AppState>, current: Result<CurrentSession, ApiError>) -> Response {
+pub(super) async fn revoke_others(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+) -> Response {
     act(state, current, |state, current| async move {
         revoke_all_others(&state, &current).await?;
         Ok("others_ended")
@@ -257,7 +274,8 @@ mod tests {
 
     #[test]
     fn user_agents_read_as_devices() {
-        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
         assert_eq!(describe_agent(chrome), "Chrome on Linux");
         let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0";
         assert_eq!(describe_agent(firefox), "Firefox on Windows");

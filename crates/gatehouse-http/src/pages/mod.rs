@@ -177,10 +177,17 @@ impl PageSettings {
     }
 
     fn check(&self) -> Result<(), TemplateError> {
-        let samples = sample_contexts();
-        for (name, extra) in &samples {
-            let page = Page::new(name, extra.clone());
-            self.templates.render(name, self.context(&page))?;
+        // Each page bare, and with every optional part present, so both sides of each `if` run.
+        for (name, extra) in sample_contexts() {
+            self.templates.render(name, self.context(&Page::new(name, extra.clone())))?;
+            let mut full = Page::new(name, extra).return_to(Some("https://app.example.com/"));
+            full.notice = Some("notice".into());
+            full.error = Some("error".into());
+            for field in ["email", "password", "name"] {
+                full.errors.insert(field.into(), "message".into());
+                full.values.insert(field.into(), "value".into());
+            }
+            self.templates.render(name, self.context(&full))?;
         }
         Ok(())
     }

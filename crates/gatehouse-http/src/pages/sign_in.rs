@@ -15,8 +15,7 @@ use super::{
 };
 use crate::accounts::{LoginRequest, SignupRequest, end_session, log_in, login_limit, sign_up, signup_limit};
 use crate::email::{
-    LinkAsked, ResetRequest, ask_for_link, link_ip_limit, link_user, reset_with_link, sign_in_with_link,
-    verify_address,
+    LinkAsked, ResetRequest, ask_for_link, link_ip_limit, link_user, reset_with_link, sign_in_with_link, verify_address,
 };
 use crate::error::ApiError;
 use crate::rate_limit::RateLimitHeaders;
@@ -90,7 +89,8 @@ pub(super) async fn login_page(
     if current.is_ok() {
         return Ok(see_other(&state, &destination(return_to.as_deref()), Vec::new()));
     }
-    let mut page = login_view(&state, &headers, return_to.as_deref())?.notice(known(&state, "notices", query.get("notice")));
+    let mut page =
+        login_view(&state, &headers, return_to.as_deref())?.notice(known(&state, "notices", query.get("notice")));
     // A provider sign-in that failed comes back here with `error=CODE`.
     page.error = known(&state, "errors", query.get("error"));
     Ok(page.render(&state))
@@ -229,8 +229,8 @@ async fn link_request(
     kind: &LinkPage,
 ) -> PageResult {
     let return_to = allowed_return_to(state, form.get("return_to"));
-    let page = form_page(state, headers, kind.template, json!({}), return_to.as_deref())?
-        .keep("email", form.text("email"));
+    let page =
+        form_page(state, headers, kind.template, json!({}), return_to.as_deref())?.keep("email", form.text("email"));
     if !form_token_valid(state, headers, form.get("csrf_token")) {
         return Ok(expired(state, page)?.render(state));
     }
@@ -310,7 +310,13 @@ async fn link_page(
 }
 
 /// The page again after a failed press of its button.
-fn link_failed(state: &AppState, headers: &HeaderMap, form: &Form, template: &'static str, error: &ApiError) -> PageResult {
+fn link_failed(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+    template: &'static str,
+    error: &ApiError,
+) -> PageResult {
     let return_to = allowed_return_to(state, form.get("return_to"));
     let link_ok = !matches!(error, ApiError::LinkInvalid);
     let extra = json!({ "link_ok": link_ok, "token": form.text("token") });

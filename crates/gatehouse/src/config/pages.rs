@@ -17,8 +17,7 @@ pub struct PagesConfig {
 }
 
 fn is_colour(text: &str) -> bool {
-    text.strip_prefix('#')
-        .is_some_and(|hex| matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()))
+    text.strip_prefix('#').is_some_and(|hex| matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 pub(super) fn pages_config(r: &mut Reader) -> Option<PagesConfig> {

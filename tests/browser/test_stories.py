@@ -1,0 +1,259 @@
+"""Stories a person lives through in the hosted pages, in a real Chromium, on each backend."""
+
+import json
+import re
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+from playwright.sync_api import expect
+
+PASSWORD = "a long and lovely passphrase"
+AXE = Path(__file__).parent / "node_modules/axe-core/axe.min.js"
+
+
+def new_email(tag):
+    return f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def api_signup(gh, email, password=PASSWORD):
+    """An account made through the JSON API (no browser, so no cookie and no CSRF to pass)."""
+    body = json.dumps({"email": email, "password": password}).encode()
+    request = urllib.request.Request(gh.base + "/v1/signup", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
+def submit(v, button="button.primary"):
+    with v.page.expect_navigation() as navigation:
+        v.page.click(button)
+    return navigation.value
+
+
+def fill_and_submit(v, path, fields, return_to=None):
+    v.go(path + (f"?return_to={quote(return_to)}" if return_to else ""))
+    for name, value in fields.items():
+        v.page.fill(f"#{name}", value)
+    return submit(v)
+
+
+def whoami(v):
+    return v.context.request.get(v.gh.base + "/v1/session")
+
+
+def path_of(v):
+    return urlparse(v.page.url).path
+
+
+def test_sign_up_confirm_the_address_and_land_at_return_to(gh, visit):
+    v = visit()
+    email = new_email("signup")
+    target = gh.app.base + "/welcome?from=signup"
+    fill_and_submit(v, "/signup", {"email": email, "name": "Ada", "password": PASSWORD}, return_to=target)
+    assert v.page.url == target, "signed in and sent on to return_to"
+    link = gh.link_for(email, "/verify-email")
+    assert "return_to=" in link, "the verification link carries return_to"
+    v.go(link)
+    expect(v.page.locator("h1")).to_have_text("Confirm your email address")
+    submit(v)
+    assert v.page.url == target
+    session = whoami(v)
+    assert session.ok and session.json()["user"]["email_verified"] is True
+    v.go("/account")
+    expect(v.page.locator(".profile")).to_contain_text(email)
+    submit(v, "form.signout button")
+    assert path_of(v) == "/login"
+    expect(v.page.locator(".notice")).to_have_text("You are signed out.")
+    assert whoami(v).status == 401
+
+
+def test_a_wrong_password_is_explained_and_the_right_one_signs_in(gh, visit):
+    email = new_email("password")
+    api_signup(gh, email)
+    v = visit()
+    response = fill_and_submit(v, "/login", {"email": email, "password": "not the password"})
+    assert response.status == 401
+    error = v.page.locator("#password-error")
+    expect(error).to_have_text("The email address or password is wrong.")
+    expect(v.page.locator("#password")).to_have_attribute("aria-describedby", "password-error")
+    expect(v.page.locator("#password")).to_have_attribute("aria-invalid", "true")
+    expect(v.page.locator("#email")).to_have_value(email)
+    expect(v.page.locator("#password")).to_have_value("")
+    v.page.fill("#password", PASSWORD)
+    submit(v)
+    assert path_of(v) == "/account"
+    expect(v.page.locator("h1")).to_have_text("Your account")
+
+
+def test_a_forgotten_password_is_reset_and_old_sessions_end(gh, visit):
+    email = new_email("reset")
+    api_signup(gh, email)
+    old = visit()
+    fill_and_submit(old, "/login", {"email": email, "password": PASSWORD})
+    assert path_of(old) == "/account"
+
+    v = visit()
+    v.go("/login")
+    with v.page.expect_navigation():
+        v.page.click("text=Forgot your password?")
+    v.page.fill("#email", email)
+    submit(v)
+    expect(v.page.locator("h1")).to_have_text("Check your email")
+    v.go(gh.link_for(email, "/reset-password"))
+    expect(v.page.locator("h1")).to_have_text("Choose a new password")
+    new_password = "an entirely new passphrase"
+    v.page.fill("#password", new_password)
+    submit(v)
+    assert path_of(v) == "/login"
+    expect(v.page.locator(".notice")).to_contain_text("Your password is set")
+
+    old.go("/account")
+    assert path_of(old) == "/login", "the session from before the reset has ended"
+    v.page.fill("#email", email)
+    v.page.fill("#password", new_password)
+    submit(v)
+    assert path_of(v) == "/account"
+
+
+def test_sign_in_with_an_email_link(gh, visit):
+    email = new_email("magic")
+    api_signup(gh, email)
+    v = visit()
+    v.go("/login")
+    with v.page.expect_navigation():
+        v.page.click("text=Email me a sign-in link instead")
+    v.page.fill("#email", email)
+    submit(v)
+    expect(v.page.locator("h1")).to_have_text("Check your email")
+    v.go(gh.link_for(email, "/magic-link"))
+    expect(v.page.locator("h1")).to_have_text("Sign in with your link")
+    submit(v)
+    assert path_of(v) == "/account"
+    expect(v.page.locator(".profile")).to_contain_text(email)
+
+
+def test_sign_in_with_the_test_provider_lands_at_return_to(gh, visit):
+    v = visit()
+    target = gh.app.base + "/after-provider"
+    v.go("/login?return_to=" + quote(target))
+    v.page.click("text=Sign in with Test ID")
+    v.page.wait_for_url(target)
+    session = whoami(v)
+    assert session.ok, session.text()
+    assert session.json()["user"]["email"] == "someone@example.com"
+    v.go("/account")
+    expect(v.page.locator("section[aria-labelledby=identities]")).to_contain_text("Test ID")
+
+
+def test_the_account_page_signs_out_another_session(gh, visit):
+    email = new_email("sessions")
+    api_signup(gh, email)
+    other = visit()
+    fill_and_submit(other, "/login", {"email": email, "password": PASSWORD})
+    v = visit()
+    fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
+    rows = v.page.locator("section[aria-labelledby=sessions] ul.rows > li")
+    # The account made by the API has its own session too.
+    before = rows.count()
+    assert before >= 2
+    submit(v, "section[aria-labelledby=sessions] form[action$='/revoke'] button >> nth=0")
+    expect(v.page.locator(".notice")).to_have_text("That session is signed out.")
+    expect(rows).to_have_count(before - 1)
+    submit(v, "section[aria-labelledby=sessions] form[action$='/revoke-others'] button")
+    expect(rows).to_have_count(1)
+    other.go("/account")
+    assert path_of(other) == "/login", "the other browser is signed out"
+
+
+def test_a_return_to_outside_the_allowlist_is_not_followed(gh, visit):
+    email = new_email("allowlist")
+    api_signup(gh, email)
+    v = visit()
+    v.go("/login?return_to=" + quote("http://evil.test/steal"))
+    assert v.page.locator("input[name=return_to]").count() == 0, "the page does not carry it"
+    v.page.fill("#email", email)
+    v.page.fill("#password", PASSWORD)
+    submit(v)
+    assert v.page.url == gh.base + "/account"
+
+
+def test_a_login_flood_shows_the_wait(gh, visit):
+    email = new_email("flood")
+    api_signup(gh, email)
+    v = visit()
+    v.go("/login")
+    statuses = []
+    for _ in range(6):
+        v.page.fill("#email", email)
+        v.page.fill("#password", "a wrong guess, again")
+        statuses.append(submit(v))
+    last = statuses[-1]
+    assert last.status == 429, [s.status for s in statuses]
+    assert int(last.headers["retry-after"]) > 0
+    alert = v.page.locator(".alert")
+    expect(alert).to_contain_text("Too many attempts. Wait")
+    assert re.search(r"Wait \d+ seconds", alert.inner_text())
+    expect(v.page.locator("#email")).to_have_value(email)
+
+
+def test_the_keyboard_alone_signs_in(gh, visit):
+    email = new_email("keyboard")
+    api_signup(gh, email)
+    v = visit()
+    v.go("/login")
+    v.page.keyboard.press("Tab")
+    assert v.page.evaluate("document.activeElement.id") == "email"
+    v.page.keyboard.type(email)
+    v.page.keyboard.press("Tab")
+    assert v.page.evaluate("document.activeElement.id") == "password"
+    v.page.keyboard.type(PASSWORD)
+    with v.page.expect_navigation():
+        v.page.keyboard.press("Enter")
+    assert path_of(v) == "/account"
+
+
+def pages_to_check(gh, v):
+    """Every page as a person first sees it, signed out then signed in."""
+    email = new_email("pages")
+    api_signup(gh, email)
+    verify = gh.link_for(email, "/verify-email")
+    signed_out = ["/login", "/signup", "/forgot-password", "/login/email-link", verify]
+    return email, signed_out, ["/account"]
+
+
+def test_every_page_is_clean_accessible_and_fits_a_phone(gh, visit):
+    v = visit(viewport={"width": 360, "height": 740})
+    email, signed_out, signed_in = pages_to_check(gh, v)
+    for path in signed_out:
+        response = v.go(path)
+        assert response.status == 200, path
+        headers = response.headers
+        assert "unsafe-inline" not in headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["cache-control"] == "no-store"
+        assert v.page.evaluate("document.documentElement.scrollWidth") <= 360, f"{path} is wider than the phone"
+    fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
+    for path in signed_in:
+        assert v.go(path).status == 200
+        assert v.page.evaluate("document.documentElement.scrollWidth") <= 360, f"{path} is wider than the phone"
+    assert v.console_errors == [], v.console_errors
+
+    # axe-core is injected as a script, which the pages' CSP rightly refuses: this context
+    # bypasses CSP for the audit only.
+    audit = visit(bypass_csp=True)
+    for path in signed_out:
+        audit.go(path)
+        assert_accessible(audit, path)
+    fill_and_submit(audit, "/login", {"email": email, "password": PASSWORD})
+    for path in signed_in:
+        audit.go(path)
+        assert_accessible(audit, path)
+    v.go("/login")
+
+
+def assert_accessible(v, path):
+    v.page.add_script_tag(path=str(AXE))
+    result = v.page.evaluate("axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'best-practice'] })")
+    violations = [(item["id"], item["help"], [node["target"] for node in item["nodes"]]) for item in result["violations"]]
+    assert violations == [], f"{path}: {violations}"
