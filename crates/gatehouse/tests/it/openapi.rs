@@ -47,12 +47,35 @@ async fn every_served_route_is_documented_and_every_documented_one_is_served() {
     assert_eq!(reply.headers[header::CONTENT_TYPE], "application/json");
     assert_eq!(reply.body["openapi"], "3.1.0");
     let documented = documented(&reply.body);
-    let served = served(&app.app.router);
+    let (served, pages) = api_and_pages(&app.app.router);
     assert!(served.len() >= 30, "the route table was not read: {served:?}");
     let undocumented: Vec<_> = served.difference(&documented).collect();
     let unserved: Vec<_> = documented.difference(&served).collect();
     assert!(undocumented.is_empty(), "served but not in the document: {undocumented:?}");
     assert!(unserved.is_empty(), "in the document but not served: {unserved:?}");
+    // The rule for pages: HTML for people, listed in PAGE_ROUTES (and docs/pages.md), never in
+    // the API document, and each one served.
+    let listed: BTreeSet<_> =
+        gatehouse_http::pages::PAGE_ROUTES.iter().map(|(method, path)| ((*method).to_owned(), (*path).to_owned())).collect();
+    assert_eq!(pages, listed, "the served pages are exactly PAGE_ROUTES");
+    assert!(documented.is_disjoint(&listed), "a page is in the API document");
+    app.finish().await;
+}
+
+/// The router's routes split into the API's and the hosted pages' (PAGE_ROUTES).
+fn api_and_pages(router: &axum::Router) -> (BTreeSet<(String, String)>, BTreeSet<(String, String)>) {
+    let is_page = |(method, path): &(String, String)| {
+        gatehouse_http::pages::PAGE_ROUTES.iter().any(|(m, p)| m == method && p == path)
+    };
+    served(router).into_iter().partition(|route| !is_page(route))
+}
+
+#[tokio::test]
+async fn switching_the_pages_off_serves_the_api_alone() {
+    let app = TestApp::sqlite(&[("GATEHOUSE_PAGES_ENABLED", "false")]).await;
+    let (_, pages) = api_and_pages(&app.app.router);
+    assert!(pages.is_empty(), "pages served while switched off: {pages:?}");
+    assert_eq!(app.get("/login", None).await.status, StatusCode::NOT_FOUND);
     app.finish().await;
 }
 
@@ -62,7 +85,7 @@ async fn moving_metrics_to_their_own_listener_takes_them_out_of_the_document() {
     let reply = app.get("/openapi.json", None).await;
     let documented = documented(&reply.body);
     assert!(!documented.contains(&("GET".to_owned(), "/metrics".to_owned())));
-    assert_eq!(documented, served(&app.app.router));
+    assert_eq!(documented, api_and_pages(&app.app.router).0);
     app.finish().await;
 }
 
