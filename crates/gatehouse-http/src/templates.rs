@@ -45,6 +45,7 @@ impl TemplateSet {
         env.set_keep_trailing_newline(false);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
+        env.set_formatter(escape_html_minimally);
         for (name, value) in globals {
             env.add_global(*name, value.clone());
         }
@@ -72,6 +73,32 @@ impl TemplateSet {
     }
 }
 
+/// minijinja's HTML escaping also writes `/` as `&#x2f;`, which is valid but makes every URL in a
+/// page or an email unreadable in its source; the five characters that matter are enough.
+fn escape_html_minimally(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    if !matches!(state.auto_escape(), minijinja::AutoEscape::Html) || value.is_safe() || value.is_none() {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = value.to_string();
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            other => escaped.push(other),
+        }
+    }
+    out.write_str(&escaped)
+        .map_err(|error| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, error.to_string()))
+}
+
 fn describe(name: &str, error: &minijinja::Error) -> TemplateError {
     let mut message = error.to_string();
     if let Some(line) = error.line() {
@@ -91,6 +118,11 @@ mod tests {
     fn html_is_escaped_and_text_is_not() {
         let set = TemplateSet::load(BUILTIN, BTreeMap::new(), &[]).expect("valid");
         assert_eq!(set.render("hello.html", context! { name => "<Ada>" }).expect("renders"), "Hello &lt;Ada&gt;!");
+        let url = "https://example.com/a?b=1&c='2'";
+        assert_eq!(
+            set.render("hello.html", context! { name => url }).expect("renders"),
+            "Hello https://example.com/a?b=1&amp;c=&#39;2&#39;!"
+        );
         assert_eq!(set.render("hello.txt", context! { name => "<Ada>" }).expect("renders"), "Hello <Ada>!");
     }
 

@@ -1,15 +1,19 @@
 //! Email templates: a subject, a plain-text body and an HTML body per link purpose, built into the
 //! binary and replaceable file by file from `email.templates_dir`.
 //!
-//! Placeholders are `{{ name }}` with the names in [`PLACEHOLDERS`]. A template that names any
-//! other is refused when Gatehouse starts, not when the first email goes out. Values are escaped
-//! in HTML bodies; subjects are one line.
+//! They are minijinja templates (the pages' engine): `{{ name }}` and the rest of Jinja's syntax,
+//! with the values in [`PLACEHOLDERS`]. Each is rendered once with sample values when Gatehouse
+//! starts, undefined values refused, so a template that names any other value, or does not
+//! compile, stops the start rather than the first email. Values are escaped in HTML bodies;
+//! subjects are one line.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
 use gatehouse_core::email::LinkPurpose;
+use gatehouse_http::templates::TemplateSet;
+use minijinja::Value;
 
 pub const PLACEHOLDERS: [&str; 5] = ["app_name", "name", "email", "link", "expires_in"];
 
@@ -22,7 +26,7 @@ pub struct Rendered {
 }
 
 /// The values a template may use.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Values<'a> {
     pub app_name: &'a str,
     /// The user's name, or a neutral greeting word when they gave none.
@@ -32,127 +36,88 @@ pub struct Values<'a> {
     pub expires_in: &'a str,
 }
 
-impl Values<'_> {
-    fn get(&self, key: &str) -> &str {
-        match key {
-            "app_name" => self.app_name,
-            "name" => self.name,
-            "email" => self.email,
-            "link" => self.link,
-            "expires_in" => self.expires_in,
-            _ => "",
-        }
-    }
-}
+#[derive(Debug)]
+pub struct Templates(TemplateSet);
 
-#[derive(Debug, Clone)]
-struct Template {
-    subject: String,
-    text: String,
-    html: String,
-}
+const PARTS: [&str; 3] = ["subject.txt", "txt", "html"];
 
-#[derive(Debug, Clone)]
-pub struct Templates(HashMap<LinkPurpose, Template>);
+const BUILTIN: &[(&str, &str)] = &[
+    ("verify_email.subject.txt", include_str!("../../templates/email/verify_email.subject.txt")),
+    ("verify_email.txt", include_str!("../../templates/email/verify_email.txt")),
+    ("verify_email.html", include_str!("../../templates/email/verify_email.html")),
+    ("reset_password.subject.txt", include_str!("../../templates/email/reset_password.subject.txt")),
+    ("reset_password.txt", include_str!("../../templates/email/reset_password.txt")),
+    ("reset_password.html", include_str!("../../templates/email/reset_password.html")),
+    ("magic_link.subject.txt", include_str!("../../templates/email/magic_link.subject.txt")),
+    ("magic_link.txt", include_str!("../../templates/email/magic_link.txt")),
+    ("magic_link.html", include_str!("../../templates/email/magic_link.html")),
+];
 
-fn builtin(purpose: LinkPurpose) -> [&'static str; 3] {
-    match purpose {
-        LinkPurpose::VerifyEmail => [
-            include_str!("../../templates/email/verify_email.subject.txt"),
-            include_str!("../../templates/email/verify_email.txt"),
-            include_str!("../../templates/email/verify_email.html"),
-        ],
-        LinkPurpose::ResetPassword => [
-            include_str!("../../templates/email/reset_password.subject.txt"),
-            include_str!("../../templates/email/reset_password.txt"),
-            include_str!("../../templates/email/reset_password.html"),
-        ],
-        LinkPurpose::MagicLink => [
-            include_str!("../../templates/email/magic_link.subject.txt"),
-            include_str!("../../templates/email/magic_link.txt"),
-            include_str!("../../templates/email/magic_link.html"),
-        ],
-    }
-}
-
-/// Each `{{ key }}` in `template`, in order, as (byte range, key).
-fn placeholders(template: &str) -> Vec<(std::ops::Range<usize>, &str)> {
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(start) = template[from..].find("{{").map(|i| i + from) {
-        let Some(end) = template[start..].find("}}").map(|i| i + start + 2) else { break };
-        found.push((start..end, template[start + 2..end - 2].trim()));
-        from = end;
-    }
-    found
-}
-
-fn check(template: &str, file: &str) -> anyhow::Result<()> {
-    for (_, key) in placeholders(template) {
-        anyhow::ensure!(
-            PLACEHOLDERS.contains(&key),
-            "{file}: `{{{{ {key} }}}}` is not a placeholder; use {}",
-            PLACEHOLDERS.map(|p| format!("{{{{ {p} }}}}")).join(", ")
-        );
-    }
-    Ok(())
-}
-
-fn fill(template: &str, values: &Values<'_>, escape: bool) -> String {
-    let mut out = String::with_capacity(template.len() + 256);
-    let mut last = 0;
-    for (range, key) in placeholders(template) {
-        out.push_str(&template[last..range.start]);
-        let value = values.get(key);
-        if escape {
-            for c in value.chars() {
-                match c {
-                    '&' => out.push_str("&amp;"),
-                    '<' => out.push_str("&lt;"),
-                    '>' => out.push_str("&gt;"),
-                    '"' => out.push_str("&quot;"),
-                    '\'' => out.push_str("&#39;"),
-                    other => out.push(other),
-                }
-            }
-        } else {
-            out.push_str(value);
-        }
-        last = range.end;
-    }
-    out.push_str(&template[last..]);
-    out
+fn file(purpose: LinkPurpose, part: &str) -> String {
+    format!("{}.{part}", purpose.as_str())
 }
 
 impl Templates {
-    /// The built-in templates, with any file present in `dir` replacing its built-in twin.
+    /// The built-in templates, with any file present in `dir` replacing its built-in twin (other
+    /// files there are left alone).
     pub fn load(dir: Option<&Path>) -> anyhow::Result<Self> {
-        let mut all = HashMap::new();
-        for purpose in LinkPurpose::ALL {
-            let [mut subject, mut text, mut html] = builtin(purpose).map(str::to_owned);
-            for (suffix, slot) in [("subject.txt", &mut subject), ("txt", &mut text), ("html", &mut html)] {
-                let file = format!("{}.{suffix}", purpose.as_str());
-                if let Some(dir) = dir {
-                    let path = dir.join(&file);
-                    if path.exists() {
-                        *slot = std::fs::read_to_string(&path)
-                            .with_context(|| format!("reading the email template {}", path.display()))?;
-                    }
+        let mut overrides = BTreeMap::new();
+        if let Some(dir) = dir {
+            for (name, _) in BUILTIN {
+                let path = dir.join(name);
+                if path.exists() {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading the email template {}", path.display()))?;
+                    overrides.insert((*name).to_owned(), text);
                 }
-                check(slot, &file)?;
             }
-            let subject = subject.lines().find(|line| !line.trim().is_empty()).unwrap_or_default().trim().to_owned();
-            anyhow::ensure!(!subject.is_empty(), "{}.subject.txt is empty", purpose.as_str());
-            all.insert(purpose, Template { subject, text, html });
         }
-        Ok(Self(all))
+        let set = TemplateSet::load(BUILTIN, overrides, &[]).map_err(|error| anyhow::anyhow!("{error}"))?;
+        let sample = Values {
+            app_name: "Gatehouse",
+            name: "there",
+            email: "ada@example.com",
+            link: "https://example.com/",
+            expires_in: "1 hour",
+        };
+        let samples: Vec<(String, Value)> = LinkPurpose::ALL
+            .iter()
+            .flat_map(|purpose| PARTS.map(|part| (file(*purpose, part), Value::from_serialize(&sample))))
+            .collect();
+        let samples: Vec<(&str, Value)> = samples.iter().map(|(name, value)| (name.as_str(), value.clone())).collect();
+        set.check(&samples).map_err(|error| {
+            anyhow::anyhow!("{error}; the values a template may use are {}", PLACEHOLDERS.join(", "))
+        })?;
+        let templates = Self(set);
+        for purpose in LinkPurpose::ALL {
+            anyhow::ensure!(!templates.subject(purpose, &sample).is_empty(), "{} is empty", file(purpose, PARTS[0]));
+        }
+        Ok(templates)
+    }
+
+    fn part(&self, purpose: LinkPurpose, part: &str, values: &Values<'_>) -> String {
+        // Every template rendered with these values when it was loaded, so this cannot fail
+        // short of a bug; an empty part is better than a lost email then.
+        self.0.render(&file(purpose, part), Value::from_serialize(values)).unwrap_or_else(|error| {
+            tracing::error!(%error, "an email template failed to render");
+            String::new()
+        })
+    }
+
+    /// The first non-empty line, with any line break a value brought in removed: a subject is one
+    /// header line, and a value with a line break must not start another header.
+    fn subject(&self, purpose: LinkPurpose, values: &Values<'_>) -> String {
+        let text = self.part(purpose, PARTS[0], values);
+        let line = text.lines().find(|line| !line.trim().is_empty()).unwrap_or_default().trim().to_owned();
+        line.replace(['\r', '\n'], " ")
     }
 
     pub fn render(&self, purpose: LinkPurpose, values: &Values<'_>) -> Rendered {
-        let template = &self.0[&purpose];
-        // A subject is one header line: a value with a line break must not start another header.
-        let subject = fill(&template.subject, values, false).replace(['\r', '\n'], " ");
-        Rendered { subject, text: fill(&template.text, values, false), html: fill(&template.html, values, true) }
+        Rendered {
+            subject: self.subject(purpose, values),
+            text: self.part(purpose, PARTS[1], values),
+            html: self.part(purpose, PARTS[2], values),
+        }
     }
 }
 
@@ -207,7 +172,11 @@ mod tests {
 
         std::fs::write(dir.path().join("verify_email.txt"), "Hi {{ password }}").expect("write");
         let error = Templates::load(Some(dir.path())).expect_err("unknown placeholder").to_string();
-        assert!(error.contains("verify_email.txt") && error.contains("password"), "{error}");
+        assert!(error.contains("verify_email.txt") && error.contains("app_name, name"), "{error}");
+
+        std::fs::write(dir.path().join("verify_email.txt"), "Hi {% if name %}").expect("write");
+        let error = Templates::load(Some(dir.path())).expect_err("does not compile").to_string();
+        assert!(error.contains("verify_email.txt"), "{error}");
     }
 
     #[test]

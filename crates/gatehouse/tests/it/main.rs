@@ -13,6 +13,7 @@ mod jobs;
 mod metrics;
 mod oauth;
 mod openapi;
+mod pages;
 mod rate_limit;
 mod redis;
 mod secrets;

@@ -55,8 +55,10 @@ async fn every_served_route_is_documented_and_every_documented_one_is_served() {
     assert!(unserved.is_empty(), "in the document but not served: {unserved:?}");
     // The rule for pages: HTML for people, listed in PAGE_ROUTES (and docs/pages.md), never in
     // the API document, and each one served.
-    let listed: BTreeSet<_> =
-        gatehouse_http::pages::PAGE_ROUTES.iter().map(|(method, path)| ((*method).to_owned(), (*path).to_owned())).collect();
+    let listed: BTreeSet<_> = gatehouse_http::pages::PAGE_ROUTES
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
     assert_eq!(pages, listed, "the served pages are exactly PAGE_ROUTES");
     assert!(documented.is_disjoint(&listed), "a page is in the API document");
     app.finish().await;

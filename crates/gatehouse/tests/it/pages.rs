@@ -1,0 +1,266 @@
+//! The hosted pages through the in-process router: their headers, their CSRF protection, where
+//! they redirect, what a failed form shows, and templates refused at start. The browser suite
+//! (`tests/browser`) drives the same pages in Chromium.
+
+use axum::body::Body;
+use http::{HeaderMap, StatusCode, header};
+
+use crate::support::app::{PASSWORD, TestApp};
+use crate::support::mail::EmailApi;
+use crate::support::{TestDb, call, config_for};
+
+const APP: &str = "https://app.example.com";
+
+/// A page as a browser asks for it.
+async fn page(app: &TestApp, path: &str, cookies: &str) -> (StatusCode, HeaderMap, String) {
+    let mut request = http::Request::get(path).header(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8");
+    if !cookies.is_empty() {
+        request = request.header(header::COOKIE, cookies);
+    }
+    let (status, headers, body) = call(&app.app.router, request.body(Body::empty()).expect("request")).await;
+    (status, headers, String::from_utf8(body).expect("utf-8"))
+}
+
+/// A form post from the page's own origin.
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    cookies: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    let mut request = http::Request::post(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, app.origin());
+    if !cookies.is_empty() {
+        request = request.header(header::COOKIE, cookies);
+    }
+    let (status, headers, body) = call(&app.app.router, request.body(Body::from(body)).expect("request")).await;
+    (status, headers, String::from_utf8(body).expect("utf-8"))
+}
+
+/// Every `name=value` the answer sets, as one `Cookie` header value.
+fn cookies_set(headers: &HeaderMap) -> String {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The value of the hidden field `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    html[start..].split('"').next().expect("quoted").to_owned()
+}
+
+fn location(headers: &HeaderMap) -> &str {
+    headers.get(header::LOCATION).expect("Location").to_str().expect("ascii")
+}
+
+async fn app() -> TestApp {
+    TestApp::sqlite(&[("GATEHOUSE_SERVER_REDIRECT_ALLOWLIST", "https://app.example.com/")]).await
+}
+
+#[tokio::test]
+async fn pages_are_html_with_strict_headers_and_json_clients_get_406() {
+    let app = app().await;
+    let (status, headers, html) = page(&app, "/login", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().expect("ascii");
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("form-action 'self'") && csp.contains(APP), "forms may lead to allowlisted apps: {csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(headers[header::REFERRER_POLICY], "same-origin");
+    assert!(cookies_set(&headers).starts_with("gatehouse_form="));
+    assert!(html.contains("<label for=\"email\">") && html.contains("name=\"password\""));
+    let stylesheet = html.split("href=\"").find(|part| part.starts_with("/assets/")).expect("a stylesheet link");
+    let stylesheet = stylesheet.split('"').next().expect("quoted").replace("&amp;", "&");
+    let (status, headers, css) = page(&app, &stylesheet, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(css.contains("--accent: #2f5bd3"));
+
+    let json = http::Request::get("/login").header(header::ACCEPT, "application/json").body(Body::empty());
+    let (status, headers, body) = call(&app.app.router, json.expect("request")).await;
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(crate::support::json(&body)["code"], "not_acceptable");
+    // The JSON API is unchanged beside the pages.
+    assert_eq!(app.get("/v1/session", None).await.body["code"], "unauthenticated");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_signed_out_form_needs_this_browsers_token_and_its_origin() {
+    let app = app().await;
+    assert_eq!(app.signup("ada@example.com").await.status, StatusCode::CREATED);
+    let (_, headers, html) = page(&app, "/login", "").await;
+    let (cookies, token) = (cookies_set(&headers), hidden(&html, "csrf_token"));
+    let fields = [("email", "ada@example.com"), ("password", PASSWORD), ("csrf_token", token.as_str())];
+
+    // Without the form cookie (a forged post, or another browser's token): the form again.
+    let (status, headers, html) = post_form(&app, "/login", "", &fields).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("This form has expired"), "{html}");
+    assert!(html.contains("value=\"ada@example.com\""), "what was typed is kept");
+    assert!(!html.contains(PASSWORD), "never the password");
+    assert!(!cookies_set(&headers).contains("gatehouse_session="), "not signed in");
+    let (_, other, _) = page(&app, "/login", "").await;
+    assert_eq!(post_form(&app, "/login", &cookies_set(&other), &fields).await.0, StatusCode::FORBIDDEN);
+
+    // From another site: refused by the origin check before the form is read.
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    let forged = http::Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::COOKIE, &cookies)
+        .body(Body::from(body));
+    let (status, _, body) = call(&app.app.router, forged.expect("request")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(crate::support::json(&body)["code"], "csrf_failed");
+
+    let (status, headers, _) = post_form(&app, "/login", &cookies, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/account");
+    assert!(cookies_set(&headers).contains("gatehouse_session="));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn return_to_is_followed_only_inside_the_allowlist() {
+    let app = app().await;
+    assert_eq!(app.signup("ada@example.com").await.status, StatusCode::CREATED);
+    for (asked, expected) in [
+        ("https://app.example.com/dashboard?tab=2", "https://app.example.com/dashboard?tab=2"),
+        ("https://evil.example/steal", "/account"),
+        ("//evil.example/", "/account"),
+        ("https://app.example.com.evil.example/", "/account"),
+    ] {
+        let (_, headers, html) = page(&app, &format!("/login?return_to={}", urlencoded(asked)), "").await;
+        assert_eq!(html.contains("name=\"return_to\""), expected != "/account", "{asked}");
+        let token = hidden(&html, "csrf_token");
+        let fields = [
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", token.as_str()),
+            ("return_to", asked),
+        ];
+        let (status, headers, _) = post_form(&app, "/login", &cookies_set(&headers), &fields).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{asked}");
+        assert_eq!(location(&headers), expected, "{asked}");
+    }
+    app.finish().await;
+}
+
+fn urlencoded(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_failed_form_says_what_is_wrong_next_to_the_field() {
+    let app = app().await;
+    let (_, headers, html) = page(&app, "/signup", "").await;
+    let cookies = cookies_set(&headers);
+    let token = hidden(&html, "csrf_token");
+    let fields = [("email", "not-an-address"), ("password", "short"), ("name", "Ada"), ("csrf_token", &token)];
+    let (status, _, html) = post_form(&app, "/signup", &cookies, &fields).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"email-error\">The email address is not an email address.</p>"), "{html}");
+    assert!(html.contains("aria-describedby=\"email-error\""), "{html}");
+    assert!(html.contains("id=\"password-error\">The password must be at least 8 characters.</p>"), "{html}");
+    assert!(html.contains("value=\"not-an-address\"") && html.contains("value=\"Ada\""));
+    assert!(!html.contains("value=\"short\""), "never the password");
+
+    // An address already in use is the email field's problem.
+    assert_eq!(app.signup("ada@example.com").await.status, StatusCode::CREATED);
+    let fields = [("email", "ada@example.com"), ("password", PASSWORD), ("csrf_token", token.as_str())];
+    let (status, _, html) = post_form(&app, "/signup", &cookies, &fields).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(html.contains("id=\"email-error\">An account already uses this email address."), "{html}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_link_page_spends_nothing_until_its_button_is_pressed() {
+    let api = EmailApi::start().await;
+    let mut vars = api.env().to_vec();
+    vars.push(("GATEHOUSE_JOBS_POLL_INTERVAL_MS", "20"));
+    let mut app = TestApp::start(TestDb::sqlite(), &vars).await;
+    app.run_jobs();
+    let signup = app.signup("ada@example.com").await;
+    let session = signup.cookie();
+    let token = api.next().await.token();
+
+    // A mail scanner's fetch, twice: the link still works after.
+    for _ in 0..2 {
+        let (status, _, html) = page(&app, &format!("/verify-email?token={token}"), "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Confirm my address"));
+    }
+    let (_, headers, html) = page(&app, &format!("/verify-email?token={token}"), &session).await;
+    let cookies = format!("{session}; {}", cookies_set(&headers));
+    let form = hidden(&html, "csrf_token");
+    let (status, headers, _) =
+        post_form(&app, "/verify-email", &cookies, &[("token", token.as_str()), ("csrf_token", form.as_str())]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/account?notice=verified_signed_in");
+    assert_eq!(app.get("/v1/session", Some(&session)).await.body["user"]["email_verified"], true);
+
+    // Spent: the page says so and offers the way on.
+    let (status, _, html) = page(&app, &format!("/verify-email?token={token}"), "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("This link is unknown, expired or already used."), "{html}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn signed_in_forms_carry_the_session_token() {
+    let app = app().await;
+    let session = app.signup("ada@example.com").await.cookie();
+    let (status, headers, html) = page(&app, "/account", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("ada@example.com"));
+    let csrf = cookies_set(&headers);
+    assert!(csrf.starts_with("gatehouse_csrf="), "{csrf}");
+    let token = hidden(&html, "csrf_token");
+
+    let (status, _, _) = post_form(&app, "/logout", &session, &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no token, no sign-out");
+    let cookies = format!("{session}; {csrf}");
+    let (status, headers, _) = post_form(&app, "/logout", &cookies, &[("csrf_token", token.as_str())]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/login?notice=signed_out");
+    assert_eq!(app.get("/v1/session", Some(&session)).await.status, StatusCode::UNAUTHORIZED);
+    let (status, headers, _) = page(&app, "/account", &session).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/login"));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_replaced_template_changes_its_page_and_a_broken_one_stops_the_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let custom = "{% extends \"base.html\" %}{% block title %}Welcome to {{ brand.product_name }}{% endblock %}";
+    std::fs::write(dir.path().join("signup.html"), custom).expect("write");
+    let folder = dir.path().to_str().expect("utf-8 path");
+    let app = TestApp::sqlite(&[("GATEHOUSE_PAGES_TEMPLATES_DIR", folder), ("GATEHOUSE_EMAIL_APP_NAME", "Acme")]).await;
+    let (_, _, html) = page(&app, "/signup", "").await;
+    assert!(html.contains("<h1>Welcome to Acme</h1>"), "{html}");
+    assert!(page(&app, "/login", "").await.2.contains("<h1>Sign in</h1>"), "the other pages are the built-in ones");
+    app.finish().await;
+
+    for (file, text) in [("login.html", "{% if %}"), ("login.html", "{{ passwrd }}"), ("logn.html", "x")] {
+        std::fs::remove_file(dir.path().join("signup.html")).ok();
+        std::fs::write(dir.path().join(file), text).expect("write");
+        let db = TestDb::sqlite();
+        let config = config_for(&db.url, &[("GATEHOUSE_PAGES_TEMPLATES_DIR", folder)]);
+        let error = gatehouse::app::build(config).await.expect_err("refused at start");
+        let message = format!("{error:#}");
+        assert!(message.contains(file), "{file}: {message}");
+        std::fs::remove_file(dir.path().join(file)).expect("remove");
+    }
+}
