@@ -257,3 +257,26 @@ def assert_accessible(v, path):
     result = v.page.evaluate("axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'best-practice'] })")
     violations = [(item["id"], item["help"], [node["target"] for node in item["nodes"]]) for item in result["violations"]]
     assert violations == [], f"{path}: {violations}"
+
+
+def test_the_pages_the_readme_shows(gh, visit):
+    """The sign-in page and a lived-in account page (two devices, a linked provider), at a
+    laptop's width: the README's pictures are copied from these (docs/images/)."""
+    shots = Path(__file__).resolve().parents[2] / "target/browser/screenshots"
+    phone = visit(user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Safari/604.1")
+    v = visit(viewport={"width": 900, "height": 760})
+    v.go("/login")
+    expect(v.page.locator("h1")).to_have_text("Sign in")
+    v.page.screenshot(path=shots / f"readme-{gh.backend}-sign-in.png")
+    # A provider sign-in creates the account; a second device signs in by email link.
+    v.page.click("text=Sign in with Test ID")
+    v.page.wait_for_url(gh.base + "/account")
+    phone.go("/login/email-link")
+    phone.page.fill("#email", "someone@example.com")
+    submit(phone)
+    phone.go(gh.link_for("someone@example.com", "/magic-link"))
+    submit(phone)
+    v.go("/account")
+    # At least these two (the provider story signs this account in too, when it ran first).
+    assert v.page.locator("section[aria-labelledby=sessions] ul.rows > li").count() >= 2
+    v.page.screenshot(path=shots / f"readme-{gh.backend}-account.png", full_page=True)

@@ -1,4 +1,4 @@
-//! Text generated from the schema: the example file, the README's table, and the effective
+//! Text generated from the schema: the example file, docs/configuration.md's table, and the effective
 //! config that `gatehouse config check` prints with every secret redacted.
 
 use std::fmt::Write as _;
@@ -110,7 +110,7 @@ fn field_row(out: &mut String, setting: &Setting, field: &Field) {
     );
 }
 
-/// The Markdown table of every setting, for the README.
+/// The Markdown table of every setting, for docs/configuration.md.
 pub fn markdown_table() -> String {
     let mut out = String::from("| Key | Environment | Default | Meaning |\n|---|---|---|---|\n");
     for setting in SETTINGS {

@@ -1,5 +1,5 @@
 //! The config schema: every setting once, with its type, default, environment variable and
-//! meaning. Loading, validation messages, `gatehouse config example` and the README's table are
+//! meaning. Loading, validation messages, `gatehouse config example` and the configuration table in docs/configuration.md are
 //! all generated from this list, so they cannot drift apart.
 
 /// What a setting's value looks like, for parsing environment variables and checking files.
@@ -31,7 +31,7 @@ pub struct Setting {
     pub example: Option<&'static str>,
     pub doc: &'static str,
     /// For a table of named tables (`oauth.providers`): the fields of each, documented one by
-    /// one in the example file and the README table.
+    /// one in the example file and the configuration table.
     pub fields: &'static [Field],
 }
 
@@ -463,7 +463,7 @@ pub const SETTINGS: &[Setting] = &[
             "email.verify_email_url",
             Kind::String,
             None,
-            "The page a verification link opens; `?token=…` is appended, and the page posts it to /v1/email/verify. Defaults to public_url + /verify-email.",
+            "The page a verification link opens; `?token=…` (and the `return_to` it leads on to, if any) is appended. Defaults to the hosted page, public_url + /verify-email; an app's own page posts the token to /v1/email/verify.",
         )
     },
     Setting {
@@ -472,7 +472,7 @@ pub const SETTINGS: &[Setting] = &[
             "email.reset_password_url",
             Kind::String,
             None,
-            "The page a password-reset link opens, with `?token=…`; it posts the token and the new password to /v1/password/reset. Defaults to public_url + /reset-password.",
+            "The page a password-reset link opens, with `?token=…` (and `return_to`). Defaults to the hosted page, public_url + /reset-password; an app's own page posts the token and the new password to /v1/password/reset.",
         )
     },
     Setting {
@@ -481,7 +481,7 @@ pub const SETTINGS: &[Setting] = &[
             "email.magic_link_url",
             Kind::String,
             None,
-            "The page a sign-in link opens, with `?token=…`; it posts the token to /v1/magic-link/verify. Defaults to public_url + /magic-link.",
+            "The page a sign-in link opens, with `?token=…` (and `return_to`). Defaults to the hosted page, public_url + /magic-link; an app's own page posts the token to /v1/magic-link/verify.",
         )
     },
     setting(

@@ -213,8 +213,8 @@ fn the_committed_example_is_what_the_command_prints_and_it_loads() {
 }
 
 #[test]
-fn the_readme_table_is_generated_from_the_schema() {
-    let readme = std::fs::read_to_string(workspace_file("README.md")).expect("README.md");
+fn the_configuration_table_is_generated_from_the_schema() {
+    let readme = std::fs::read_to_string(workspace_file("docs/configuration.md")).expect("docs/configuration.md");
     let start =
         readme.find("<!-- config-table:start -->\n").expect("start marker") + "<!-- config-table:start -->\n".len();
     let end = readme.find("<!-- config-table:end -->").expect("end marker");

@@ -64,8 +64,11 @@ async fn every_served_route_is_documented_and_every_documented_one_is_served() {
     app.finish().await;
 }
 
+/// `(METHOD, path)` pairs.
+type Routes = BTreeSet<(String, String)>;
+
 /// The router's routes split into the API's and the hosted pages' (PAGE_ROUTES).
-fn api_and_pages(router: &axum::Router) -> (BTreeSet<(String, String)>, BTreeSet<(String, String)>) {
+fn api_and_pages(router: &axum::Router) -> (Routes, Routes) {
     let is_page = |(method, path): &(String, String)| {
         gatehouse_http::pages::PAGE_ROUTES.iter().any(|(m, p)| m == method && p == path)
     };
