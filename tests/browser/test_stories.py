@@ -38,6 +38,16 @@ def fill_and_submit(v, path, fields, return_to=None):
     return submit(v)
 
 
+def ask_for_a_link(v, link_text, email):
+    """From the sign-in page, follow `link_text` and ask for a link to `email`."""
+    v.go("/login")
+    with v.page.expect_navigation():
+        v.page.click(f"text={link_text}")
+    v.page.fill("#email", email)
+    submit(v)
+    expect(v.page.locator("h1")).to_have_text("Check your email")
+
+
 def whoami(v):
     return v.context.request.get(v.gh.base + "/v1/session")
 
@@ -94,12 +104,7 @@ def test_a_forgotten_password_is_reset_and_old_sessions_end(gh, visit):
     assert path_of(old) == "/account"
 
     v = visit()
-    v.go("/login")
-    with v.page.expect_navigation():
-        v.page.click("text=Forgot your password?")
-    v.page.fill("#email", email)
-    submit(v)
-    expect(v.page.locator("h1")).to_have_text("Check your email")
+    ask_for_a_link(v, "Forgot your password?", email)
     v.go(gh.link_for(email, "/reset-password"))
     expect(v.page.locator("h1")).to_have_text("Choose a new password")
     new_password = "an entirely new passphrase"
@@ -120,12 +125,7 @@ def test_sign_in_with_an_email_link(gh, visit):
     email = new_email("magic")
     api_signup(gh, email)
     v = visit()
-    v.go("/login")
-    with v.page.expect_navigation():
-        v.page.click("text=Email me a sign-in link instead")
-    v.page.fill("#email", email)
-    submit(v)
-    expect(v.page.locator("h1")).to_have_text("Check your email")
+    ask_for_a_link(v, "Email me a sign-in link instead", email)
     v.go(gh.link_for(email, "/magic-link"))
     expect(v.page.locator("h1")).to_have_text("Sign in with your link")
     submit(v)

@@ -324,6 +324,29 @@ fn link_failed(
     Ok(page.failed(pages(state)?, error).render(state))
 }
 
+/// A press of a link page's button: the form's token is checked, then `spend` runs with the
+/// allowed `return_to` and says where to go next and which cookies to set; a failure shows the
+/// page again with what went wrong.
+async fn press<F, Fut>(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+    template: &'static str,
+    spend: F,
+) -> PageResult
+where
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(String, Vec<http::HeaderValue>), ApiError>>,
+{
+    if !form_token_valid(state, headers, form.get("csrf_token")) {
+        return link_failed(state, headers, form, template, &ApiError::CsrfFailed("form token"));
+    }
+    match spend(allowed_return_to(state, form.get("return_to"))).await {
+        Ok((location, cookies)) => Ok(see_other(state, &location, cookies)),
+        Err(error) => link_failed(state, headers, form, template, &error),
+    }
+}
+
 /// `GET /reset-password?token=…`: the new-password form.
 pub(super) async fn reset_page(State(state): State<AppState>, query: Query, headers: HeaderMap) -> PageResult {
     link_page(&state, &query, &headers, "reset_password.html", LinkPurpose::ResetPassword).await
@@ -336,19 +359,14 @@ pub(super) async fn reset(
     headers: HeaderMap,
     form: Form,
 ) -> PageResult {
-    let template = "reset_password.html";
-    if !form_token_valid(&state, &headers, form.get("csrf_token")) {
-        return link_failed(&state, &headers, &form, template, &ApiError::CsrfFailed("form token"));
-    }
     let body = ResetRequest { token: form.text("token").to_owned(), password: form.text("password").to_owned() };
-    match reset_with_link(&state, &client, &body).await {
-        Ok(()) => {
-            let return_to = allowed_return_to(&state, form.get("return_to"));
-            let location = with_return_to("/login", return_to.as_deref(), &[("notice", "password_reset")]);
-            Ok(see_other(&state, &location, vec![session_cookie(&state, None)]))
-        }
-        Err(error) => link_failed(&state, &headers, &form, template, &error),
-    }
+    let (state, client) = (&state, &client);
+    press(state, &headers, &form, "reset_password.html", move |return_to| async move {
+        reset_with_link(state, client, &body).await?;
+        let location = with_return_to("/login", return_to.as_deref(), &[("notice", "password_reset")]);
+        Ok((location, vec![session_cookie(state, None)]))
+    })
+    .await
 }
 
 /// `GET /verify-email?token=…`: the confirm button.
@@ -365,24 +383,19 @@ pub(super) async fn verify(
     current: Result<CurrentSession, ApiError>,
     form: Form,
 ) -> PageResult {
-    let template = "verify_email.html";
-    if !form_token_valid(&state, &headers, form.get("csrf_token")) {
-        return link_failed(&state, &headers, &form, template, &ApiError::CsrfFailed("form token"));
-    }
-    match verify_address(&state, &client, form.text("token")).await {
-        Ok(user) => {
-            let return_to = allowed_return_to(&state, form.get("return_to"));
-            let location = match current {
-                Ok(current) if current.user.id == user.id => match &return_to {
-                    Some(target) => target.clone(),
-                    None => with_return_to("/account", None, &[("notice", "verified_signed_in")]),
-                },
-                _ => with_return_to("/login", return_to.as_deref(), &[("notice", "verified")]),
-            };
-            Ok(see_other(&state, &location, Vec::new()))
-        }
-        Err(error) => link_failed(&state, &headers, &form, template, &error),
-    }
+    let (state, client, token) = (&state, &client, form.text("token"));
+    press(state, &headers, &form, "verify_email.html", move |return_to| async move {
+        let user = verify_address(state, client, token).await?;
+        let location = match current {
+            Ok(current) if current.user.id == user.id => match return_to {
+                Some(target) => target,
+                None => with_return_to("/account", None, &[("notice", "verified_signed_in")]),
+            },
+            _ => with_return_to("/login", return_to.as_deref(), &[("notice", "verified")]),
+        };
+        Ok((location, Vec::new()))
+    })
+    .await
 }
 
 /// `GET /magic-link?token=…`: the sign-in button.
@@ -397,16 +410,10 @@ pub(super) async fn magic(
     headers: HeaderMap,
     form: Form,
 ) -> PageResult {
-    let template = "magic_link.html";
-    if !form_token_valid(&state, &headers, form.get("csrf_token")) {
-        return link_failed(&state, &headers, &form, template, &ApiError::CsrfFailed("form token"));
-    }
-    match sign_in_with_link(&state, &client, form.text("token")).await {
-        Ok((_, _, token)) => {
-            let return_to = allowed_return_to(&state, form.get("return_to"));
-            let cookie = session_cookie(&state, Some(&token));
-            Ok(see_other(&state, &destination(return_to.as_deref()), vec![cookie]))
-        }
-        Err(error) => link_failed(&state, &headers, &form, template, &error),
-    }
+    let (state, client, token) = (&state, &client, form.text("token"));
+    press(state, &headers, &form, "magic_link.html", move |return_to| async move {
+        let (_, _, session) = sign_in_with_link(state, client, token).await?;
+        Ok((destination(return_to.as_deref()), vec![session_cookie(state, Some(&session))]))
+    })
+    .await
 }
