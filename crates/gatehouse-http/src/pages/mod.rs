@@ -530,6 +530,81 @@ mod tests {
     }
 
     #[test]
+    fn every_error_the_api_can_answer_has_a_message() {
+        use gatehouse_core::store::StoreError;
+        let pages = PageSettings::load(branding(), BTreeMap::new(), &[]).expect("pages");
+        let errors = [
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::MalformedJson(String::new()),
+            ApiError::InvalidBody(String::new()),
+            ApiError::UnsupportedMediaType,
+            ApiError::NotAcceptable,
+            ApiError::BodyTooLarge { limit_bytes: 1 },
+            ApiError::Validation(Vec::new()),
+            ApiError::Timeout { timeout_ms: 1 },
+            ApiError::NotReady { detail: String::new(), checks: serde_json::Value::Null },
+            ApiError::Unauthenticated(""),
+            ApiError::InvalidCredentials,
+            ApiError::LinkInvalid,
+            ApiError::EmailNotVerified,
+            ApiError::MissingScope(""),
+            ApiError::InvalidQuery(String::new()),
+            ApiError::CsrfFailed(""),
+            ApiError::RateLimited { retry_after_secs: 1, headers: Default::default() },
+            ApiError::Missing(""),
+            ApiError::RedirectNotAllowed,
+            ApiError::ScopeNotAllowed(String::new()),
+            ApiError::OAuthStateInvalid(""),
+            ApiError::ProviderUnavailable,
+            ApiError::ConnectionBroken(""),
+            ApiError::LastSignInMethod,
+            ApiError::Store(StoreError::Duplicate { what: String::new() }),
+            ApiError::Store(StoreError::Unavailable(String::new())),
+            ApiError::Internal(String::new()),
+        ];
+        for error in errors {
+            assert!(pages.knows(&format!("errors.{}", error.code())), "no message for `{}`", error.code());
+        }
+    }
+
+    /// Does not compile when `ApiError` gains a variant: add it to the list above (and its
+    /// message to text.json).
+    #[allow(dead_code, reason = "a compile-time check")]
+    fn every_variant_is_listed(error: &ApiError) {
+        match error {
+            ApiError::NotFound
+            | ApiError::MethodNotAllowed
+            | ApiError::MalformedJson(_)
+            | ApiError::InvalidBody(_)
+            | ApiError::UnsupportedMediaType
+            | ApiError::NotAcceptable
+            | ApiError::BodyTooLarge { .. }
+            | ApiError::Validation(_)
+            | ApiError::Timeout { .. }
+            | ApiError::NotReady { .. }
+            | ApiError::Unauthenticated(_)
+            | ApiError::InvalidCredentials
+            | ApiError::LinkInvalid
+            | ApiError::EmailNotVerified
+            | ApiError::MissingScope(_)
+            | ApiError::InvalidQuery(_)
+            | ApiError::CsrfFailed(_)
+            | ApiError::RateLimited { .. }
+            | ApiError::Missing(_)
+            | ApiError::RedirectNotAllowed
+            | ApiError::ScopeNotAllowed(_)
+            | ApiError::OAuthStateInvalid(_)
+            | ApiError::ProviderUnavailable
+            | ApiError::ConnectionBroken(_)
+            | ApiError::LastSignInMethod
+            | ApiError::Store(_)
+            | ApiError::Hashing(_)
+            | ApiError::Internal(_) => {}
+        }
+    }
+
+    #[test]
     fn html_is_for_clients_that_take_it() {
         let mut headers = HeaderMap::new();
         assert!(accepts_html(&headers), "no Accept header: any type");

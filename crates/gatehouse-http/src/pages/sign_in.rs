@@ -123,10 +123,18 @@ pub(super) async fn login(
     }
 }
 
-/// `GET /signup`: the sign-up form.
-pub(super) async fn signup_page(State(state): State<AppState>, query: Query, headers: HeaderMap) -> PageResult {
+/// `GET /signup`: the sign-up form; signed in already, straight on to `return_to`.
+pub(super) async fn signup_page(
+    State(state): State<AppState>,
+    query: Query,
+    headers: HeaderMap,
+    current: Result<CurrentSession, ApiError>,
+) -> PageResult {
     html_only(&headers)?;
     let return_to = allowed_return_to(&state, query.get("return_to"));
+    if current.is_ok() {
+        return Ok(see_other(&state, &destination(return_to.as_deref()), Vec::new()));
+    }
     Ok(form_page(&state, &headers, "signup.html", json!({}), return_to.as_deref())?.render(&state))
 }
 
