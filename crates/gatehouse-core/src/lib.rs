@@ -11,6 +11,7 @@ pub mod circuit;
 pub mod clock;
 pub mod csrf;
 pub mod email;
+pub mod forward_auth;
 pub mod health;
 pub mod jobs;
 pub mod mode;

@@ -16,16 +16,28 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-/// The client address of a request: its socket peer (or axum's `MockConnectInfo` in
-/// in-process tests), resolved through the forwarding headers of trusted proxies.
-pub(crate) fn of_request(request: &Request, trusted: &[IpNet]) -> ClientIp {
+/// The socket peer of a request (the proxy, when there is one), in the request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerIp(pub Option<IpAddr>);
+
+impl PeerIp {
+    /// Whether the peer is one of `trusted` (never, when there is no socket).
+    pub fn is_trusted(self, trusted: &[IpNet]) -> bool {
+        self.0.is_some_and(|peer| trusted.iter().any(|net| net.contains(&canonical(peer))))
+    }
+}
+
+/// The client address of a request, and its socket peer (or axum's `MockConnectInfo` in
+/// in-process tests): the client is the peer resolved through the forwarding headers of trusted
+/// proxies.
+pub(crate) fn of_request(request: &Request, trusted: &[IpNet]) -> (ClientIp, PeerIp) {
     let extensions = request.extensions();
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0)
         .or_else(|| extensions.get::<MockConnectInfo<SocketAddr>>().map(|mock| mock.0))
         .map(|addr| addr.ip());
-    ClientIp(peer.map(|peer| resolve(peer, request.headers(), trusted)))
+    (ClientIp(peer.map(|peer| resolve(peer, request.headers(), trusted))), PeerIp(peer))
 }
 
 /// Resolves the client address from the socket peer and the forwarding headers.

@@ -74,6 +74,12 @@ pub enum ApiError {
     ConnectionBroken(&'static str),
     #[error("this is the account's last way to sign in; set a password or link another provider first")]
     LastSignInMethod,
+    #[error("the forwarded request headers come from an address not in server.trusted_proxies")]
+    UntrustedProxy,
+    #[error("the original request is missing or malformed: {0}")]
+    InvalidForwardedRequest(String),
+    #[error("no forward-auth rule allows this request")]
+    ForwardAuthDenied,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -124,6 +130,11 @@ impl ApiError {
             }
             ApiError::ConnectionBroken(_) => (StatusCode::CONFLICT, "connection_broken", "Connection broken"),
             ApiError::LastSignInMethod => (StatusCode::CONFLICT, "last_sign_in_method", "Last sign-in method"),
+            ApiError::UntrustedProxy => (StatusCode::FORBIDDEN, "untrusted_proxy", "Untrusted proxy"),
+            ApiError::InvalidForwardedRequest(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_forwarded_request", "Invalid forwarded request")
+            }
+            ApiError::ForwardAuthDenied => (StatusCode::FORBIDDEN, "forward_auth_denied", "Access denied"),
             ApiError::Store(StoreError::Duplicate { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_entry", "Duplicate entry")
             }

@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod email;
 pub mod error;
 pub mod extract;
+pub mod forward_auth;
 mod health;
 pub mod identities;
 pub mod metrics;

@@ -42,6 +42,7 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         (name = "tokens", description = "Access tokens and the keys that verify them."),
         (name = "oauth", description = "Signing in with Google, GitHub or any OpenID Connect provider, and linked identities."),
         (name = "vault", description = "Connected accounts: third-party tokens kept encrypted, refreshed on demand."),
+        (name = "forward-auth", description = "Reverse proxies (nginx, Caddy, Traefik) ask whether to let a request through to the app behind them."),
         (name = "webhooks", description = "Webhook endpoints, deliveries and app events (service API)."),
         (name = "service", description = "The service API for apps: audit log and rate limiting."),
         (name = "operations", description = "Health, readiness, metrics and this document."),

@@ -26,7 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    accounts, client_ip, csrf, email, health, identities, metrics, oauth, openapi, rate_limit, request_id,
+    accounts, client_ip, csrf, email, forward_auth, health, identities, metrics, oauth, openapi, rate_limit, request_id,
     service_keys, sessions, tokens, vault, webhooks,
 };
 
@@ -70,7 +70,8 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(identities::start_link, identities::unlink))
         .routes(routes!(vault::token))
         .routes(routes!(vault::connections))
-        .routes(routes!(vault::disconnect));
+        .routes(routes!(vault::disconnect))
+        .routes(routes!(forward_auth::decide));
     if metrics_here {
         routes = routes.routes(routes!(metrics::render));
     }
@@ -113,8 +114,9 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
 /// The outermost layer: request id, client IP, metrics and the log line, security headers.
 async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let (id, id_header) = request_id::assign(&mut request);
-    let client = client_ip::of_request(&request, state.trusted_proxies());
+    let (client, peer) = client_ip::of_request(&request, state.trusted_proxies());
     request.extensions_mut().insert(client);
+    request.extensions_mut().insert(peer);
     let observation = Observation::begin(&request, &id, client);
     let mut response = request_id::scope(id, next.run(request).instrument(observation.span())).await;
 

@@ -66,6 +66,8 @@ pub struct Services {
     pub oauth: crate::oauth::OAuthSettings,
     /// The token vault.
     pub vault: crate::vault::VaultSettings,
+    /// Forward-auth's rules and identity headers.
+    pub forward_auth: crate::forward_auth::ForwardAuthSettings,
     /// The hosted pages; `None` when `pages.enabled` is off.
     pub pages: Option<Arc<crate::pages::PageSettings>>,
     /// Wakes this instance's job worker when a request has committed jobs.

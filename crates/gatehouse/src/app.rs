@@ -24,6 +24,7 @@ use gatehouse_core::store::load_or_store_instance_secret;
 use gatehouse_core::vault::Vault;
 use gatehouse_http::email::EmailSettings;
 use gatehouse_http::oauth::OAuthSettings;
+use gatehouse_http::forward_auth::ForwardAuthSettings;
 use gatehouse_http::pages::{Branding, PageSettings};
 use gatehouse_http::password::PasswordService;
 use gatehouse_http::rate_limit::RateLimitSettings;
@@ -247,6 +248,14 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         webhooks,
         oauth,
         vault: VaultSettings::new(database.vault(), vault),
+        forward_auth: ForwardAuthSettings {
+            rules: config.forward_auth.rules.clone(),
+            user_header: config.forward_auth.user_header.clone(),
+            email_header: config.forward_auth.email_header.clone(),
+            name_header: config.forward_auth.name_header.clone(),
+            session_header: config.forward_auth.session_header.clone(),
+            denials_logged: Arc::default(),
+        },
         pages,
         jobs_waker: worker.waker(),
         sessions,

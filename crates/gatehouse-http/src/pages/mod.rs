@@ -302,6 +302,11 @@ impl Page {
         Self { template, extra, ..Self::default() }
     }
 
+    pub(crate) fn status_code(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
     pub(crate) fn return_to(mut self, return_to: Option<&str>) -> Self {
         self.return_to = return_to.map(str::to_owned);
         self
@@ -474,10 +479,29 @@ pub(crate) fn form_token_valid(state: &AppState, headers: &HeaderMap, presented:
     }
 }
 
-/// `return_to` when the allowlist allows it; `None` (never an error) otherwise.
+/// `return_to` when the allowlist allows it, or when it is on a host a forward-auth rule
+/// protects (the proxy sent the browser here from there); `None` (never an error) otherwise.
 pub(crate) fn allowed_return_to(state: &AppState, requested: Option<&str>) -> Option<String> {
     let requested = requested.filter(|text| !text.is_empty())?;
-    state.services().oauth.allowlist.check(Some(requested)).ok().map(|url| url.to_string())
+    let services = state.services();
+    if let Ok(url) = services.oauth.allowlist.check(Some(requested)) {
+        return Some(url.to_string());
+    }
+    if requested.len() > 2048 || requested.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
+        return None;
+    }
+    let url = url::Url::parse(requested).ok()?;
+    let plain = matches!(url.scheme(), "http" | "https") && url.username().is_empty() && url.password().is_none();
+    let host = url.host_str()?.to_ascii_lowercase();
+    (plain && services.forward_auth.rules.protects_host(&host)).then(|| url.to_string())
+}
+
+/// The page a browser sees when forward-auth denies it (the proxy passes it on).
+pub(crate) fn denied_page(state: &AppState) -> Option<Response> {
+    let pages = state.services().pages.as_deref()?;
+    let link = json!({ "href": format!("{}/account", state.services().oauth.public_url), "label": pages.say("denied.account", &[]) });
+    let extra = json!({ "title": pages.say("denied.title", &[]), "text": pages.say("errors.forward_auth_denied", &[]), "link": link });
+    Some(Page::new("message.html", extra).status_code(StatusCode::FORBIDDEN).render(state))
 }
 
 /// Where to go after signing in: the allowed `return_to`, or the account page.
@@ -559,6 +583,9 @@ mod tests {
             ApiError::ProviderUnavailable,
             ApiError::ConnectionBroken(""),
             ApiError::LastSignInMethod,
+            ApiError::UntrustedProxy,
+            ApiError::InvalidForwardedRequest(String::new()),
+            ApiError::ForwardAuthDenied,
             ApiError::Store(StoreError::Duplicate { what: String::new() }),
             ApiError::Store(StoreError::Unavailable(String::new())),
             ApiError::Internal(String::new()),
@@ -598,6 +625,9 @@ mod tests {
             | ApiError::ProviderUnavailable
             | ApiError::ConnectionBroken(_)
             | ApiError::LastSignInMethod
+            | ApiError::UntrustedProxy
+            | ApiError::InvalidForwardedRequest(_)
+            | ApiError::ForwardAuthDenied
             | ApiError::Store(_)
             | ApiError::Hashing(_)
             | ApiError::Internal(_) => {}

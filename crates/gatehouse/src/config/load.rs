@@ -200,6 +200,11 @@ fn parse_env(setting: &Setting, text: &str) -> Result<toml::Value, String> {
         Kind::Table => {
             toml::Value::Table(toml::from_str(text).map_err(|e| format!("must be a TOML table: {}", e.message()))?)
         }
+        Kind::TableList => {
+            let document: toml::Table = toml::from_str(&format!("list = {text}"))
+                .map_err(|e| format!("must be a TOML array of tables: {}", e.message()))?;
+            document.get("list").cloned().unwrap_or(toml::Value::Array(Vec::new()))
+        }
     };
     check_kind(setting, &value)?;
     Ok(value)
@@ -212,6 +217,7 @@ fn check_kind(setting: &Setting, value: &toml::Value) -> Result<(), String> {
         Kind::Bool => value.is_bool(),
         Kind::StringList => value.as_array().is_some_and(|items| items.iter().all(toml::Value::is_str)),
         Kind::Table => value.is_table(),
+        Kind::TableList => value.as_array().is_some_and(|items| items.iter().all(toml::Value::is_table)),
         Kind::Choice(words) => {
             return match value.as_str() {
                 Some(word) if words.contains(&word) => Ok(()),
@@ -228,6 +234,7 @@ fn check_kind(setting: &Setting, value: &toml::Value) -> Result<(), String> {
             Kind::Bool => "must be true or false".into(),
             Kind::StringList => "must be a list of strings".into(),
             Kind::Table => "must be a table".into(),
+            Kind::TableList => "must be an array of tables".into(),
             Kind::Choice(_) => unreachable!("handled above"),
         })
     }

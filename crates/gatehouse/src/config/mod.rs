@@ -5,6 +5,7 @@
 //! reported together, each naming the variable or key to change.
 
 mod email;
+pub mod forward_auth;
 mod load;
 mod oauth;
 pub mod pages;
@@ -55,6 +56,7 @@ pub struct Config {
     /// Sign-in providers, by name.
     pub oauth_providers: Vec<ProviderConfig>,
     pub pages: pages::PagesConfig,
+    pub forward_auth: forward_auth::ForwardAuthConfig,
     pub log: LogConfig,
     /// The merged raw values with their sources, for `config check`.
     pub raw: RawValues,
@@ -371,6 +373,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let redirect_allowlist = oauth::redirect_allowlist(r, public_url.as_ref());
     let oauth_providers = oauth::providers(r, production);
     let pages = pages::pages_config(r);
+    let forward_auth = forward_auth::forward_auth_config(r);
 
     Some(Config {
         mode: mode?,
@@ -414,6 +417,7 @@ fn build(r: &mut Reader) -> Option<Config> {
         webhooks: webhooks?,
         oauth_providers: oauth_providers?,
         pages: pages?,
+        forward_auth: forward_auth?,
         log: LogConfig { level, format },
         raw: r.raw.clone(),
     })

@@ -14,6 +14,8 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// A TOML table (in the environment, a TOML document).
     Table,
+    /// An array of TOML tables, `[[key]]` in a file (in the environment, a TOML array).
+    TableList,
 }
 
 #[derive(Debug)]
@@ -578,6 +580,19 @@ pub const SETTINGS: &[Setting] = &[
             "Sign-in providers, one `[oauth.providers.NAME]` table each; NAME (a-z, 0-9, - and _) is the provider's name in every URL. In the environment, the whole document as TOML. Fields below.",
         )
     },
+    Setting {
+        example: Some("[{ host = \"admin.example.com\", path = \"/\", require = \"signed_in\" }]"),
+        ..setting(
+            "forward_auth.rules",
+            Kind::TableList,
+            None,
+            "Access rules for /v1/forward-auth, one `[[forward_auth.rules]]` table each: `host` (exact, or `*.example.com` for subdomains), `path` (a prefix, default `/`), `require` (`public`, `signed_in`, `verified_email` or `email_domain:DOMAIN`) and optional `methods`. The longest matching path wins, then an exact host; no matching rule denies. Browsers are sent back to protected hosts after sign-in. See docs/forward-auth.md.",
+        )
+    },
+    setting("forward_auth.user_header", Kind::String, Some("\"Remote-User\""), "The header that carries the signed-in user's id to the app."),
+    setting("forward_auth.email_header", Kind::String, Some("\"Remote-Email\""), "The header that carries the user's email address."),
+    setting("forward_auth.name_header", Kind::String, Some("\"Remote-Name\""), "The header that carries the user's name (empty when they gave none)."),
+    setting("forward_auth.session_header", Kind::String, Some("\"X-Gatehouse-Session\""), "The header that carries the session's id."),
     setting(
         "pages.enabled",
         Kind::Bool,
