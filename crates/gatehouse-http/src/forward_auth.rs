@@ -77,6 +77,15 @@ fn invalid(detail: &str) -> ApiError {
 }
 
 fn original(headers: &HeaderMap) -> Result<Original, ApiError> {
+    // Two values of one of these mean a client's own was passed on beside the proxy's: which one
+    // the proxy meant cannot be told, so neither is believed.
+    for name in
+        [X_FORWARDED_METHOD, X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_URI, X_ORIGINAL_URL, X_ORIGINAL_METHOD]
+    {
+        if headers.get_all(name).iter().nth(1).is_some() {
+            return Err(invalid("a forwarded request header came more than once; strip the client's in the proxy"));
+        }
+    }
     let (method, url, style) = if let Some(full) = text(headers, X_ORIGINAL_URL) {
         let url = url::Url::parse(full).map_err(|_| invalid("X-Original-URL is not an absolute URL"))?;
         (text(headers, X_ORIGINAL_METHOD).unwrap_or("GET"), url, Style::OriginalUrl)
@@ -93,7 +102,9 @@ fn original(headers: &HeaderMap) -> Result<Original, ApiError> {
             .map_err(|_| invalid("X-Forwarded-Host and X-Forwarded-Uri do not make a URL"))?;
         (text(headers, X_FORWARDED_METHOD).unwrap_or("GET"), url, Style::Forwarded)
     } else {
-        return Err(invalid("name the original request with X-Forwarded-Host (and -Uri, -Proto, -Method) or X-Original-URL"));
+        return Err(invalid(
+            "name the original request with X-Forwarded-Host (and -Uri, -Proto, -Method) or X-Original-URL",
+        ));
     };
     let plain = matches!(url.scheme(), "http" | "https") && url.username().is_empty() && url.password().is_none();
     if !plain || url.host_str().is_none() {
@@ -308,13 +319,19 @@ mod tests {
             assert_eq!(original(&map).expect("parses").path, path, "{uri}");
         }
         assert!(original(&headers(&[("x-forwarded-host", "a.test"), ("x-forwarded-uri", "/%00")])).is_err());
-        assert!(original(&headers(&[("x-forwarded-host", "a.test"), ("x-forwarded-uri", "//evil")])).is_ok_and(|o| o.url.host_str() == Some("a.test")));
+        assert!(
+            original(&headers(&[("x-forwarded-host", "a.test"), ("x-forwarded-uri", "//evil")]))
+                .is_ok_and(|o| o.url.host_str() == Some("a.test"))
+        );
     }
 
     #[test]
     fn nginx_and_traefik_styles_are_told_apart() {
         let nginx = original(&headers(&[("x-original-url", "https://app.example.com:8443/x?y=1")])).expect("nginx");
-        assert_eq!((nginx.style, nginx.method.as_str(), nginx.url.as_str()), (Style::OriginalUrl, "GET", "https://app.example.com:8443/x?y=1"));
+        assert_eq!(
+            (nginx.style, nginx.method.as_str(), nginx.url.as_str()),
+            (Style::OriginalUrl, "GET", "https://app.example.com:8443/x?y=1")
+        );
         let traefik = original(&headers(&[
             ("x-forwarded-host", "app.example.com"),
             ("x-forwarded-proto", "https"),
@@ -325,5 +342,8 @@ mod tests {
         assert!(original(&headers(&[])).is_err(), "no original request");
         assert!(original(&headers(&[("x-original-url", "https://user:pw@a.test/")])).is_err());
         assert!(original(&headers(&[("x-forwarded-host", "a.test"), ("x-forwarded-proto", "ftp")])).is_err());
+        let mut twice = headers(&[("x-forwarded-host", "a.test"), ("x-forwarded-uri", "/public")]);
+        twice.append("x-forwarded-uri", HeaderValue::from_static("/admin"));
+        assert!(original(&twice).is_err(), "a client's own beside the proxy's");
     }
 }

@@ -26,8 +26,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    accounts, client_ip, csrf, email, forward_auth, health, identities, metrics, oauth, openapi, rate_limit, request_id,
-    service_keys, sessions, tokens, vault, webhooks,
+    accounts, client_ip, csrf, email, forward_auth, health, identities, metrics, oauth, openapi, rate_limit,
+    request_id, service_keys, sessions, tokens, vault, webhooks,
 };
 
 /// The route table: every route, each registered from its handler's `#[utoipa::path]` attribute,

@@ -589,10 +589,30 @@ pub const SETTINGS: &[Setting] = &[
             "Access rules for /v1/forward-auth, one `[[forward_auth.rules]]` table each: `host` (exact, or `*.example.com` for subdomains), `path` (a prefix, default `/`), `require` (`public`, `signed_in`, `verified_email` or `email_domain:DOMAIN`) and optional `methods`. The longest matching path wins, then an exact host; no matching rule denies. Browsers are sent back to protected hosts after sign-in. See docs/forward-auth.md.",
         )
     },
-    setting("forward_auth.user_header", Kind::String, Some("\"Remote-User\""), "The header that carries the signed-in user's id to the app."),
-    setting("forward_auth.email_header", Kind::String, Some("\"Remote-Email\""), "The header that carries the user's email address."),
-    setting("forward_auth.name_header", Kind::String, Some("\"Remote-Name\""), "The header that carries the user's name (empty when they gave none)."),
-    setting("forward_auth.session_header", Kind::String, Some("\"X-Gatehouse-Session\""), "The header that carries the session's id."),
+    setting(
+        "forward_auth.user_header",
+        Kind::String,
+        Some("\"Remote-User\""),
+        "The header that carries the signed-in user's id to the app.",
+    ),
+    setting(
+        "forward_auth.email_header",
+        Kind::String,
+        Some("\"Remote-Email\""),
+        "The header that carries the user's email address.",
+    ),
+    setting(
+        "forward_auth.name_header",
+        Kind::String,
+        Some("\"Remote-Name\""),
+        "The header that carries the user's name (empty when they gave none).",
+    ),
+    setting(
+        "forward_auth.session_header",
+        Kind::String,
+        Some("\"X-Gatehouse-Session\""),
+        "The header that carries the session's id.",
+    ),
     setting(
         "pages.enabled",
         Kind::Bool,

@@ -7,6 +7,7 @@ mod binary;
 mod config;
 mod csrf;
 mod email;
+mod forward_auth;
 mod health;
 mod http;
 mod jobs;

@@ -6,6 +6,7 @@ pub mod binary;
 pub mod fake_github;
 pub mod mail;
 pub mod oidc;
+pub mod proxies;
 pub mod proxy;
 pub mod receiver;
 pub mod redis_server;
