@@ -96,7 +96,7 @@ class Visit:
         return self.context.new_page()
 
     def foreign_requests(self):
-        allowed = (self.gh.base, self.gh.app.base, self.gh.oidc.issuer)
+        allowed = (self.gh.base, self.gh.app.base, self.gh.oidc.issuer, self.gh.caddy.base)
         return [url for url in self.requests if not url.startswith(allowed)]
 
     def close(self):

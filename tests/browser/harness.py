@@ -2,6 +2,7 @@
 oidc-provider test peer from the Rust suite, and a tiny "app" on another origin that return_to
 points at. Each is started once per backend, not once per test."""
 
+import html
 import json
 import os
 import re
@@ -38,7 +39,12 @@ class App:
     def __init__(self):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                body = f"<!doctype html><title>The app</title><h1>The app</h1><p id=path>{self.path}</p>".encode()
+                # Behind the proxy, forward-auth tells the app who is signed in.
+                who = html.escape(self.headers.get("Remote-Email") or "")
+                body = (
+                    f"<!doctype html><title>The app</title><h1>The app</h1><p id=path>{html.escape(self.path)}</p>"
+                    f"<p id=user>{who}</p>"
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -74,6 +80,37 @@ class OidcProvider:
         self.process.wait(timeout=10)
 
 
+class Caddy:
+    """Caddy in front of the app, asking Gatehouse (forward-auth) with the documented Caddyfile."""
+
+    def __init__(self, gatehouse_addr, app_addr, workdir):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        config = (ROOT / "docs/forward-auth/Caddyfile").read_text()
+        config = config.replace("127.0.0.1:8080", gatehouse_addr).replace("127.0.0.1:3000", app_addr)
+        config = config.replace("http://:8000", f"http://:{self.port}")
+        path = workdir / "Caddyfile"
+        path.write_text(config)
+        home = workdir / "caddy-home"
+        env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
+        self.log = open(workdir / "caddy.log", "w")
+        self.process = subprocess.Popen(["caddy", "run", "--config", str(path), "--adapter", "caddyfile"],
+                                        env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"Caddy did not start; see {workdir / 'caddy.log'}")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
 class Gatehouse:
     def __init__(self, binary, workdir, database_url, redis_url, app_base):
         self.port = free_port()
@@ -85,6 +122,9 @@ class Gatehouse:
         config.write_text(
             f'public_url = "{self.base}"\n'
             f'[server]\nlisten = "127.0.0.1:{self.port}"\nredirect_allowlist = ["{app_base}/"]\n'
+            'trusted_proxies = ["127.0.0.1/32"]\n'
+            # The app behind Caddy (the forward-auth story) is on 127.0.0.1 too, another port.
+            '[forward_auth]\nrules = [{ host = "127.0.0.1", require = "signed_in" }]\n'
             f'[database]\nurl = "{database_url}"\n'
             f"[redis]\n{redis}\n"
             "[password]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n"
@@ -104,6 +144,7 @@ class Gatehouse:
             try:
                 with urllib.request.urlopen(self.base + "/health/ready", timeout=2) as response:
                     if response.status == 200:
+                        self.caddy = Caddy(f"127.0.0.1:{self.port}", app_base.removeprefix("http://"), workdir)
                         return
             except OSError:
                 pass
@@ -125,6 +166,7 @@ class Gatehouse:
         raise AssertionError(f"no email to {email} with a link to {page}; see {self.log_path}")
 
     def stop(self):
+        self.caddy.stop()
         self.process.terminate()
         self.process.wait(timeout=30)
         self.log.close()

@@ -166,6 +166,26 @@ def test_the_account_page_signs_out_another_session(gh, visit):
     assert path_of(other) == "/login", "the other browser is signed out"
 
 
+def test_an_app_behind_caddy_sends_a_newcomer_through_sign_up_and_back(gh, visit):
+    """Forward-auth: the app is behind Caddy, which asks Gatehouse about every request."""
+    v = visit()
+    protected = gh.caddy.base + "/reports?month=12"
+    v.go(protected)
+    assert v.page.url.startswith(gh.base + "/login?return_to="), "Caddy sent the browser to sign in"
+    with v.page.expect_navigation():
+        v.page.click("text=Create one")
+    email = new_email("caddy")
+    v.page.fill("#email", email)
+    v.page.fill("#password", PASSWORD)
+    submit(v)
+    assert v.page.url == protected, "signed up and back on the app"
+    expect(v.page.locator("#user")).to_have_text(email)
+    v.go(gh.link_for(email, "/verify-email"))
+    submit(v)
+    assert v.page.url == protected, "the confirmation link also leads back to the app"
+    expect(v.page.locator("#path")).to_have_text("/reports?month=12")
+
+
 def test_a_return_to_outside_the_allowlist_is_not_followed(gh, visit):
     email = new_email("allowlist")
     api_signup(gh, email)

@@ -190,6 +190,19 @@ impl Rules {
         self.0.is_empty()
     }
 
+    /// The hosts the rules protect, as CSP host sources (any port, the page's scheme or https):
+    /// pages may send a browser back there after a form post.
+    pub fn csp_sources(&self) -> Vec<String> {
+        let mut sources: Vec<String> = Vec::new();
+        for rule in &self.0 {
+            let source = format!("{}:*", rule.host.as_text());
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+        sources
+    }
+
     /// Whether some rule covers `host` (lower-case): forward-auth may send browsers back there.
     pub fn protects_host(&self, host: &str) -> bool {
         self.0.iter().any(|rule| rule.host.matches(host))
@@ -273,6 +286,7 @@ mod tests {
         );
         assert!(matches!(rules.decide("evilexample.com", "/admin", "GET", Some(&ada)), Decision::NoRule));
         assert!(rules.protects_host("ops.example.com") && !rules.protects_host("example.org"));
+        assert_eq!(rules.csp_sources(), ["app.example.com:*", "*.example.com:*"]);
     }
 
     #[test]

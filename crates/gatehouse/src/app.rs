@@ -226,7 +226,10 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             support_email: config.pages.support_email.clone(),
         };
         let overrides = crate::config::pages::read_overrides(config.pages.templates_dir.as_deref())?;
-        let loaded = PageSettings::load(branding, overrides, &oauth.allowlist.origins())
+        // Forms may lead to an allowlisted app, or back to a host forward-auth protects.
+        let mut form_targets = oauth.allowlist.origins();
+        form_targets.extend(config.forward_auth.rules.csp_sources());
+        let loaded = PageSettings::load(branding, overrides, &form_targets)
             .context("loading the page templates (pages.templates_dir)")?;
         Some(Arc::new(loaded))
     } else {
