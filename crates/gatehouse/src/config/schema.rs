@@ -683,6 +683,7 @@ mod tests {
                     Kind::StringList => value.as_array().is_some_and(|a| a.iter().all(toml::Value::is_str)),
                     Kind::Choice(words) => value.as_str().is_some_and(|w| words.contains(&w)),
                     Kind::Table => value.is_table(),
+                    Kind::TableList => value.as_array().is_some_and(|a| a.iter().all(toml::Value::is_table)),
                 };
                 assert!(fits, "{}: {literal} does not fit {:?}", setting.key, setting.kind);
             }
