@@ -238,6 +238,17 @@ async fn forwarded_headers_from_an_untrusted_address_are_refused() {
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_forwarded_request")));
     let (status, body) = decide(&app, "127.0.0.1:5000", &[("X-Forwarded-Host", "other.test")]).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forward_auth_denied")), "no rule");
+
+    let (_, _, metrics) = call(&app.app.router, crate::support::get("/metrics")).await;
+    let metrics = String::from_utf8(metrics).expect("utf-8");
+    for outcome in ["untrusted_proxy", "allowed", "no_rule"] {
+        let counted = metrics.lines().any(|line| {
+            line.starts_with("gatehouse_forward_auth_decisions_total{")
+                && line.contains(&format!("outcome=\"{outcome}\""))
+        });
+        assert!(counted, "no {outcome} decision counted:\n{metrics}");
+    }
+    assert!(!metrics.contains("other.test"), "a host no rule names is not a label");
     app.finish().await;
 }
 
