@@ -205,6 +205,19 @@ impl PageSettings {
         text
     }
 
+    /// "45 seconds", "3 minutes": a wait as a person reads it (minutes, rounded up, from two on).
+    fn wait(&self, seconds: u64) -> String {
+        let (key, n) = match seconds {
+            0 | 1 => ("time.second", 1),
+            2..120 => ("time.seconds", seconds),
+            _ => match seconds.div_ceil(60) {
+                1 => ("time.minute", 1),
+                minutes => ("time.minutes", minutes),
+            },
+        };
+        self.say(key, &[("n", &n.to_string())])
+    }
+
     fn knows(&self, key: &str) -> bool {
         let mut node = &self.text;
         for part in key.split('.') {
@@ -340,8 +353,8 @@ impl Page {
             }
             ApiError::RateLimited { retry_after_secs, .. } => {
                 self.retry_after_secs = Some(*retry_after_secs);
-                let seconds = retry_after_secs.to_string();
-                self.error = Some(pages.say("errors.rate_limited", &[("seconds", &seconds)]));
+                let wait = pages.wait(*retry_after_secs);
+                self.error = Some(pages.say("errors.rate_limited", &[("wait", &wait)]));
             }
             ApiError::InvalidCredentials => {
                 self.errors.insert("password".into(), pages.say("errors.invalid_credentials", &[]));
@@ -632,6 +645,16 @@ mod tests {
             | ApiError::Hashing(_)
             | ApiError::Internal(_) => {}
         }
+    }
+
+    #[test]
+    fn waits_read_naturally() {
+        let pages = PageSettings::load(branding(), BTreeMap::new(), &[]).expect("pages");
+        assert_eq!(pages.wait(1), "1 second");
+        assert_eq!(pages.wait(45), "45 seconds");
+        assert_eq!(pages.wait(119), "119 seconds");
+        assert_eq!(pages.wait(150), "3 minutes");
+        assert_eq!(pages.wait(900), "15 minutes");
     }
 
     #[test]
