@@ -145,6 +145,16 @@ impl Rule {
                 || path.as_bytes().get(self.path.len()) == Some(&b'/'))
     }
 
+    /// This rule's decision for `user` (`None` when not signed in).
+    pub fn decide(&self, user: Option<&User>) -> Decision<'_> {
+        match (user, &self.require) {
+            (_, Requirement::Public) => Decision::Allow(self),
+            (None, _) => Decision::SignIn(self),
+            (Some(user), requirement) if requirement.met_by(user) => Decision::Allow(self),
+            (Some(_), _) => Decision::Deny(self),
+        }
+    }
+
     fn matches(&self, host: &str, path: &str, method: &str) -> bool {
         self.host.matches(host)
             && self.covers_path(path)
@@ -220,13 +230,7 @@ impl Rules {
 
     /// The decision for a request by `user` (`None` when not signed in).
     pub fn decide(&self, host: &str, path: &str, method: &str, user: Option<&User>) -> Decision<'_> {
-        let Some(rule) = self.rule_for(host, path, method) else { return Decision::NoRule };
-        match (user, &rule.require) {
-            (_, Requirement::Public) => Decision::Allow(rule),
-            (None, _) => Decision::SignIn(rule),
-            (Some(user), requirement) if requirement.met_by(user) => Decision::Allow(rule),
-            (Some(_), _) => Decision::Deny(rule),
-        }
+        self.rule_for(host, path, method).map_or(Decision::NoRule, |rule| rule.decide(user))
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts as _, State};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::forward_auth::{Decision, Rules, header_safe};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -40,6 +40,9 @@ const X_FORWARDED_HOST: &str = "x-forwarded-host";
 const X_FORWARDED_URI: &str = "x-forwarded-uri";
 const X_ORIGINAL_URL: &str = "x-original-url";
 const X_ORIGINAL_METHOD: &str = "x-original-method";
+/// Every header that names the original request.
+const ORIGINAL_REQUEST_HEADERS: [&str; 6] =
+    [X_FORWARDED_METHOD, X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_URI, X_ORIGINAL_URL, X_ORIGINAL_METHOD];
 
 /// How the proxy wants to be told "sign in first".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,9 +70,7 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn carries_original(headers: &HeaderMap) -> bool {
-    [X_FORWARDED_METHOD, X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_URI, X_ORIGINAL_URL, X_ORIGINAL_METHOD]
-        .iter()
-        .any(|name| headers.contains_key(*name))
+    ORIGINAL_REQUEST_HEADERS.iter().any(|name| headers.contains_key(*name))
 }
 
 fn invalid(detail: &str) -> ApiError {
@@ -79,9 +80,7 @@ fn invalid(detail: &str) -> ApiError {
 fn original(headers: &HeaderMap) -> Result<Original, ApiError> {
     // Two values of one of these mean a client's own was passed on beside the proxy's: which one
     // the proxy meant cannot be told, so neither is believed.
-    for name in
-        [X_FORWARDED_METHOD, X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_URI, X_ORIGINAL_URL, X_ORIGINAL_METHOD]
-    {
+    for name in ORIGINAL_REQUEST_HEADERS {
         if headers.get_all(name).iter().nth(1).is_some() {
             return Err(invalid("a forwarded request header came more than once; strip the client's in the proxy"));
         }
@@ -164,55 +163,50 @@ fn is_navigation(original: &Original, headers: &HeaderMap) -> bool {
             caller is not in server.trusted_proxies."),
     ),
 )]
-pub(crate) async fn decide(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: axum::Extension<PeerIp>,
-    current: Result<CurrentSession, ApiError>,
-) -> Response {
-    match decision(&state, &headers, peer.0, current).await {
+pub(crate) async fn decide(State(state): State<AppState>, mut parts: http::request::Parts) -> Response {
+    match decision(&state, &mut parts).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn decision(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: PeerIp,
-    current: Result<CurrentSession, ApiError>,
-) -> Result<Response, ApiError> {
-    if carries_original(headers) && !peer.is_trusted(&state.settings().trusted_proxies) {
+/// The cheap checks first (who is asking, about what, under which rule), so an untrusted caller
+/// or a request no rule covers costs no session lookup.
+async fn decision(state: &AppState, parts: &mut http::request::Parts) -> Result<Response, ApiError> {
+    let peer = parts.extensions.get::<PeerIp>().copied().unwrap_or(PeerIp(None));
+    if carries_original(&parts.headers) && !peer.is_trusted(&state.settings().trusted_proxies) {
         count("none", "untrusted_proxy");
         return Err(ApiError::UntrustedProxy);
     }
-    let original = original(headers)?;
+    let original = original(&parts.headers)?;
     let settings = &state.services().forward_auth;
-    let current = match current {
+    let host = original.url.host_str().unwrap_or_default();
+    let Some(rule) = settings.rules.rule_for(host, &original.path, &original.method) else {
+        count("none", "no_rule");
+        log_denial(settings, host, "no_rule", "no rule covers this host, path and method");
+        return denied(state, &original, &parts.headers);
+    };
+    let current = match CurrentSession::from_request_parts(parts, state).await {
         Ok(current) => Some(current),
         Err(ApiError::Unauthenticated(_)) => None,
         Err(other) => return Err(other),
     };
-    let host = original.url.host_str().unwrap_or_default();
-    match settings.rules.decide(host, &original.path, &original.method, current.as_ref().map(|c| &c.user)) {
+    match rule.decide(current.as_ref().map(|c| &c.user)) {
         Decision::Allow(rule) => {
             count(&rule.name, "allowed");
             Ok(allowed(settings, current.as_ref()))
         }
         Decision::SignIn(rule) => {
             count(&rule.name, "sign_in");
-            Ok(sign_in(state, &original, headers))
+            Ok(sign_in(state, &original, &parts.headers))
         }
         Decision::Deny(rule) => {
             count(&rule.name, "denied");
             log_denial(settings, &rule.name, "requirement_not_met", &rule.require.as_text());
-            denied(state, &original, headers)
+            denied(state, &original, &parts.headers)
         }
-        Decision::NoRule => {
-            count("none", "no_rule");
-            log_denial(settings, host, "no_rule", "no rule covers this host, path and method");
-            denied(state, &original, headers)
-        }
+        // A rule's own decision is never this; the lookup above answered it.
+        Decision::NoRule => denied(state, &original, &parts.headers),
     }
 }
 
