@@ -90,12 +90,7 @@ pub(crate) async fn check(state: &AppState, request: Request) -> Result<Request,
 
 /// For HTML form posts: the `csrf_token` field, read from a buffered body that is then put back.
 async fn form_token(request: Request, state: &AppState) -> Result<(Request, Option<String>), Response> {
-    let is_form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    if !crate::extract::is_form_post(request.headers()) {
         return Ok((request, None));
     }
     let (parts, body) = request.into_parts();

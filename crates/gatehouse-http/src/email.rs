@@ -92,15 +92,10 @@ pub(crate) struct Verified {
 }
 
 /// Mails a verification link to the signed-in `user`, recording `email.link_sent`.
-async fn send_verification(
-    state: &AppState,
-    user: &User,
-    client: &ClientContext,
-    return_to: Option<&str>,
-) -> Result<(), ApiError> {
+async fn send_verification(state: &AppState, user: &User, client: &ClientContext) -> Result<(), ApiError> {
     let services = state.services();
     let now = services.clock.now();
-    let (link, job) = services.email.verification_for(user, now, return_to)?;
+    let (link, job) = services.email.verification_for(user, now, None)?;
     let event = link.sent_to(user, client);
     services.links.issue_link(&link, &job, &[event]).await?;
     services.enqueued(std::slice::from_ref(&job));
@@ -236,7 +231,7 @@ pub(crate) async fn verify_own_address(
 ) -> Result<(), ApiError> {
     let by_account = LimitKey { account: Some(user.email.normalized()), route: "email", ..LimitKey::default() };
     check(state, &["verification_account"], &by_account, limits).await?;
-    send_verification(state, user, client, None).await
+    send_verification(state, user, client).await
 }
 
 /// `POST /v1/email/verify {token}`: marks the address the link was sent to as verified.

@@ -37,6 +37,14 @@ pub async fn body_bytes(request: Request, state: &AppState) -> Result<Bytes, Api
     })
 }
 
+/// Whether the request body is an HTML form post (`application/x-www-form-urlencoded`).
+pub fn is_form_post(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"))
+}
+
 /// Parses a JSON body: the content type must be JSON, the text valid JSON of the expected shape.
 pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
     let is_json = headers

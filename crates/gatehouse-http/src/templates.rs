@@ -65,9 +65,9 @@ impl TemplateSet {
 
     /// Renders every template in `samples` once, so a template that needs a value it will not be
     /// given fails now rather than in front of a person.
-    pub fn check(&self, samples: &[(&str, Value)]) -> Result<(), TemplateError> {
+    pub fn check(&self, samples: &[(impl AsRef<str>, Value)]) -> Result<(), TemplateError> {
         for (name, context) in samples {
-            self.render(name, context.clone())?;
+            self.render(name.as_ref(), context.clone())?;
         }
         Ok(())
     }

@@ -83,6 +83,12 @@ impl RedirectAllowlist {
 
     /// The target to redirect to: `requested` when it is allowed, the public URL when absent.
     pub fn check(&self, requested: Option<&str>) -> Result<Url, RedirectNotAllowed> {
+        self.check_also(requested, |_| false)
+    }
+
+    /// As [`check`](Self::check), also allowing a well-formed http(s) target that `also` accepts
+    /// (the hosts forward-auth protects, for the hosted pages).
+    pub fn check_also(&self, requested: Option<&str>, also: impl Fn(&Url) -> bool) -> Result<Url, RedirectNotAllowed> {
         let Some(text) = requested.filter(|text| !text.is_empty()) else { return Ok(self.default.clone()) };
         // `Url::parse` accepts leading and trailing spaces and control characters; a target that
         // needs them is not one a browser should be sent to.
@@ -91,7 +97,8 @@ impl RedirectAllowlist {
         }
         let url = Url::parse(text).map_err(|_| RedirectNotAllowed)?;
         let plain = matches!(url.scheme(), "http" | "https") && url.username().is_empty() && url.password().is_none();
-        if plain && self.prefixes.iter().any(|prefix| prefix.allows(&url)) { Ok(url) } else { Err(RedirectNotAllowed) }
+        let allowed = self.prefixes.iter().any(|prefix| prefix.allows(&url)) || also(&url);
+        if plain && allowed { Ok(url) } else { Err(RedirectNotAllowed) }
     }
 }
 

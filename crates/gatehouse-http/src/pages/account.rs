@@ -49,10 +49,8 @@ pub(super) async fn page(
     let display = |provider: &str| {
         services
             .oauth
-            .providers
-            .values()
-            .find(|client| client.info().name.as_str() == provider)
-            .map_or_else(|| provider.to_owned(), |client| client.info().display_name.clone())
+            .provider(provider)
+            .map_or_else(|_| provider.to_owned(), |client| client.info().display_name.clone())
     };
     let unknown_device = pages.say("account.unknown_device", &[]);
     let sessions: Vec<_> = sessions

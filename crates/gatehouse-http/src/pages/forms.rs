@@ -4,11 +4,10 @@
 use std::collections::HashMap;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use http::header;
 use http::request::Parts;
 
 use crate::error::ApiError;
-use crate::extract::body_bytes;
+use crate::extract::{body_bytes, is_form_post};
 use crate::state::AppState;
 
 /// The fields of a form post.
@@ -39,12 +38,7 @@ impl FromRequest<AppState> for Form {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let is_form = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-        if !is_form {
+        if !is_form_post(request.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
         Ok(Self(parse(&body_bytes(request, state).await?)))

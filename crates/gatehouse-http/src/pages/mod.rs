@@ -192,13 +192,14 @@ impl PageSettings {
         Ok(())
     }
 
+    /// The wording at a dotted key (`errors.link_invalid`), if it is a message.
+    fn wording(&self, key: &str) -> Option<&str> {
+        key.split('.').fold(&self.text, |node, part| &node[part]).as_str()
+    }
+
     /// A message from the wording, by dotted key, with `{name}` placeholders filled.
     fn say(&self, key: &str, values: &[(&str, &str)]) -> String {
-        let mut node = &self.text;
-        for part in key.split('.') {
-            node = &node[part];
-        }
-        let mut text = node.as_str().unwrap_or(key).to_owned();
+        let mut text = self.wording(key).unwrap_or(key).to_owned();
         for (name, value) in values {
             text = text.replace(&format!("{{{name}}}"), value);
         }
@@ -219,11 +220,7 @@ impl PageSettings {
     }
 
     fn knows(&self, key: &str) -> bool {
-        let mut node = &self.text;
-        for part in key.split('.') {
-            node = &node[part];
-        }
-        node.is_string()
+        self.wording(key).is_some()
     }
 
     fn context(&self, page: &Page) -> Value {
@@ -384,10 +381,8 @@ impl Page {
         let Some(pages) = state.services().pages.as_deref() else { return ApiError::NotFound.into_response() };
         let body = match pages.templates.render(self.template, pages.context(&self)) {
             Ok(body) => body,
-            Err(error) => {
-                tracing::error!(%error, "a page template failed to render");
-                return ApiError::Internal(format!("rendering {}", self.template)).into_response();
-            }
+            // Logged once, by the error's answer.
+            Err(error) => return ApiError::Internal(format!("rendering a page: {error}")).into_response(),
         };
         let mut response = (self.status.unwrap_or(StatusCode::OK), body).into_response();
         let csp = if self.template == "account.html" { &pages.csp_account } else { &pages.csp };
@@ -497,16 +492,8 @@ pub(crate) fn form_token_valid(state: &AppState, headers: &HeaderMap, presented:
 pub(crate) fn allowed_return_to(state: &AppState, requested: Option<&str>) -> Option<String> {
     let requested = requested.filter(|text| !text.is_empty())?;
     let services = state.services();
-    if let Ok(url) = services.oauth.allowlist.check(Some(requested)) {
-        return Some(url.to_string());
-    }
-    if requested.len() > 2048 || requested.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
-        return None;
-    }
-    let url = url::Url::parse(requested).ok()?;
-    let plain = matches!(url.scheme(), "http" | "https") && url.username().is_empty() && url.password().is_none();
-    let host = url.host_str()?.to_ascii_lowercase();
-    (plain && services.forward_auth.rules.protects_host(&host)).then(|| url.to_string())
+    let protected = |url: &url::Url| url.host_str().is_some_and(|host| services.forward_auth.rules.protects_host(host));
+    services.oauth.allowlist.check_also(Some(requested), protected).ok().map(|url| url.to_string())
 }
 
 /// The page a browser sees when forward-auth denies it (the proxy passes it on).

@@ -84,7 +84,6 @@ impl Templates {
             .iter()
             .flat_map(|purpose| PARTS.map(|part| (file(*purpose, part), Value::from_serialize(&sample))))
             .collect();
-        let samples: Vec<(&str, Value)> = samples.iter().map(|(name, value)| (name.as_str(), value.clone())).collect();
         set.check(&samples).map_err(|error| {
             anyhow::anyhow!("{error}; the values a template may use are {}", PLACEHOLDERS.join(", "))
         })?;
