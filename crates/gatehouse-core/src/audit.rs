@@ -37,6 +37,20 @@ pub enum AuditAction {
     ConnectionBroken,
     ConnectionDeleted,
     SecretsRewrapped,
+    WorkspaceCreated,
+    WorkspaceRenamed,
+    WorkspaceDeleted,
+    MemberAdded,
+    MemberRemoved,
+    MemberRoleChanged,
+    InvitationCreated,
+    InvitationRevoked,
+    UserCreated,
+    UserDisabled,
+    UserEnabled,
+    UserErased,
+    DataExported,
+    AuditPurged,
 }
 
 impl AuditAction {
@@ -67,6 +81,20 @@ impl AuditAction {
             AuditAction::ConnectionBroken => "connection.broken",
             AuditAction::ConnectionDeleted => "connection.deleted",
             AuditAction::SecretsRewrapped => "secrets.rewrapped",
+            AuditAction::WorkspaceCreated => "workspace.created",
+            AuditAction::WorkspaceRenamed => "workspace.renamed",
+            AuditAction::WorkspaceDeleted => "workspace.deleted",
+            AuditAction::MemberAdded => "member.added",
+            AuditAction::MemberRemoved => "member.removed",
+            AuditAction::MemberRoleChanged => "member.role_changed",
+            AuditAction::InvitationCreated => "invitation.created",
+            AuditAction::InvitationRevoked => "invitation.revoked",
+            AuditAction::UserCreated => "user.created",
+            AuditAction::UserDisabled => "user.disabled",
+            AuditAction::UserEnabled => "user.enabled",
+            AuditAction::UserErased => "user.erased",
+            AuditAction::DataExported => "user.data_exported",
+            AuditAction::AuditPurged => "audit.purged",
         }
     }
 }
@@ -118,6 +146,11 @@ impl AuditEvent {
             workspace_id: None,
             details: serde_json::Value::Object(serde_json::Map::new()),
         }
+    }
+
+    pub fn workspace(mut self, id: Uuid) -> Self {
+        self.workspace_id = Some(id);
+        self
     }
 
     pub fn target(mut self, kind: &str, id: impl std::fmt::Display) -> Self {

@@ -33,16 +33,20 @@ pub enum LinkPurpose {
     VerifyEmail,
     ResetPassword,
     MagicLink,
+    /// An invitation to a workspace. Its token is derived and stored the same way, in
+    /// `workspace_invitations` rather than `email_links`.
+    Invitation,
 }
 
 impl LinkPurpose {
-    pub const ALL: [LinkPurpose; 3] = [Self::VerifyEmail, Self::ResetPassword, Self::MagicLink];
+    pub const ALL: [LinkPurpose; 4] = [Self::VerifyEmail, Self::ResetPassword, Self::MagicLink, Self::Invitation];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
             Self::MagicLink => "magic_link",
+            Self::Invitation => "invitation",
         }
     }
 
@@ -65,6 +69,7 @@ impl LinkLifetimes {
             LinkPurpose::VerifyEmail => self.verification,
             LinkPurpose::ResetPassword => self.reset,
             LinkPurpose::MagicLink => self.magic_link,
+            LinkPurpose::Invitation => crate::workspaces::INVITATION_LIFETIME.unsigned_abs(),
         }
     }
 }
@@ -200,6 +205,9 @@ pub struct EmailJob {
     /// redirect allowlist when it was asked for and again when it is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_to: Option<String>,
+    /// For an invitation: the workspace's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
 }
 
 impl JobType for SendEmail {
@@ -284,6 +292,25 @@ impl EmailJob {
             link_id: link.id,
             link_expires_at: link.expires_at,
             return_to: return_to.map(str::to_owned),
+            workspace: None,
+        };
+        NewJob::of::<SendEmail>(&job, now)
+    }
+
+    /// The email that delivers an invitation to `workspace`, as a job ready at `now`.
+    pub fn for_invitation(
+        invitation: &crate::workspaces::Invitation,
+        workspace: &str,
+        now: OffsetDateTime,
+    ) -> Result<NewJob, serde_json::Error> {
+        let job = Self {
+            to: invitation.email.clone(),
+            template: LinkPurpose::Invitation,
+            name: None,
+            link_id: invitation.id,
+            link_expires_at: invitation.expires_at,
+            return_to: None,
+            workspace: Some(workspace.to_owned()),
         };
         NewJob::of::<SendEmail>(&job, now)
     }

@@ -6,6 +6,7 @@
 //! host nobody wrote a rule for is never open by accident.
 
 use crate::accounts::User;
+use crate::workspaces::Role;
 
 /// What a rule asks of the person making the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,10 +17,12 @@ pub enum Requirement {
     VerifiedEmail,
     /// A verified address at this domain (lower-case).
     EmailDomain(String),
+    /// At least this role in the session's active workspace.
+    Role(Role),
 }
 
 impl Requirement {
-    /// `public`, `signed_in`, `verified_email` or `email_domain:example.com`.
+    /// `public`, `signed_in`, `verified_email`, `email_domain:example.com` or `role:admin`.
     pub fn parse(text: &str) -> Result<Self, String> {
         match text.trim() {
             "public" => Ok(Self::Public),
@@ -33,11 +36,14 @@ impl Requirement {
                     }
                     return Err(format!("`{other}`: `{domain}` is not a domain"));
                 }
-                if other.starts_with("role:") {
-                    return Err(format!("`{other}`: roles come with workspaces, which this version does not have yet"));
+                if let Some(role) = other.strip_prefix("role:") {
+                    return Role::parse(role.trim())
+                        .map(Self::Role)
+                        .ok_or_else(|| format!("`{other}`: the roles are member, admin and owner"));
                 }
                 Err(format!(
-                    "`{other}` is not a requirement; use public, signed_in, verified_email or email_domain:DOMAIN"
+                    "`{other}` is not a requirement; use public, signed_in, verified_email, email_domain:DOMAIN or \
+                     role:ROLE"
                 ))
             }
         }
@@ -49,12 +55,15 @@ impl Requirement {
             Self::SignedIn => "signed_in".into(),
             Self::VerifiedEmail => "verified_email".into(),
             Self::EmailDomain(domain) => format!("email_domain:{domain}"),
+            Self::Role(role) => format!("role:{}", role.as_str()),
         }
     }
 
-    /// Whether a signed-in `user` meets this requirement.
-    fn met_by(&self, user: &User) -> bool {
+    /// Whether a signed-in `user`, with `role` in the session's active workspace, meets this
+    /// requirement.
+    fn met_by(&self, user: &User, role: Option<Role>) -> bool {
         match self {
+            Self::Role(needed) => role.is_some_and(|role| role >= *needed),
             Self::Public | Self::SignedIn => true,
             Self::VerifiedEmail => user.email_verified,
             Self::EmailDomain(domain) => {
@@ -145,12 +154,13 @@ impl Rule {
                 || path.as_bytes().get(self.path.len()) == Some(&b'/'))
     }
 
-    /// This rule's decision for `user` (`None` when not signed in).
-    pub fn decide(&self, user: Option<&User>) -> Decision<'_> {
+    /// This rule's decision for `user` (`None` when not signed in) with `role` in the session's
+    /// active workspace.
+    pub fn decide(&self, user: Option<&User>, role: Option<Role>) -> Decision<'_> {
         match (user, &self.require) {
             (_, Requirement::Public) => Decision::Allow(self),
             (None, _) => Decision::SignIn(self),
-            (Some(user), requirement) if requirement.met_by(user) => Decision::Allow(self),
+            (Some(user), requirement) if requirement.met_by(user, role) => Decision::Allow(self),
             (Some(_), _) => Decision::Deny(self),
         }
     }
@@ -228,9 +238,17 @@ impl Rules {
             .max_by_key(|rule| (rule.path.len(), matches!(rule.host, HostPattern::Exact(_)), !rule.methods.is_empty()))
     }
 
-    /// The decision for a request by `user` (`None` when not signed in).
-    pub fn decide(&self, host: &str, path: &str, method: &str, user: Option<&User>) -> Decision<'_> {
-        self.rule_for(host, path, method).map_or(Decision::NoRule, |rule| rule.decide(user))
+    /// The decision for a request by `user` (`None` when not signed in) with `role` in the
+    /// session's active workspace.
+    pub fn decide(
+        &self,
+        host: &str,
+        path: &str,
+        method: &str,
+        user: Option<&User>,
+        role: Option<Role>,
+    ) -> Decision<'_> {
+        self.rule_for(host, path, method).map_or(Decision::NoRule, |rule| rule.decide(user, role))
     }
 }
 
@@ -273,22 +291,22 @@ mod tests {
         .expect("rules");
         let ada = user("ada@example.com", true);
         assert!(
-            matches!(rules.decide("app.example.com", "/public/x", "GET", None), Decision::Allow(r) if r.path == "/public")
+            matches!(rules.decide("app.example.com", "/public/x", "GET", None, None), Decision::Allow(r) if r.path == "/public")
         );
         assert!(
-            matches!(rules.decide("app.example.com", "/publicity", "GET", None), Decision::SignIn(r) if r.path == "/")
+            matches!(rules.decide("app.example.com", "/publicity", "GET", None, None), Decision::SignIn(r) if r.path == "/")
         );
         assert!(
-            matches!(rules.decide("APP.example.com", "/admin", "GET", Some(&ada)), Decision::Allow(r) if r.host == HostPattern::Exact("app.example.com".into()))
+            matches!(rules.decide("APP.example.com", "/admin", "GET", Some(&ada), None), Decision::Allow(r) if r.host == HostPattern::Exact("app.example.com".into()))
         );
         let other = user("bob@other.org", true);
-        assert!(matches!(rules.decide("ops.example.com", "/admin/x", "GET", Some(&other)), Decision::Deny(_)));
-        assert!(matches!(rules.decide("ops.example.com", "/", "GET", Some(&ada)), Decision::NoRule));
+        assert!(matches!(rules.decide("ops.example.com", "/admin/x", "GET", Some(&other), None), Decision::Deny(_)));
+        assert!(matches!(rules.decide("ops.example.com", "/", "GET", Some(&ada), None), Decision::NoRule));
         assert!(
-            matches!(rules.decide("example.com", "/admin", "GET", Some(&ada)), Decision::NoRule),
+            matches!(rules.decide("example.com", "/admin", "GET", Some(&ada), None), Decision::NoRule),
             "a wildcard is subdomains only"
         );
-        assert!(matches!(rules.decide("evilexample.com", "/admin", "GET", Some(&ada)), Decision::NoRule));
+        assert!(matches!(rules.decide("evilexample.com", "/admin", "GET", Some(&ada), None), Decision::NoRule));
         assert!(rules.protects_host("ops.example.com") && !rules.protects_host("example.org"));
         assert_eq!(rules.csp_sources(), ["app.example.com:*", "*.example.com:*"]);
     }
@@ -296,18 +314,33 @@ mod tests {
     #[test]
     fn requirements_and_methods() {
         let rules = Rules::new(vec![rule("a.test", "/", "verified_email", &["get", "HEAD"])]).expect("rules");
-        assert!(matches!(rules.decide("a.test", "/", "POST", Some(&user("a@b.test", true))), Decision::NoRule));
-        assert!(matches!(rules.decide("a.test", "/", "GET", Some(&user("a@b.test", false))), Decision::Deny(_)));
-        assert!(matches!(rules.decide("a.test", "/", "GET", Some(&user("a@b.test", true))), Decision::Allow(_)));
+        assert!(matches!(rules.decide("a.test", "/", "POST", Some(&user("a@b.test", true)), None), Decision::NoRule));
+        assert!(matches!(rules.decide("a.test", "/", "GET", Some(&user("a@b.test", false)), None), Decision::Deny(_)));
+        assert!(matches!(rules.decide("a.test", "/", "GET", Some(&user("a@b.test", true)), None), Decision::Allow(_)));
         let domain = Requirement::parse("email_domain:Example.COM").expect("domain");
-        assert!(domain.met_by(&user("x@example.com", true)) && !domain.met_by(&user("x@example.com", false)));
-        assert!(!domain.met_by(&user("x@notexample.com", true)));
+        assert!(
+            domain.met_by(&user("x@example.com", true), None) && !domain.met_by(&user("x@example.com", false), None)
+        );
+        assert!(!domain.met_by(&user("x@notexample.com", true), None));
+    }
+
+    #[test]
+    fn role_rules_need_at_least_that_role_in_the_active_workspace() {
+        let rules = Rules::new(vec![rule("a.test", "/", "role:admin", &[])]).expect("rules");
+        let ada = user("ada@a.test", true);
+        let decide = |role| rules.decide("a.test", "/", "GET", Some(&ada), role);
+        assert!(matches!(decide(None), Decision::Deny(_)), "no active workspace");
+        assert!(matches!(decide(Some(Role::Member)), Decision::Deny(_)));
+        assert!(matches!(decide(Some(Role::Admin)), Decision::Allow(_)));
+        assert!(matches!(decide(Some(Role::Owner)), Decision::Allow(_)));
+        assert!(matches!(rules.decide("a.test", "/", "GET", None, Some(Role::Owner)), Decision::SignIn(_)));
     }
 
     #[test]
     fn bad_rules_are_refused() {
         assert!(Requirement::parse("admin").is_err());
-        assert!(Requirement::parse("role:admin").expect_err("later").contains("workspaces"));
+        assert_eq!(Requirement::parse("role:admin"), Ok(Requirement::Role(Role::Admin)));
+        assert!(Requirement::parse("role:root").expect_err("unknown role").contains("member, admin and owner"));
         assert!(Requirement::parse("email_domain:").is_err());
         for host in ["", "https://a.test", "a.test/x", "*", "a..test", "*.*.test"] {
             assert!(HostPattern::parse(host).is_err(), "{host}");

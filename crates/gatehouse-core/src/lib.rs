@@ -26,3 +26,4 @@ pub mod store;
 pub mod tokens;
 pub mod vault;
 pub mod webhooks;
+pub mod workspaces;

@@ -160,6 +160,9 @@ pub struct SessionWithUser {
     /// The hash of the session's token, so caches keyed by it can be updated whichever way the
     /// session was reached (cookie or access token).
     pub token_hash: TokenHash,
+    /// The workspace the session acts in and the user's role there; `None` when none is chosen or
+    /// the user is no longer a member.
+    pub workspace: Option<crate::workspaces::ActiveWorkspace>,
 }
 
 /// Storage of sessions, keyed by the token hash for the check and by id for management.

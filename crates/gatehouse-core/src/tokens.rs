@@ -190,6 +190,12 @@ pub struct AccessClaims {
     pub jti: Uuid,
     /// The session the token was issued from.
     pub sid: Uuid,
+    /// The session's active workspace when the token was issued, and the user's role in it. For
+    /// the token's consumers; Gatehouse itself reads the role afresh from the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wid: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::workspaces::Role>,
 }
 
 /// The keys in use: the newest unretired one signs, every published one verifies.
@@ -274,6 +280,8 @@ mod tests {
             iat: now.unix_timestamp(),
             jti: Uuid::new_v4(),
             sid: Uuid::new_v4(),
+            wid: None,
+            role: None,
         }
     }
 

@@ -24,7 +24,7 @@ use crate::jobs::{JobType, NewJob, RetryPolicy};
 use crate::store::StoreError;
 
 /// Events Gatehouse itself emits.
-pub const BUILTIN_EVENTS: [&str; 10] = [
+pub const BUILTIN_EVENTS: [&str; 15] = [
     "user.created",
     "user.updated",
     "user.deleted",
@@ -35,6 +35,11 @@ pub const BUILTIN_EVENTS: [&str; 10] = [
     "identity.linked",
     "identity.unlinked",
     "connection.broken",
+    "workspace.created",
+    "workspace.deleted",
+    "member.added",
+    "member.removed",
+    "member.role_changed",
 ];
 
 pub const SECRET_PREFIX: &str = "whsec_";

@@ -117,7 +117,7 @@ async fn signup_json(
         Some((session, token)) => signed_in_response(
             StatusCode::CREATED,
             Some(session_cookie(state, Some(&token))),
-            SignedIn { user: signed_up.user, session: session.session },
+            SignedIn { user: signed_up.user, session: session.session, workspace: None },
         ),
         None => {
             let body = PendingVerification { user: signed_up.user, verification_required: true };
@@ -236,7 +236,7 @@ async fn login_json(
     Ok(signed_in_response(
         StatusCode::OK,
         Some(session_cookie(state, Some(&token))),
-        SignedIn { user, session: session.session },
+        SignedIn { user, session: session.session, workspace: None },
     ))
 }
 

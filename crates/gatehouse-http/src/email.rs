@@ -412,7 +412,7 @@ pub(crate) async fn redeem_magic_link(
     Ok(signed_in_response(
         StatusCode::OK,
         Some(session_cookie(&state, Some(&cookie_token))),
-        SignedIn { user, session: session.session },
+        SignedIn { user, session: session.session, workspace: None },
     ))
 }
 

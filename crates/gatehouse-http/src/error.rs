@@ -80,6 +80,16 @@ pub enum ApiError {
     InvalidForwardedRequest(String),
     #[error("no forward-auth rule allows this request")]
     ForwardAuthDenied,
+    #[error("{0}")]
+    InsufficientRole(&'static str),
+    #[error("{0}")]
+    LastOwner(&'static str),
+    #[error("{0}")]
+    ReauthenticationRequired(&'static str),
+    #[error("the invitation is unknown, expired or already used; ask for a new one")]
+    InvitationInvalid,
+    #[error("the invitation was sent to another address; sign in with the address it was sent to")]
+    InvitationEmailMismatch,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -135,6 +145,15 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "invalid_forwarded_request", "Invalid forwarded request")
             }
             ApiError::ForwardAuthDenied => (StatusCode::FORBIDDEN, "forward_auth_denied", "Access denied"),
+            ApiError::InsufficientRole(_) => (StatusCode::FORBIDDEN, "insufficient_role", "Insufficient role"),
+            ApiError::LastOwner(_) => (StatusCode::CONFLICT, "last_owner", "Last owner"),
+            ApiError::ReauthenticationRequired(_) => {
+                (StatusCode::FORBIDDEN, "reauthentication_required", "Reauthentication required")
+            }
+            ApiError::InvitationInvalid => (StatusCode::BAD_REQUEST, "invitation_invalid", "Invalid invitation"),
+            ApiError::InvitationEmailMismatch => {
+                (StatusCode::FORBIDDEN, "invitation_email_mismatch", "Invitation for another address")
+            }
             ApiError::Store(StoreError::Duplicate { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_entry", "Duplicate entry")
             }

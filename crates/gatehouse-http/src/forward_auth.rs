@@ -30,6 +30,8 @@ pub struct ForwardAuthSettings {
     pub email_header: HeaderName,
     pub name_header: HeaderName,
     pub session_header: HeaderName,
+    pub groups_header: HeaderName,
+    pub workspace_header: HeaderName,
     /// When each (rule, reason) was last logged, so denials log once a minute, not per request.
     pub denials_logged: Arc<Mutex<HashMap<(String, &'static str), Instant>>>,
 }
@@ -191,7 +193,8 @@ async fn decision(state: &AppState, parts: &mut http::request::Parts) -> Result<
         Err(ApiError::Unauthenticated(_)) => None,
         Err(other) => return Err(other),
     };
-    match rule.decide(current.as_ref().map(|c| &c.user)) {
+    let role = current.as_ref().and_then(|c| c.workspace).map(|active| active.role);
+    match rule.decide(current.as_ref().map(|c| &c.user), role) {
         Decision::Allow(rule) => {
             count(&rule.name, "allowed");
             Ok(allowed(settings, current.as_ref()))
@@ -245,12 +248,14 @@ fn log_denial(settings: &ForwardAuthSettings, rule: &str, reason: &'static str, 
 fn allowed(settings: &ForwardAuthSettings, current: Option<&CurrentSession>) -> Response {
     let mut response = StatusCode::OK.into_response();
     let headers = response.headers_mut();
-    let (user, email, name, session) = match current {
+    let (user, email, name, session, groups, workspace) = match current {
         Some(current) => (
             current.user.id.to_string(),
             current.user.email.as_str().to_owned(),
             current.user.name.clone().unwrap_or_default(),
             current.session.id.to_string(),
+            current.workspace.map(|active| active.role.as_str().to_owned()).unwrap_or_default(),
+            current.workspace.map(|active| active.id.to_string()).unwrap_or_default(),
         ),
         None => Default::default(),
     };
@@ -259,6 +264,8 @@ fn allowed(settings: &ForwardAuthSettings, current: Option<&CurrentSession>) -> 
         (&settings.email_header, email),
         (&settings.name_header, name),
         (&settings.session_header, session),
+        (&settings.groups_header, groups),
+        (&settings.workspace_header, workspace),
     ] {
         if let Ok(value) = HeaderValue::from_str(&header_safe(&value)) {
             headers.insert(header.clone(), value);

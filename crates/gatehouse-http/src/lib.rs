@@ -27,6 +27,7 @@ pub mod templates;
 pub mod tokens;
 pub mod vault;
 pub mod webhooks;
+pub mod workspaces;
 
 pub use error::{ApiError, FieldError};
 pub use extract::{ApiJson, ApiPath, ApiQuery};

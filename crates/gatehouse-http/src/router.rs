@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 
 use crate::{
     accounts, client_ip, csrf, email, forward_auth, health, identities, metrics, oauth, openapi, rate_limit,
-    request_id, service_keys, sessions, tokens, vault, webhooks,
+    request_id, service_keys, sessions, tokens, vault, webhooks, workspaces,
 };
 
 /// The route table: every route, each registered from its handler's `#[utoipa::path]` attribute,
@@ -71,7 +71,15 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(vault::token))
         .routes(routes!(vault::connections))
         .routes(routes!(vault::disconnect))
-        .routes(routes!(forward_auth::decide));
+        .routes(routes!(forward_auth::decide))
+        .routes(routes!(workspaces::switch))
+        .routes(routes!(workspaces::list, workspaces::create))
+        .routes(routes!(workspaces::get, workspaces::rename, workspaces::delete))
+        .routes(routes!(workspaces::members))
+        .routes(routes!(workspaces::change_role, workspaces::remove))
+        .routes(routes!(workspaces::invitations, workspaces::invite))
+        .routes(routes!(workspaces::withdraw))
+        .routes(routes!(workspaces::accept));
     if metrics_here {
         routes = routes.routes(routes!(metrics::render));
     }

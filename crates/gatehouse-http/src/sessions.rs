@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::accounts::User;
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::sessions::{ClientContext, NewSession, Session, SessionCheck, SessionToken, TokenHash};
+use gatehouse_core::workspaces::ActiveWorkspace;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
@@ -30,6 +31,8 @@ pub struct CurrentSession {
     pub session: Session,
     pub user: User,
     pub token_hash: TokenHash,
+    /// The active workspace and the user's role in it.
+    pub workspace: Option<ActiveWorkspace>,
     pub client: ClientContext,
 }
 
@@ -176,7 +179,13 @@ async fn authenticate(
             return Err(ApiError::Unauthenticated("the session was used from another client and has been ended"));
         }
     }
-    Ok(CurrentSession { session: found.session, user: found.user, token_hash: found.token_hash, client })
+    Ok(CurrentSession {
+        session: found.session,
+        user: found.user,
+        token_hash: found.token_hash,
+        workspace: found.workspace,
+        client,
+    })
 }
 
 /// A new session for `user_id`: the record to store and the token for the cookie.
@@ -214,6 +223,9 @@ pub fn session_cookie(state: &AppState, token: Option<&SessionToken>) -> HeaderV
 pub struct SignedIn {
     pub user: User,
     pub session: Session,
+    /// The workspace the session acts in and the user's role there, when one is chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<ActiveWorkspace>,
 }
 
 pub fn signed_in_response(status: StatusCode, cookie: Option<HeaderValue>, body: SignedIn) -> Response {
@@ -233,7 +245,11 @@ pub fn signed_in_response(status: StatusCode, cookie: Option<HeaderValue>, body:
     responses((status = 200, description = "The signed-in user and the session.", body = SignedIn)),
 )]
 pub(crate) async fn whoami(current: CurrentSession) -> Response {
-    signed_in_response(StatusCode::OK, None, SignedIn { user: current.user, session: current.session })
+    signed_in_response(
+        StatusCode::OK,
+        None,
+        SignedIn { user: current.user, session: current.session, workspace: current.workspace },
+    )
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -73,6 +73,7 @@ pub struct Services {
     /// Wakes this instance's job worker when a request has committed jobs.
     pub jobs_waker: Arc<tokio::sync::Notify>,
     pub sessions: Arc<dyn SessionStore>,
+    pub workspaces: Arc<dyn gatehouse_core::workspaces::WorkspaceStore>,
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordService,

@@ -98,6 +98,8 @@ impl TokenService {
             iat,
             jti: Uuid::new_v4(),
             sid: current.session.id,
+            wid: current.workspace.map(|active| active.id),
+            role: current.workspace.map(|active| active.role),
         };
         self.ring().sign(&claims)
     }

@@ -11,6 +11,7 @@ mod migrations;
 mod postgres;
 pub mod rate_limiter;
 pub mod redis;
+pub mod schema_walk;
 pub mod session_cache;
 mod sql_housekeeping;
 mod sql_jobs;
@@ -19,6 +20,7 @@ mod sql_oauth;
 mod sql_ports;
 mod sql_sealed;
 mod sql_webhooks;
+mod sql_workspaces;
 mod sqlite;
 
 use std::sync::Arc;
@@ -36,6 +38,7 @@ use gatehouse_core::store::{Backend, DatabaseProbe, Housekeeping, InstanceSecret
 use gatehouse_core::tokens::SigningKeyStore;
 use gatehouse_core::vault::VaultStore;
 use gatehouse_core::webhooks::WebhookStore;
+use gatehouse_core::workspaces::WorkspaceStore;
 
 pub use migrations::embedded_versions;
 
@@ -173,6 +176,13 @@ impl Database {
     }
 
     pub fn housekeeping(&self) -> Arc<dyn Housekeeping> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn workspaces(&self) -> Arc<dyn WorkspaceStore> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),

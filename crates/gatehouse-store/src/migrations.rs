@@ -37,6 +37,7 @@ const EMBEDDED: &[EmbeddedMigration] = embedded![
     0005 => "email_links",
     0006 => "webhooks",
     0007 => "oauth_vault",
+    0008 => "workspaces_privacy",
 ];
 
 #[derive(Debug, Clone, Copy)]

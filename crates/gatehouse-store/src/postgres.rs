@@ -29,6 +29,10 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub(crate) async fn connect(url: &str, pool: &PoolOptions) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(map_sqlx)?.application_name("gatehouse");
         let bookkeeping = PgPoolOptions::new()
@@ -101,6 +105,13 @@ mod ports {
         Backend::Postgres,
         "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
     );
+}
+
+/// Workspaces, members and invitations.
+mod workspaces {
+    use super::PostgresStore;
+
+    crate::sql_workspaces::sql_workspaces!(PostgresStore, sqlx::PgConnection, sqlx::postgres::PgRow);
 }
 
 /// One-time email links.

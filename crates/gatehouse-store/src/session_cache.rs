@@ -21,6 +21,7 @@ use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::jobs::NewJob;
 use gatehouse_core::sessions::{NewSession, Session, SessionStore, SessionWithUser, TokenHash};
 use gatehouse_core::store::StoreError;
+use gatehouse_core::workspaces::{ActiveWorkspace, Role};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -65,6 +66,9 @@ struct Cached {
     email_verified: bool,
     disabled: bool,
     user_created_at: i64,
+    /// The active workspace and the role in it; absent in entries written before workspaces.
+    #[serde(default)]
+    workspace: Option<(Uuid, Role)>,
 }
 
 impl Cached {
@@ -85,12 +89,14 @@ impl Cached {
             email_verified: u.email_verified,
             disabled: u.disabled,
             user_created_at: millis(u.created_at),
+            workspace: record.workspace.map(|active| (active.id, active.role)),
         }
     }
 
     fn into_record(self, token_hash: TokenHash) -> Result<SessionWithUser, StoreError> {
         Ok(SessionWithUser {
             token_hash,
+            workspace: self.workspace.map(|(id, role)| ActiveWorkspace { id, role }),
             session: Session {
                 id: self.id,
                 user_id: self.user_id,

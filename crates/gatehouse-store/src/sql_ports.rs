@@ -54,6 +54,11 @@ macro_rules! sql_ports {
         const SESSION_COLUMNS: &str = "s.id, s.token_hash, s.user_id, s.created_at, s.last_seen_at, \
                                        s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip";
 
+        /// Sessions with their user and the membership of their active workspace.
+        const SESSION_WITH_USER: &str = "sessions s JOIN users u ON u.id = s.user_id LEFT JOIN workspace_members wm \
+                                         ON wm.workspace_id = s.workspace_id AND wm.user_id = s.user_id";
+        const ACTIVE_WORKSPACE_COLUMNS: &str = "wm.workspace_id AS active_workspace_id, wm.role AS active_role";
+
         impl $store {
             /// Runs `change` in its own transaction with `events`, recorded only when it changed
             /// exactly one row; whether it did.
@@ -158,7 +163,19 @@ macro_rules! sql_ports {
                     session: Self::session_from_row(row)?,
                     user: Self::user_from_row(row)?,
                     token_hash: token_hash(row.try_get("token_hash").map_err(from_sqlx)?)?,
+                    workspace: Self::active_workspace_from_row(row)?,
                 })
+            }
+
+            fn active_workspace_from_row(
+                row: &$row,
+            ) -> Result<Option<gatehouse_core::workspaces::ActiveWorkspace>, StoreError> {
+                let id: Option<String> = row.try_get("active_workspace_id").map_err(from_sqlx)?;
+                let role: Option<String> = row.try_get("active_role").map_err(from_sqlx)?;
+                let (Some(id), Some(role)) = (id, role) else { return Ok(None) };
+                let role = gatehouse_core::workspaces::Role::parse(&role)
+                    .ok_or_else(|| StoreError::Backend(format!("stored role {role:?} is unknown")))?;
+                Ok(Some(gatehouse_core::workspaces::ActiveWorkspace { id: uuid(&id)?, role }))
             }
 
             fn session_from_row(row: &$row) -> Result<Session, StoreError> {
@@ -304,8 +321,7 @@ macro_rules! sql_ports {
 
             async fn session_by_token(&self, token_hash: &TokenHash) -> Result<Option<SessionWithUser>, StoreError> {
                 let sql = format!(
-                    "SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
-                     WHERE s.token_hash = $1"
+                    "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}, {ACTIVE_WORKSPACE_COLUMNS} FROM {SESSION_WITH_USER} WHERE s.token_hash = $1"
                 );
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(&token_hash.0[..])
@@ -318,8 +334,7 @@ macro_rules! sql_ports {
 
             async fn session_by_id(&self, session_id: Uuid) -> Result<Option<SessionWithUser>, StoreError> {
                 let sql = format!(
-                    "SELECT {SESSION_COLUMNS}, {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
-                     WHERE s.id = $1"
+                    "SELECT {SESSION_COLUMNS}, {USER_COLUMNS}, {ACTIVE_WORKSPACE_COLUMNS} FROM {SESSION_WITH_USER} WHERE s.id = $1"
                 );
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(session_id.to_string())

@@ -22,6 +22,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub(crate) async fn connect(url: &str, pool: &PoolOptions) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(map_sqlx)?
@@ -64,6 +68,13 @@ mod ports {
         Backend::Sqlite,
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')"
     );
+}
+
+/// Workspaces, members and invitations.
+mod workspaces {
+    use super::SqliteStore;
+
+    crate::sql_workspaces::sql_workspaces!(SqliteStore, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
 }
 
 /// One-time email links.

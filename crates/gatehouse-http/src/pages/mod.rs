@@ -586,6 +586,11 @@ mod tests {
             ApiError::UntrustedProxy,
             ApiError::InvalidForwardedRequest(String::new()),
             ApiError::ForwardAuthDenied,
+            ApiError::InsufficientRole(""),
+            ApiError::LastOwner(""),
+            ApiError::ReauthenticationRequired(""),
+            ApiError::InvitationInvalid,
+            ApiError::InvitationEmailMismatch,
             ApiError::Store(StoreError::Duplicate { what: String::new() }),
             ApiError::Store(StoreError::Unavailable(String::new())),
             ApiError::Internal(String::new()),
@@ -628,6 +633,11 @@ mod tests {
             | ApiError::UntrustedProxy
             | ApiError::InvalidForwardedRequest(_)
             | ApiError::ForwardAuthDenied
+            | ApiError::InsufficientRole(_)
+            | ApiError::LastOwner(_)
+            | ApiError::ReauthenticationRequired(_)
+            | ApiError::InvitationInvalid
+            | ApiError::InvitationEmailMismatch
             | ApiError::Store(_)
             | ApiError::Hashing(_)
             | ApiError::Internal(_) => {}

@@ -70,6 +70,8 @@ pub struct EmailConfig {
     pub verify_email_url: url::Url,
     pub reset_password_url: url::Url,
     pub magic_link_url: url::Url,
+    /// The page an invitation opens.
+    pub invitation_url: url::Url,
     pub require_verified: bool,
     pub link_lifetimes: LinkLifetimes,
     pub timeout: Duration,
@@ -191,6 +193,7 @@ pub(super) fn email_config(r: &mut Reader, public_url: Option<&url::Url>, produc
     let verify_email_url = link_page(r, "email.verify_email_url", public_url, "/verify-email");
     let reset_password_url = link_page(r, "email.reset_password_url", public_url, "/reset-password");
     let magic_link_url = link_page(r, "email.magic_link_url", public_url, "/magic-link");
+    let invitation_url = link_page(r, "email.invitation_url", public_url, "/invitation");
     let require_verified = r.bool("email.require_verified");
     let verification_ttl = r.number::<u64>("email.verification_ttl_secs", 60..=2_592_000);
     let reset_ttl = r.number::<u64>("email.reset_ttl_secs", 60..=86_400);
@@ -204,6 +207,7 @@ pub(super) fn email_config(r: &mut Reader, public_url: Option<&url::Url>, produc
         verify_email_url: verify_email_url?,
         reset_password_url: reset_password_url?,
         magic_link_url: magic_link_url?,
+        invitation_url: invitation_url?,
         require_verified: require_verified?,
         link_lifetimes: LinkLifetimes {
             verification: Duration::from_secs(verification_ttl?),

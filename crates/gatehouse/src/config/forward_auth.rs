@@ -11,6 +11,8 @@ pub struct ForwardAuthConfig {
     pub email_header: http::HeaderName,
     pub name_header: http::HeaderName,
     pub session_header: http::HeaderName,
+    pub groups_header: http::HeaderName,
+    pub workspace_header: http::HeaderName,
 }
 
 fn rule(entry: &toml::Value, problems: &mut Vec<String>) -> Option<Rule> {
@@ -92,6 +94,8 @@ pub(super) fn forward_auth_config(r: &mut Reader) -> Option<ForwardAuthConfig> {
     let email_header = header_name(r, "forward_auth.email_header");
     let name_header = header_name(r, "forward_auth.name_header");
     let session_header = header_name(r, "forward_auth.session_header");
+    let groups_header = header_name(r, "forward_auth.groups_header");
+    let workspace_header = header_name(r, "forward_auth.workspace_header");
     if !ok {
         return None;
     }
@@ -101,5 +105,7 @@ pub(super) fn forward_auth_config(r: &mut Reader) -> Option<ForwardAuthConfig> {
         email_header: email_header?,
         name_header: name_header?,
         session_header: session_header?,
+        groups_header: groups_header?,
+        workspace_header: workspace_header?,
     })
 }

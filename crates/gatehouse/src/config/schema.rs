@@ -486,6 +486,15 @@ pub const SETTINGS: &[Setting] = &[
             "The page a sign-in link opens, with `?token=…` (and `return_to`). Defaults to the hosted page, public_url + /magic-link; an app's own page posts the token to /v1/magic-link/verify.",
         )
     },
+    Setting {
+        example: Some("\"https://app.example.com/invitation\""),
+        ..setting(
+            "email.invitation_url",
+            Kind::String,
+            None,
+            "The page a workspace invitation opens, with `?token=…`. Defaults to the hosted page, public_url + /invitation; an app's own page posts the token to /v1/invitations/accept for a signed-in user.",
+        )
+    },
     setting(
         "email.require_verified",
         Kind::Bool,
@@ -586,7 +595,7 @@ pub const SETTINGS: &[Setting] = &[
             "forward_auth.rules",
             Kind::TableList,
             None,
-            "Access rules for /v1/forward-auth, one `[[forward_auth.rules]]` table each: `host` (exact, or `*.example.com` for subdomains), `path` (a prefix, default `/`), `require` (`public`, `signed_in`, `verified_email` or `email_domain:DOMAIN`) and optional `methods`. The longest matching path wins, then an exact host; no matching rule denies. Browsers are sent back to protected hosts after sign-in. See docs/forward-auth.md.",
+            "Access rules for /v1/forward-auth, one `[[forward_auth.rules]]` table each: `host` (exact, or `*.example.com` for subdomains), `path` (a prefix, default `/`), `require` (`public`, `signed_in`, `verified_email`, `email_domain:DOMAIN` or `role:ROLE`, at least that role in the session's active workspace) and optional `methods`. The longest matching path wins, then an exact host; no matching rule denies. Browsers are sent back to protected hosts after sign-in. See docs/forward-auth.md.",
         )
     },
     setting(
@@ -612,6 +621,18 @@ pub const SETTINGS: &[Setting] = &[
         Kind::String,
         Some("\"X-Gatehouse-Session\""),
         "The header that carries the session's id.",
+    ),
+    setting(
+        "forward_auth.groups_header",
+        Kind::String,
+        Some("\"Remote-Groups\""),
+        "The header that carries the user's role (`member`, `admin` or `owner`) in the session's active workspace; empty when none is chosen.",
+    ),
+    setting(
+        "forward_auth.workspace_header",
+        Kind::String,
+        Some("\"X-Gatehouse-Workspace\""),
+        "The header that carries the id of the session's active workspace; empty when none is chosen.",
     ),
     setting(
         "pages.enabled",

@@ -60,6 +60,7 @@ impl EmailDelivery {
             LinkPurpose::VerifyEmail => self.config.verify_email_url.clone(),
             LinkPurpose::ResetPassword => self.config.reset_password_url.clone(),
             LinkPurpose::MagicLink => self.config.magic_link_url.clone(),
+            LinkPurpose::Invitation => self.config.invitation_url.clone(),
         };
         page.query_pairs_mut().append_pair("token", &self.link_key.token(job.link_id).encode());
         if let Some(return_to) = &job.return_to {
@@ -78,6 +79,7 @@ impl EmailDelivery {
             email: &job.to,
             link: &link,
             expires_in: &expires_in,
+            workspace: job.workspace.as_deref().unwrap_or_default(),
         };
         let rendered = self.templates.render(job.template, &values);
         OutgoingEmail {

@@ -15,7 +15,7 @@ use gatehouse_core::email::LinkPurpose;
 use gatehouse_http::templates::TemplateSet;
 use minijinja::Value;
 
-pub const PLACEHOLDERS: [&str; 5] = ["app_name", "name", "email", "link", "expires_in"];
+pub const PLACEHOLDERS: [&str; 6] = ["app_name", "name", "email", "link", "expires_in", "workspace"];
 
 /// What one email says, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct Values<'a> {
     pub email: &'a str,
     pub link: &'a str,
     pub expires_in: &'a str,
+    /// For an invitation, the workspace's name; empty otherwise.
+    pub workspace: &'a str,
 }
 
 #[derive(Debug)]
@@ -51,6 +53,9 @@ const BUILTIN: &[(&str, &str)] = &[
     ("magic_link.subject.txt", include_str!("../../templates/email/magic_link.subject.txt")),
     ("magic_link.txt", include_str!("../../templates/email/magic_link.txt")),
     ("magic_link.html", include_str!("../../templates/email/magic_link.html")),
+    ("invitation.subject.txt", include_str!("../../templates/email/invitation.subject.txt")),
+    ("invitation.txt", include_str!("../../templates/email/invitation.txt")),
+    ("invitation.html", include_str!("../../templates/email/invitation.html")),
 ];
 
 fn file(purpose: LinkPurpose, part: &str) -> String {
@@ -79,6 +84,7 @@ impl Templates {
             email: "ada@example.com",
             link: "https://example.com/",
             expires_in: "1 hour",
+            workspace: "Acme",
         };
         let samples: Vec<(String, Value)> = LinkPurpose::ALL
             .iter()

@@ -13,7 +13,7 @@ use crate::support::{TestDb, random_master_secret};
 async fn zero_config_serves_ready_on_sqlite_and_keeps_its_secret_across_restarts() {
     let dir = tempfile::tempdir().expect("dir");
     let server = Server::start(dir.path(), &[("PORT", "0")]);
-    let ready = reqwest::get(server.url("/health/ready")).await.expect("ready");
+    let ready = crate::support::http_client().get(server.url("/health/ready")).send().await.expect("ready");
     assert_eq!(ready.status(), StatusCode::OK);
     assert!(dir.path().join("gatehouse.db").exists(), "the default database is ./gatehouse.db");
     let (status, log) = server.stop();
@@ -50,10 +50,16 @@ async fn database_url_selects_postgres() {
     let Some(db) = TestDb::postgres().await else { return };
     let dir = tempfile::tempdir().expect("dir");
     let server = Server::start(dir.path(), &[("PORT", "0"), ("DATABASE_URL", &db.url)]);
-    let ready = reqwest::get(server.url("/health/ready")).await.expect("ready");
+    let ready = crate::support::http_client().get(server.url("/health/ready")).send().await.expect("ready");
     assert_eq!(ready.status(), StatusCode::OK);
-    let health: serde_json::Value =
-        reqwest::get(server.url("/health")).await.expect("health").json().await.expect("json");
+    let health: serde_json::Value = crate::support::http_client()
+        .get(server.url("/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(health["dependencies"]["database"]["backend"], "postgres");
     let (status, _) = server.stop();
     assert!(status.success());
@@ -73,7 +79,7 @@ async fn sigterm_lets_the_in_flight_request_finish() {
         Server::start(dir.path(), &[("PORT", "0"), ("DATABASE_URL", &url), ("GATEHOUSE_JOBS_ENABLED", "false")]);
 
     proxy.set(Mode::DelayReplies(Duration::from_millis(150)));
-    let slow = tokio::spawn(reqwest::get(server.url("/health/ready")));
+    let slow = tokio::spawn(crate::support::http_client().get(server.url("/health/ready")).send());
     proxy.delayed_request_sent().await;
     server.signal("TERM");
 

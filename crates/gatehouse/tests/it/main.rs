@@ -24,3 +24,4 @@ mod tokens;
 mod vault;
 mod webhooks;
 mod worker;
+mod workspaces;

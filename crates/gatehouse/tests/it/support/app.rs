@@ -95,6 +95,22 @@ impl TestApp {
         self.send(request.body(Body::from(body.to_string())).expect("request")).await
     }
 
+    /// A signed-in JSON call with any method (`PATCH`, `DELETE` with a body, …).
+    pub async fn call_json(
+        &self,
+        method: http::Method,
+        path: &str,
+        cookie: &str,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let request = self.signed(http::Request::builder().method(method).uri(path), cookie).await;
+        let request = match body {
+            Some(body) => request.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.send(request.expect("request")).await
+    }
+
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
         let mut request = http::Request::get(path);
         if let Some(cookie) = cookie {
