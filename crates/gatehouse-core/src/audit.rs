@@ -107,6 +107,8 @@ pub enum Actor {
     /// The operator, through the CLI.
     Operator,
     Anonymous,
+    /// The person an erasure removed, named by no id (the tombstone's target is a keyed hash).
+    Erased,
 }
 
 impl Actor {
@@ -117,6 +119,7 @@ impl Actor {
             Actor::ApiKey(id) => ("api_key", Some(id)),
             Actor::Operator => ("operator", None),
             Actor::Anonymous => ("anonymous", None),
+            Actor::Erased => ("erased_user", None),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod mode;
 pub mod oauth;
 pub mod password;
+pub mod privacy;
 pub mod rate_limit;
 pub mod redact;
 pub mod sealing;

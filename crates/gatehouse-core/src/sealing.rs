@@ -181,17 +181,19 @@ pub enum SealedKind {
     WebhookPreviousSecret,
     /// The wrapped data key of a vault record (the tokens under it stay as they are).
     VaultKey,
+    /// The wrapped data key of an erased account's tokens awaiting revocation.
+    VaultRevocationKey,
 }
 
 impl SealedKind {
-    pub const ALL: [SealedKind; 4] =
-        [Self::SigningKey, Self::WebhookSecret, Self::WebhookPreviousSecret, Self::VaultKey];
+    pub const ALL: [SealedKind; 5] =
+        [Self::SigningKey, Self::WebhookSecret, Self::WebhookPreviousSecret, Self::VaultKey, Self::VaultRevocationKey];
 
     pub fn purpose(self) -> &'static [u8] {
         match self {
             Self::SigningKey => SIGNING_KEY_PURPOSE,
             Self::WebhookSecret | Self::WebhookPreviousSecret => WEBHOOK_SECRET_PURPOSE,
-            Self::VaultKey => VAULT_PURPOSE,
+            Self::VaultKey | Self::VaultRevocationKey => VAULT_PURPOSE,
         }
     }
 
@@ -201,6 +203,7 @@ impl SealedKind {
             Self::WebhookSecret => "webhook secrets",
             Self::WebhookPreviousSecret => "previous webhook secrets",
             Self::VaultKey => "vault data keys",
+            Self::VaultRevocationKey => "vault data keys awaiting revocation",
         }
     }
 }

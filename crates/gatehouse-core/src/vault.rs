@@ -262,6 +262,11 @@ pub trait VaultStore: Send + Sync + std::fmt::Debug {
         events: &[AuditEvent],
     ) -> Result<Option<SealedConnection>, StoreError>;
     async fn connection_by_id(&self, id: Uuid) -> Result<Option<SealedConnection>, StoreError>;
+    /// Every connection of the user, those being revoked included; for an erasure.
+    async fn all_connections_of_user(&self, user_id: Uuid) -> Result<Vec<SealedConnection>, StoreError>;
+    /// An erased person's connection awaiting revocation (its `user_id` is nil).
+    async fn revocation(&self, id: Uuid) -> Result<Option<SealedConnection>, StoreError>;
+    async fn delete_revocation(&self, id: Uuid) -> Result<bool, StoreError>;
     async fn delete_connection(&self, id: Uuid) -> Result<bool, StoreError>;
 }
 

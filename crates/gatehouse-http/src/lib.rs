@@ -16,6 +16,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod pages;
 pub mod password;
+pub mod privacy;
 pub mod rate_limit;
 pub mod request_id;
 pub mod router;

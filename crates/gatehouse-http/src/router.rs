@@ -26,7 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    accounts, client_ip, csrf, email, forward_auth, health, identities, metrics, oauth, openapi, rate_limit,
+    accounts, client_ip, csrf, email, forward_auth, health, identities, metrics, oauth, openapi, privacy, rate_limit,
     request_id, service_keys, sessions, tokens, vault, webhooks, workspaces,
 };
 
@@ -79,7 +79,9 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::change_role, workspaces::remove))
         .routes(routes!(workspaces::invitations, workspaces::invite))
         .routes(routes!(workspaces::withdraw))
-        .routes(routes!(workspaces::accept));
+        .routes(routes!(workspaces::accept))
+        .routes(routes!(privacy::export))
+        .routes(routes!(privacy::erase));
     if metrics_here {
         routes = routes.routes(routes!(metrics::render));
     }

@@ -74,6 +74,9 @@ pub struct Services {
     pub jobs_waker: Arc<tokio::sync::Notify>,
     pub sessions: Arc<dyn SessionStore>,
     pub workspaces: Arc<dyn gatehouse_core::workspaces::WorkspaceStore>,
+    /// Export and erasure of personal data, and the key of erasure tombstones.
+    pub privacy: Arc<dyn gatehouse_core::privacy::PrivacyStore>,
+    pub tombstones: gatehouse_core::privacy::TombstoneKey,
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordService,

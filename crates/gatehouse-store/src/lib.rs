@@ -9,6 +9,7 @@ pub mod api_key_cache;
 mod error;
 mod migrations;
 mod postgres;
+pub mod privacy;
 pub mod rate_limiter;
 pub mod redis;
 pub mod schema_walk;
@@ -32,6 +33,7 @@ use gatehouse_core::audit::AuditLog;
 use gatehouse_core::email::LinkStore;
 use gatehouse_core::jobs::JobStore;
 use gatehouse_core::oauth::{IdentityStore, OAuthStateStore};
+use gatehouse_core::privacy::PrivacyStore;
 use gatehouse_core::sealing::SealedValueStore;
 use gatehouse_core::sessions::SessionStore;
 use gatehouse_core::store::{Backend, DatabaseProbe, Housekeeping, InstanceSecretStore, StoreError};
@@ -183,6 +185,13 @@ impl Database {
     }
 
     pub fn workspaces(&self) -> Arc<dyn WorkspaceStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn privacy(&self) -> Arc<dyn PrivacyStore> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),

@@ -114,6 +114,13 @@ mod workspaces {
     crate::sql_workspaces::sql_workspaces!(PostgresStore, sqlx::PgConnection, sqlx::postgres::PgRow);
 }
 
+/// Export and erasure of personal data.
+mod privacy {
+    use super::PostgresStore;
+
+    crate::privacy::sql_privacy!(PostgresStore, sqlx::PgConnection, sqlx::postgres::PgRow);
+}
+
 /// One-time email links.
 mod links {
     use super::PostgresStore;

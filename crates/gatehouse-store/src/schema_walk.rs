@@ -38,17 +38,61 @@ pub(crate) fn contains_pattern(value: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// How many rows of `table` hold `needle` in `column` (as text, ignoring case). `table` and
-/// `column` must come from [`columns`].
-pub async fn rows_containing(database: &Database, table: &str, column: &str, needle: &str) -> Result<i64, StoreError> {
-    let sql = format!("SELECT COUNT(*) FROM {table} WHERE LOWER(CAST({column} AS TEXT)) LIKE $1 ESCAPE '\\'");
-    let pattern = contains_pattern(needle);
+/// How many rows of `table` hold every one of `needles` in one of `columns` (as text, ignoring
+/// case): the same column must hold them all. `table` and `columns` must come from [`columns`].
+pub async fn rows_containing(
+    database: &Database,
+    table: &str,
+    columns: &[&str],
+    needles: &[&str],
+) -> Result<i64, StoreError> {
+    count_matching(database, table, columns, needles, " AND ").await
+}
+
+/// How many rows of `table` hold at least one of `needles` in one of `columns`.
+pub async fn rows_naming_any(
+    database: &Database,
+    table: &str,
+    columns: &[&str],
+    needles: &[&str],
+) -> Result<i64, StoreError> {
+    count_matching(database, table, columns, needles, " OR ").await
+}
+
+async fn count_matching(
+    database: &Database,
+    table: &str,
+    columns: &[&str],
+    needles: &[&str],
+    joiner: &str,
+) -> Result<i64, StoreError> {
+    if columns.is_empty() || needles.is_empty() {
+        return Ok(0);
+    }
+    let per_column: Vec<String> = columns
+        .iter()
+        .map(|column| {
+            let all: Vec<String> =
+                (1..=needles.len()).map(|n| format!("LOWER(CAST({column} AS TEXT)) LIKE ${n} ESCAPE '\\'")).collect();
+            format!("({})", all.join(joiner))
+        })
+        .collect();
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE {}", per_column.join(" OR "));
+    let patterns: Vec<String> = needles.iter().map(|needle| contains_pattern(needle)).collect();
     match database {
         Database::Sqlite(store) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(pattern).fetch_one(store.pool()).await.map_err(from_sqlx)
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            for pattern in patterns {
+                query = query.bind(pattern);
+            }
+            query.fetch_one(store.pool()).await.map_err(from_sqlx)
         }
         Database::Postgres(store) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(pattern).fetch_one(store.pool()).await.map_err(from_sqlx)
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            for pattern in patterns {
+                query = query.bind(pattern);
+            }
+            query.fetch_one(store.pool()).await.map_err(from_sqlx)
         }
     }
 }

@@ -337,6 +337,16 @@ macro_rules! sql_oauth {
                 row.map(|row| Self::connection_from_row(&row)).transpose()
             }
 
+            async fn all_connections_of_user(&self, user_id: Uuid) -> Result<Vec<SealedConnection>, StoreError> {
+                let sql = format!("SELECT {CONNECTION_COLUMNS} FROM vault_connections WHERE user_id = $1 ORDER BY id");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(user_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                rows.iter().map(Self::connection_from_row).collect()
+            }
+
             async fn connections_of_user(&self, user_id: Uuid) -> Result<Vec<SealedConnection>, StoreError> {
                 let sql = format!(
                     "SELECT {CONNECTION_COLUMNS} FROM vault_connections WHERE user_id = $1 AND status <> 'revoking' \
@@ -477,6 +487,42 @@ macro_rules! sql_oauth {
                 Self::insert_audit(&mut tx, events).await?;
                 tx.commit().await.map_err(from_sqlx)?;
                 Ok(Some(connection))
+            }
+
+            async fn revocation(&self, id: Uuid) -> Result<Option<SealedConnection>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, provider, wrapped_key, ciphertext, created_at FROM vault_revocations WHERE id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                let Some(row) = row else { return Ok(None) };
+                let provider: String = row.try_get("provider").map_err(from_sqlx)?;
+                let created_at = from_millis(row.try_get("created_at").map_err(from_sqlx)?)?;
+                Ok(Some(SealedConnection {
+                    id,
+                    user_id: Uuid::nil(),
+                    provider: provider_name(&provider)?,
+                    status: ConnectionStatus::Revoking,
+                    scopes: Vec::new(),
+                    expires_at: None,
+                    has_refresh_token: false,
+                    wrapped_key: row.try_get("wrapped_key").map_err(from_sqlx)?,
+                    ciphertext: row.try_get("ciphertext").map_err(from_sqlx)?,
+                    created_at,
+                    updated_at: created_at,
+                }))
+            }
+
+            async fn delete_revocation(&self, id: Uuid) -> Result<bool, StoreError> {
+                let deleted = sqlx::query("DELETE FROM vault_revocations WHERE id = $1")
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?
+                    .rows_affected();
+                Ok(deleted == 1)
             }
 
             async fn delete_connection(&self, id: Uuid) -> Result<bool, StoreError> {

@@ -11,6 +11,7 @@ pub(crate) fn location(kind: SealedKind) -> (&'static str, &'static str, &'stati
         SealedKind::WebhookSecret => ("webhook_endpoints", "id", "sealed_secret"),
         SealedKind::WebhookPreviousSecret => ("webhook_endpoints", "id", "previous_sealed_secret"),
         SealedKind::VaultKey => ("vault_connections", "id", "wrapped_key"),
+        SealedKind::VaultRevocationKey => ("vault_revocations", "id", "wrapped_key"),
     }
 }
 
@@ -40,6 +41,12 @@ macro_rules! sql_sealed {
                         .map_err(|_| StoreError::Backend(format!("stored provider {provider:?} is invalid")))?;
                     gatehouse_core::vault::record_label(uuid(key)?, uuid(&user_id)?, &provider)
                 }
+                SealedKind::VaultRevocationKey => {
+                    let provider: String = row.try_get("provider").map_err(from_sqlx)?;
+                    let provider = ProviderName::parse(&provider)
+                        .map_err(|_| StoreError::Backend(format!("stored provider {provider:?} is invalid")))?;
+                    gatehouse_core::vault::record_label(uuid(key)?, uuid::Uuid::nil(), &provider)
+                }
             })
         }
 
@@ -52,7 +59,11 @@ macro_rules! sql_sealed {
                 limit: u32,
             ) -> Result<Vec<SealedValue>, StoreError> {
                 let (table, key, column) = location(kind);
-                let extra = if kind == SealedKind::VaultKey { ", user_id, provider" } else { "" };
+                let extra = match kind {
+                    SealedKind::VaultKey => ", user_id, provider",
+                    SealedKind::VaultRevocationKey => ", provider",
+                    _ => "",
+                };
                 let sql = format!(
                     "SELECT {key} AS sealed_key, {column} AS sealed{extra} FROM {table} \
                      WHERE {column} IS NOT NULL AND {key} > $1 ORDER BY {key} LIMIT $2"

@@ -56,7 +56,7 @@ macro_rules! sql_workspaces {
                 })
             }
 
-            fn invitation_from_row(row: &$row) -> Result<Invitation, StoreError> {
+            pub(crate) fn invitation_from_row(row: &$row) -> Result<Invitation, StoreError> {
                 let id: String = row.try_get("id").map_err(from_sqlx)?;
                 let workspace_id: String = row.try_get("workspace_id").map_err(from_sqlx)?;
                 let invited_by: Option<String> = row.try_get("invited_by").map_err(from_sqlx)?;

@@ -77,6 +77,13 @@ mod workspaces {
     crate::sql_workspaces::sql_workspaces!(SqliteStore, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
 }
 
+/// Export and erasure of personal data.
+mod privacy {
+    use super::SqliteStore;
+
+    crate::privacy::sql_privacy!(SqliteStore, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
+}
+
 /// One-time email links.
 mod links {
     use super::SqliteStore;

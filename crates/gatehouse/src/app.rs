@@ -265,6 +265,8 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         jobs_waker: worker.waker(),
         sessions,
         workspaces: database.workspaces(),
+        privacy: database.privacy(),
+        tombstones: gatehouse_core::privacy::TombstoneKey::new(&master_secret),
         audit: database.audit(),
         clock,
         passwords,

@@ -24,8 +24,14 @@ impl Perform for RevokeHandler {
 
     async fn perform(&self, job: RevokeJob) -> Result<(), JobError> {
         let store_error = |error: gatehouse_core::store::StoreError| JobError::Retry(format!("vault store: {error}"));
-        let Some(connection) = self.store.connection_by_id(job.connection_id).await.map_err(store_error)? else {
-            return Ok(());
+        // A connection of an erased account waits, re-sealed with no link to its person, among the
+        // revocations.
+        let (connection, erased) = match self.store.connection_by_id(job.connection_id).await.map_err(store_error)? {
+            Some(connection) => (connection, false),
+            None => match self.store.revocation(job.connection_id).await.map_err(store_error)? {
+                Some(revocation) => (revocation, true),
+                None => return Ok(()),
+            },
         };
         if connection.status != ConnectionStatus::Revoking {
             return Ok(());
@@ -50,7 +56,11 @@ impl Perform for RevokeHandler {
                 }
             }
         }
-        self.store.delete_connection(connection.id).await.map_err(store_error)?;
+        if erased {
+            self.store.delete_revocation(connection.id).await.map_err(store_error)?;
+        } else {
+            self.store.delete_connection(connection.id).await.map_err(store_error)?;
+        }
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ mod metrics;
 mod oauth;
 mod openapi;
 mod pages;
+mod privacy;
 mod rate_limit;
 mod redis;
 mod secrets;

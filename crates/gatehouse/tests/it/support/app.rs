@@ -169,6 +169,14 @@ impl TestApp {
         self.worker = Some((stop, gatehouse::app::run_worker(worker, self.app.database.clone(), stopped)));
     }
 
+    /// Stops the job worker [`TestApp::run_jobs`] started, once its running jobs are done.
+    pub async fn stop_jobs(&mut self) {
+        if let Some((stop, worker)) = self.worker.take() {
+            let _ = stop.send(true);
+            let _ = worker.await;
+        }
+    }
+
     /// Moves the frozen clock on, so retries and expiries come due.
     pub fn advance(&self, by: std::time::Duration) {
         self.clock.advance(time::Duration::try_from(by).expect("duration"));
