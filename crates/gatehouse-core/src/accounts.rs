@@ -154,6 +154,38 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug {
     -> Result<(), StoreError>;
 }
 
+/// One page of users, by id, and the cursor of the next (`None` on the last page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// Pass as `after` for the next page.
+    pub next: Option<Uuid>,
+}
+
+/// What operators do to accounts (the admin API and the CLI).
+#[async_trait::async_trait]
+pub trait UserAdmin: Send + Sync + std::fmt::Debug {
+    /// Users whose normalized address starts with `email_prefix`, by id after `after`.
+    async fn users(&self, email_prefix: Option<&str>, after: Option<Uuid>, limit: u32) -> Result<UserPage, StoreError>;
+    async fn user(&self, id: Uuid) -> Result<Option<User>, StoreError>;
+    /// Disables (ending every session) or enables the account; `None` when there is no such user,
+    /// otherwise the token hashes of the sessions it ended.
+    async fn set_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        at: OffsetDateTime,
+        events: &[AuditEvent],
+        jobs: &[NewJob],
+    ) -> Result<Option<Vec<crate::sessions::TokenHash>>, StoreError>;
+    /// Ends every session of the user; their token hashes.
+    async fn revoke_all_sessions(
+        &self,
+        id: Uuid,
+        events: &[AuditEvent],
+    ) -> Result<Vec<crate::sessions::TokenHash>, StoreError>;
+}
+
 /// Trims a display name; empty means none.
 pub fn parse_name(input: Option<&str>) -> Result<Option<String>, &'static str> {
     let Some(name) = input.map(str::trim).filter(|name| !name.is_empty()) else { return Ok(None) };

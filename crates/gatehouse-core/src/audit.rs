@@ -107,6 +107,8 @@ pub enum Actor {
     /// The operator, through the CLI.
     Operator,
     Anonymous,
+    /// Gatehouse itself (housekeeping).
+    System,
     /// The person an erasure removed, named by no id (the tombstone's target is a keyed hash).
     Erased,
 }
@@ -120,6 +122,7 @@ impl Actor {
             Actor::Operator => ("operator", None),
             Actor::Anonymous => ("anonymous", None),
             Actor::Erased => ("erased_user", None),
+            Actor::System => ("system", None),
         }
     }
 }
@@ -189,4 +192,35 @@ pub struct StoredAuditEvent {
     pub target: Option<String>,
     pub ip: Option<String>,
     pub details: serde_json::Value,
+}
+
+/// Which events an audit query returns: all of the given filters hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    /// Exact `kind:id`, such as `user:…`.
+    pub target: Option<String>,
+    pub workspace_id: Option<Uuid>,
+    pub from: Option<OffsetDateTime>,
+    /// Exclusive.
+    pub to: Option<OffsetDateTime>,
+    /// Events by this user or about them (`actor_id` or target `user:<id>`); for `/v1/me/audit`.
+    pub subject: Option<Uuid>,
+    /// Only events with a smaller id (the cursor of the page before).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// The longest page an audit query returns.
+pub const MAX_AUDIT_PAGE: u32 = 1_000;
+
+/// Querying and expiring the log.
+#[async_trait]
+pub trait AuditQuery: Send + Sync + std::fmt::Debug {
+    /// Matching events, newest first.
+    async fn query(&self, filter: &AuditFilter) -> Result<Vec<StoredAuditEvent>, StoreError>;
+    /// Deletes events that occurred before `before`, recording `event` (with the count added as
+    /// `deleted`) in the same transaction; how many went.
+    async fn purge(&self, before: OffsetDateTime, event: AuditEvent) -> Result<u64, StoreError>;
 }

@@ -2,6 +2,7 @@
 //! problem+json error type. Handlers translate between HTTP and the core; they hold no rules.
 
 mod accounts;
+pub mod admin;
 pub mod api_reference;
 pub mod client_ip;
 pub mod csrf;

@@ -26,8 +26,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    accounts, client_ip, csrf, email, forward_auth, health, identities, metrics, oauth, openapi, privacy, rate_limit,
-    request_id, service_keys, sessions, tokens, vault, webhooks, workspaces,
+    accounts, admin, client_ip, csrf, email, forward_auth, health, identities, metrics, oauth, openapi, privacy,
+    rate_limit, request_id, service_keys, sessions, tokens, vault, webhooks, workspaces,
 };
 
 /// The route table: every route, each registered from its handler's `#[utoipa::path]` attribute,
@@ -81,7 +81,17 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::withdraw))
         .routes(routes!(workspaces::accept))
         .routes(routes!(privacy::export))
-        .routes(routes!(privacy::erase));
+        .routes(routes!(privacy::erase))
+        .routes(routes!(admin::own_audit))
+        .routes(routes!(admin::users))
+        .routes(routes!(admin::user, admin::erase))
+        .routes(routes!(admin::disable))
+        .routes(routes!(admin::enable))
+        .routes(routes!(admin::revoke_user_sessions))
+        .routes(routes!(admin::export))
+        .routes(routes!(admin::workspaces))
+        .routes(routes!(admin::workspace))
+        .routes(routes!(admin::audit));
     if metrics_here {
         routes = routes.routes(routes!(metrics::render));
     }

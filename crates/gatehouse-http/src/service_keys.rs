@@ -43,6 +43,7 @@ pub mod scopes {
             }
         };
     }
+    scope!(Admin, "admin");
     scope!(Audit, "audit");
     scope!(RateLimit, "rate_limit");
     scope!(Webhooks, "webhooks");

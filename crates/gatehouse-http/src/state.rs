@@ -77,6 +77,8 @@ pub struct Services {
     /// Export and erasure of personal data, and the key of erasure tombstones.
     pub privacy: Arc<dyn gatehouse_core::privacy::PrivacyStore>,
     pub tombstones: gatehouse_core::privacy::TombstoneKey,
+    pub user_admin: Arc<dyn gatehouse_core::accounts::UserAdmin>,
+    pub audit_query: Arc<dyn gatehouse_core::audit::AuditQuery>,
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordService,

@@ -14,6 +14,7 @@ pub mod rate_limiter;
 pub mod redis;
 pub mod schema_walk;
 pub mod session_cache;
+mod sql_admin;
 mod sql_housekeeping;
 mod sql_jobs;
 mod sql_links;
@@ -192,6 +193,20 @@ impl Database {
     }
 
     pub fn privacy(&self) -> Arc<dyn PrivacyStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn audit_query(&self) -> Arc<dyn gatehouse_core::audit::AuditQuery> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn user_admin(&self) -> Arc<dyn gatehouse_core::accounts::UserAdmin> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),

@@ -121,6 +121,13 @@ mod privacy {
     crate::privacy::sql_privacy!(PostgresStore, sqlx::PgConnection, sqlx::postgres::PgRow);
 }
 
+/// Audit queries and user administration.
+mod admin {
+    use super::PostgresStore;
+
+    crate::sql_admin::sql_admin!(PostgresStore, sqlx::postgres::PgRow);
+}
+
 /// One-time email links.
 mod links {
     use super::PostgresStore;

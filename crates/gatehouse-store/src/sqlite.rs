@@ -84,6 +84,13 @@ mod privacy {
     crate::privacy::sql_privacy!(SqliteStore, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
 }
 
+/// Audit queries and user administration.
+mod admin {
+    use super::SqliteStore;
+
+    crate::sql_admin::sql_admin!(SqliteStore, sqlx::sqlite::SqliteRow);
+}
+
 /// One-time email links.
 mod links {
     use super::SqliteStore;

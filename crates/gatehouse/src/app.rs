@@ -266,6 +266,8 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         sessions,
         workspaces: database.workspaces(),
         privacy: database.privacy(),
+        user_admin: database.user_admin(),
+        audit_query: database.audit_query(),
         tombstones: gatehouse_core::privacy::TombstoneKey::new(&master_secret),
         audit: database.audit(),
         clock,
@@ -388,8 +390,9 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
     // whole queue, so one instance's are as good as another's).
     let queue_gauges = worker.is_some().then(|| tokio::spawn(crate::queue::gauges(queue, stop_rx.clone())));
     let housekeeping = worker.is_some().then(|| {
-        let (store, clock) = (database.housekeeping(), app_clock.clone());
-        tokio::spawn(crate::housekeeping::run(store, clock, config.jobs.retention, stop_rx.clone()))
+        let (store, audit, clock) = (database.housekeeping(), database.audit_query(), app_clock.clone());
+        let retention = crate::housekeeping::Retention { jobs: config.jobs.retention, audit: config.audit_retention };
+        tokio::spawn(crate::housekeeping::run(store, audit, clock, retention, stop_rx.clone()))
     });
     let worker = worker.map(|worker| run_worker(worker, database.clone(), stop_rx.clone()));
     let main = axum::serve(listeners.main, router.into_make_service_with_connect_info::<SocketAddr>())

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_core::audit::{Actor, AuditAction, AuditEvent, AuditQuery};
 use gatehouse_core::clock::Clock;
 use gatehouse_core::store::{Housekeeping, Removed};
 use tokio::sync::watch;
@@ -47,12 +48,45 @@ pub async fn pass(store: &dyn Housekeeping, clock: &dyn Clock, retention: Durati
 }
 
 /// Runs [`pass`] at start and then hourly, until `stop`.
+/// Deletes audit events older than `retention`, recording how many went (`audit.purged`).
+pub async fn purge_audit(audit: &dyn AuditQuery, clock: &dyn Clock, retention: Duration) -> Option<u64> {
+    let now = clock.now();
+    let before = now - time::Duration::try_from(retention).unwrap_or(time::Duration::MAX);
+    let event = AuditEvent::new(AuditAction::AuditPurged, Actor::System, now, &Default::default())
+        .detail("before", before.unix_timestamp());
+    match audit.purge(before, event).await {
+        Ok(deleted) => {
+            metrics::counter!("gatehouse_housekeeping_removed_total", "what" => "audit_events").increment(deleted);
+            if deleted > 0 {
+                tracing::info!(audit_events = deleted, "removed audit events past their retention");
+            }
+            Some(deleted)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "purging old audit events failed; it runs again in an hour");
+            None
+        }
+    }
+}
+
+/// Retention periods: finished jobs and deliveries, and audit events.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub jobs: Duration,
+    pub audit: Duration,
+}
+
 pub async fn run(
     store: Arc<dyn Housekeeping>,
+    audit: Arc<dyn AuditQuery>,
     clock: Arc<dyn Clock>,
-    retention: Duration,
+    retention: Retention,
     stop: watch::Receiver<bool>,
 ) {
-    let (store, clock) = (store.as_ref(), clock.as_ref());
-    crate::app::on_each_tick(tokio::time::interval(INTERVAL), stop, move || pass(store, clock, retention)).await;
+    let (store, audit, clock) = (store.as_ref(), audit.as_ref(), clock.as_ref());
+    crate::app::on_each_tick(tokio::time::interval(INTERVAL), stop, move || async move {
+        purge_audit(audit, clock, retention.audit).await;
+        pass(store, clock, retention.jobs).await
+    })
+    .await;
 }

@@ -48,6 +48,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// How long a valid service API key is remembered in process; zero turns that off.
     pub api_key_cache_ttl: Duration,
+    /// Audit events older than this are deleted by the hourly housekeeping.
+    pub audit_retention: Duration,
     pub rate_limit: RateLimitConfig,
     pub password: HashParams,
     pub jobs: JobsConfig,
@@ -366,6 +368,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let algorithm = r.string("tokens.algorithm").as_deref().and_then(SigningAlgorithm::parse);
     let audience = r.string("tokens.audience");
     let api_key_cache_ttl_secs = r.number::<u64>("api_keys.cache_ttl_secs", 0..=300);
+    let audit_retention_days = r.number::<u64>("audit.retention_days", 1..=36_500);
     let rate_limit = rate_limit_config(r);
     let jobs = email::jobs_config(r);
     let email = email::email_config(r, public_url.as_ref(), production);
@@ -410,6 +413,7 @@ fn build(r: &mut Reader) -> Option<Config> {
             }
         },
         api_key_cache_ttl: Duration::from_secs(api_key_cache_ttl_secs?),
+        audit_retention: Duration::from_secs(audit_retention_days? * 86_400),
         rate_limit: rate_limit?,
         password: password?,
         jobs: jobs?,

@@ -373,6 +373,12 @@ pub const SETTINGS: &[Setting] = &[
         "How long an instance remembers a valid service API key, so service calls skip the database. A key revoked elsewhere (another instance, the CLI) keeps working here for up to this long; 0 checks the database on every call.",
     ),
     setting(
+        "audit.retention_days",
+        Kind::Integer,
+        Some("400"),
+        "Audit events older than this many days are deleted by the hourly housekeeping (instances that run the worker); each deletion is itself audited with its count.",
+    ),
+    setting(
         "password.argon2_memory_kib",
         Kind::Integer,
         Some("19456"),

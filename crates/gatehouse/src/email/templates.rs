@@ -150,6 +150,7 @@ mod tests {
             email: "ada@example.com",
             link: "https://app.example.com/verify-email?token=abc&x=1",
             expires_in: "1 hour",
+            workspace: "<Acme Corp>",
         }
     }
 
@@ -160,9 +161,15 @@ mod tests {
             let email = templates.render(purpose, &values());
             assert!(email.subject.contains("Acme"), "{purpose:?}: {}", email.subject);
             assert!(email.text.contains("https://app.example.com/verify-email?token=abc&x=1"));
-            assert!(email.text.contains("<Ada>"), "plain text is not escaped");
             assert!(email.html.contains("token=abc&amp;x=1"), "{}", email.html);
-            assert!(email.html.contains("&lt;Ada&gt;"));
+            // An invitation greets nobody by name (the invited person has none yet) and names the
+            // workspace instead.
+            let (raw, escaped) = match purpose {
+                LinkPurpose::Invitation => ("<Acme Corp>", "&lt;Acme Corp&gt;"),
+                _ => ("<Ada>", "&lt;Ada&gt;"),
+            };
+            assert!(email.text.contains(raw), "plain text is not escaped");
+            assert!(email.html.contains(escaped));
             assert!(!email.text.contains("{{") && !email.html.contains("{{"));
         }
     }

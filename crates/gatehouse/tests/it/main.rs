@@ -2,6 +2,7 @@
 //! `GATEHOUSE_TEST_DATABASE_URL` is set (and must be, in CI).
 
 mod accounts;
+mod admin;
 mod api_keys;
 mod binary;
 mod config;
