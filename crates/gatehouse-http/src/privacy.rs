@@ -182,6 +182,7 @@ pub(crate) async fn reauthenticate(
             a password) the sign-in is older than 5 minutes."),
         (status = 409, description = "`last_owner`: the account is the last owner of a workspace with other \
             members."),
+        (status = 429, description = "`rate_limited`: too many password attempts on this account."),
     ),
 )]
 pub(crate) async fn erase(

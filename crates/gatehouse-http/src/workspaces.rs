@@ -90,7 +90,10 @@ pub(crate) struct NameRequest {
     tag = "workspaces",
     request_body = NameRequest,
     security(("session_cookie" = []), ("access_token" = [])),
-    responses((status = 201, description = "The new workspace.", body = Workspace)),
+    responses(
+        (status = 201, description = "The new workspace.", body = Workspace),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
+    ),
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -151,6 +154,7 @@ pub(crate) async fn get(
     security(("session_cookie" = []), ("access_token" = [])),
     responses(
         (status = 200, description = "The renamed workspace.", body = Workspace),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
         (status = 403, description = "`insufficient_role`: only admins and owners rename."),
         (status = 404, description = "`not_found`: no such workspace, or the caller is not a member."),
     ),
@@ -381,6 +385,7 @@ pub(crate) struct InviteRequest {
     security(("session_cookie" = []), ("access_token" = [])),
     responses(
         (status = 201, description = "The invitation (its token is only in the email).", body = Invitation),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
         (status = 403, description = "`insufficient_role`: the caller's role may not invite with this role."),
         (status = 404, description = "`not_found`: no such workspace, or the caller is not a member."),
     ),
