@@ -7,8 +7,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::accounts::{User, UserPage};
+use gatehouse_core::accounts::{EmailAddress, NewUser, User, UserPage, parse_name};
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent, AuditFilter, MAX_AUDIT_PAGE, StoredAuditEvent};
+use gatehouse_core::password::Password;
 use gatehouse_core::sessions::ClientContext;
 use gatehouse_core::workspaces::{Member, Membership, Workspace};
 use http::StatusCode;
@@ -17,12 +18,90 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery};
+use crate::error::{ApiError, FieldError};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::service_keys::{Scoped, scopes};
 use crate::sessions::{Client, CurrentSession};
 use crate::state::AppState;
 use crate::webhooks::gatehouse_event;
+
+/// An account an operator creates.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    #[schema(format = Email)]
+    pub email: String,
+    pub name: Option<String>,
+    /// Omitted: the account has no password until its owner sets one through the reset flow.
+    pub password: Option<String>,
+    /// Mark the address verified (the operator vouches for it). Default false.
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+/// Creates an account with no session, as signup's checks and events would (`user.created`).
+pub async fn create_user(
+    state: &AppState,
+    account: &NewAccount,
+    actor: Actor,
+    client: &ClientContext,
+) -> Result<User, ApiError> {
+    let field = |name: &str, message: String| FieldError { field: name.to_owned(), message };
+    let email =
+        EmailAddress::parse(&account.email).map_err(|e| ApiError::Validation(vec![field("email", e.to_string())]));
+    let name = parse_name(account.name.as_deref()).map_err(|e| ApiError::Validation(vec![field("name", e.to_owned())]));
+    let password = account
+        .password
+        .as_deref()
+        .map(Password::new)
+        .transpose()
+        .map_err(|e| ApiError::Validation(vec![field("password", e.to_string())]));
+    let (email, name, password) = (email?, name?, password?);
+    let services = state.services();
+    let password_hash = match password {
+        Some(password) => Some(services.passwords.hash(password).await?),
+        None => None,
+    };
+    let now = services.clock.now();
+    let user = NewUser {
+        id: Uuid::new_v4(),
+        email,
+        name,
+        password_hash,
+        email_verified_at: account.email_verified.then_some(now),
+        created_at: now,
+    };
+    let event = AuditEvent::new(AuditAction::UserCreated, actor, now, client)
+        .target("user", user.id)
+        .detail("email", user.email.masked());
+    let jobs = [gatehouse_event(state, "user.created", json!({ "user": user.as_user() }))?];
+    let created = services.accounts.create_user(&user, None, None, &jobs, &[event]).await?;
+    services.enqueued(&jobs);
+    Ok(created)
+}
+
+/// `POST /v1/admin/users`: creates an account (no session, no verification email).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users",
+    tag = "admin",
+    request_body = NewAccount,
+    security(("service_key" = ["admin"])),
+    responses(
+        (status = 201, description = "The new user.", body = User),
+        (status = 409, description = "`duplicate_entry`: the address has an account."),
+        (status = 422, description = "`validation_failed`: invalid fields, listed in `errors`."),
+    ),
+)]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    key: Scoped<scopes::Admin>,
+    Client(client): Client,
+    ApiJson(account): ApiJson<NewAccount>,
+) -> Result<Response, ApiError> {
+    let user = create_user(&state, &account, Actor::ApiKey(key.0.id), &client).await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
 
 /// Disables (ending every session everywhere) or enables an account.
 pub async fn set_disabled(

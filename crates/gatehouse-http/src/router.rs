@@ -83,7 +83,7 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(privacy::export))
         .routes(routes!(privacy::erase))
         .routes(routes!(admin::own_audit))
-        .routes(routes!(admin::users))
+        .routes(routes!(admin::users, admin::create))
         .routes(routes!(admin::user, admin::erase))
         .routes(routes!(admin::disable))
         .routes(routes!(admin::enable))

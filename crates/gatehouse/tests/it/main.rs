@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod api_keys;
 mod binary;
+mod cli;
 mod config;
 mod csrf;
 mod email;
