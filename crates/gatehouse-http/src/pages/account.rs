@@ -8,7 +8,7 @@ use http::HeaderMap;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::forms::Query;
+use super::forms::{Form, Query};
 use super::sign_in::known;
 use super::{Page, accepts_html, see_other, with_return_to};
 use crate::csrf::session_token_and_cookie;
@@ -16,10 +16,13 @@ use crate::email::{link_ip_limit, verify_own_address};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::identities::{begin_link, unlink_identity};
+use crate::privacy::{erase_user, reauthenticate};
 use crate::rate_limit::RateLimitHeaders;
-use crate::sessions::{CurrentSession, revoke_all_others, revoke_one};
+use crate::sessions::{CurrentSession, revoke_all_others, revoke_one, session_cookie};
 use crate::state::AppState;
 use crate::vault::disconnect_provider;
+use crate::workspaces::pending_invitation;
+use gatehouse_core::audit::Actor;
 
 /// Signed out: to sign in, and back here afterwards.
 fn sign_in_first(state: &AppState) -> Response {
@@ -101,8 +104,15 @@ pub(super) async fn page(
         "created_at": current.user.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
         "created_at_text": readable(current.user.created_at),
     });
+    let workspaces: Vec<_> = services
+        .workspaces
+        .memberships_of_user(current.user.id)
+        .await?
+        .iter()
+        .map(|membership| json!({ "name": membership.name, "role": membership.role.as_str() }))
+        .collect();
     let extra = json!({ "user": user, "sessions": sessions, "providers": providers, "identities": identities,
-        "connections": connections });
+        "connections": connections, "workspaces": workspaces });
     let (token, cookie) = session_token_and_cookie(&state, &current);
     let mut page =
         Page::new("account.html", extra).cookie(cookie).notice(known(&state, "account", query.get("notice")));
@@ -264,6 +274,94 @@ pub(super) async fn disconnect(
         Ok("disconnected")
     })
     .await
+}
+
+/// `POST /account/delete`: erases the account, after the same reauthentication as `DELETE /v1/me`.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    form: Form,
+) -> Response {
+    let current = match current {
+        Ok(current) => current,
+        Err(ApiError::Unauthenticated(_)) => return sign_in_first(&state),
+        Err(other) => return back(&state, Err(other)),
+    };
+    let password = form.get("password").filter(|p| !p.is_empty());
+    let mut limits = RateLimitHeaders::default();
+    let outcome = async {
+        reauthenticate(&state, &current, password, &mut limits).await?;
+        erase_user(&state, current.user.id, Actor::User(current.user.id), &current.client).await
+    }
+    .await;
+    match outcome {
+        Ok(()) => {
+            let location = with_return_to("/login", None, &[("notice", "account_deleted")]);
+            see_other(&state, &location, vec![session_cookie(&state, None)])
+        }
+        Err(error) => back(&state, Err(error)),
+    }
+}
+
+/// `GET /invitation?token=…`: the invitation an email carried, to accept signed in with the
+/// address it was sent to. Signed out: sign in first, and back here.
+pub(super) async fn invitation_page(
+    State(state): State<AppState>,
+    query: Query,
+    headers: HeaderMap,
+    current: Result<CurrentSession, ApiError>,
+) -> Result<Response, ApiError> {
+    if !accepts_html(&headers) {
+        return Err(ApiError::NotAcceptable);
+    }
+    let token = query.get("token").unwrap_or_default().to_owned();
+    let current = match current {
+        Ok(current) => current,
+        Err(ApiError::Unauthenticated(_)) => {
+            let here = format!("{}/invitation?token={}", state.services().oauth.public_url, urlencode(&token));
+            return Ok(see_other(&state, &with_return_to("/login", Some(&here), &[]), Vec::new()));
+        }
+        Err(other) => return Err(other),
+    };
+    Ok(invitation_view(&state, &current, &token, None).await)
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The invitation page for `token`, with `error` (from a press of its button) if any.
+async fn invitation_view(state: &AppState, current: &CurrentSession, token: &str, error: Option<ApiError>) -> Response {
+    let found = pending_invitation(state, token).await;
+    let invitation = found.as_ref().ok().map(|(invitation, workspace)| {
+        json!({ "workspace": workspace, "role": invitation.role.as_str(), "email": invitation.email })
+    });
+    let (csrf, cookie) = session_token_and_cookie(state, current);
+    let mut page = Page::new("invitation.html", json!({ "token": token, "invitation": invitation })).cookie(cookie);
+    page.csrf_token = csrf;
+    let error = error.or_else(|| found.err());
+    match (error, super::pages(state)) {
+        (Some(error), Ok(pages)) => page.failed(pages, &error).render(state),
+        _ => page.render(state),
+    }
+}
+
+/// `POST /invitation`: joins the workspace, then on to the account page.
+pub(super) async fn accept_invitation(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    form: Form,
+) -> Response {
+    let current = match current {
+        Ok(current) => current,
+        Err(ApiError::Unauthenticated(_)) => return sign_in_first(&state),
+        Err(other) => return back(&state, Err(other)),
+    };
+    let token = form.text("token").to_owned();
+    match crate::workspaces::accept_invitation(&state, &current, &token).await {
+        Ok(_) => back(&state, Ok("invitation_accepted")),
+        Err(error) => invitation_view(&state, &current, &token, Some(error)).await,
+    }
 }
 
 #[cfg(test)]

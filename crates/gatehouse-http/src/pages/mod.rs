@@ -63,6 +63,9 @@ pub const PAGE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/account/identities/{id}/link"),
     ("POST", "/account/identities/{id}/unlink"),
     ("POST", "/account/connections/{id}/disconnect"),
+    ("POST", "/account/delete"),
+    ("GET", "/invitation"),
+    ("POST", "/invitation"),
 ];
 
 /// The page routes that have no session to protect: the CSRF layer checks their origin only, and
@@ -90,6 +93,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/identities/{id}/link", post(account::link))
         .route("/account/identities/{id}/unlink", post(account::unlink))
         .route("/account/connections/{id}/disconnect", post(account::disconnect))
+        .route("/account/delete", post(account::delete))
+        .route("/invitation", get(account::invitation_page).post(account::accept_invitation))
 }
 
 /// What the pages show of the product, from `[branding]`.
@@ -128,6 +133,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("magic_link.html", include_str!("../../templates/pages/magic_link.html")),
     ("account.html", include_str!("../../templates/pages/account.html")),
     ("message.html", include_str!("../../templates/pages/message.html")),
+    ("invitation.html", include_str!("../../templates/pages/invitation.html")),
     ("gatehouse.css", include_str!("../../templates/pages/gatehouse.css")),
 ];
 
@@ -277,6 +283,10 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
         ("magic_link.html", json!({ "link_ok": true, "token": "t" })),
         ("message.html", json!({ "title": "Done", "text": "Text", "link": { "href": "/", "label": "Go" } })),
         (
+            "invitation.html",
+            json!({ "token": "t", "invitation": { "workspace": "Acme", "role": "member", "email": "ada@example.com" } }),
+        ),
+        (
             "account.html",
             json!({
                 "user": user,
@@ -286,6 +296,7 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
                     "email": "ada@example.com" }],
                 "connections": [{ "provider": "github", "display_name": "GitHub", "status": "active",
                     "scopes": ["repo"] }],
+                "workspaces": [{ "name": "Acme", "role": "owner" }],
             }),
         ),
     ]

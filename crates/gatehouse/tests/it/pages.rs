@@ -264,3 +264,89 @@ async fn a_replaced_template_changes_its_page_and_a_broken_one_stops_the_start()
         std::fs::remove_file(dir.path().join(file)).expect("remove");
     }
 }
+
+/// The invitation an email carries: signed out, to sign-in and back; signed in with the invited
+/// (verified) address, one press joins; the account page lists the workspace, and deleting the
+/// account there needs the password.
+#[tokio::test]
+async fn an_invitation_is_accepted_on_its_page_and_the_account_can_be_deleted() {
+    let app = app().await;
+    let owner = app.signup("olive@example.com").await.cookie();
+    let created = app.post_json("/v1/workspaces", Some(&owner), serde_json::json!({ "name": "Olive's <team>" })).await;
+    let ws = created.body["id"].as_str().expect("id").to_owned();
+    let invited = app
+        .post_json(
+            &format!("/v1/workspaces/{ws}/invitations"),
+            Some(&owner),
+            serde_json::json!({ "email": "pat@example.com" }),
+        )
+        .await;
+    let invitation: uuid::Uuid = invited.body["id"].as_str().expect("id").parse().expect("uuid");
+    let token = app.app.state.services().email.link_key.token(invitation).encode();
+    let path = format!("/invitation?token={token}");
+
+    let (status, headers, _) = page(&app, &path, "").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let expected = format!(
+        "/login?return_to={}",
+        urlencoded(&format!("{}{path}", app.app.config.public_url.as_str().trim_end_matches('/')))
+    );
+    assert_eq!(location(&headers), expected);
+
+    let pat = app.signup("pat@example.com").await;
+    let pat_id: uuid::Uuid = pat.body["user"]["id"].as_str().expect("id").parse().expect("uuid");
+    let session = pat.cookie();
+    let (status, headers, html) = page(&app, &path, &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Olive&#x27;s &lt;team&gt;") || html.contains("Olive&#39;s &lt;team&gt;"), "escaped: {html}");
+    let cookies = format!("{session}; {}", cookies_set(&headers));
+    let csrf = hidden(&html, "csrf_token");
+    let (status, _, html) = post_form(&app, "/invitation", &cookies, &[("csrf_token", &csrf), ("token", &token)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the address is not verified yet");
+    assert!(html.contains("Confirm your email address first"), "{html}");
+    let now = app.app.state.services().clock.now();
+    verify_directly(&app, pat_id, now).await;
+    let (status, headers, _) =
+        post_form(&app, "/invitation", &cookies, &[("csrf_token", &csrf), ("token", &token)]).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/account?notice=invitation_accepted"));
+    let (_, _, html) = page(&app, "/account?notice=invitation_accepted", &cookies).await;
+    assert!(html.contains("You joined the workspace.") && html.contains("&lt;team&gt;"), "{html}");
+    let (status, _, html) = page(&app, &path, &session).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "used once");
+    assert!(html.contains("already used"), "{html}");
+
+    // Deleting the account: the password, then gone.
+    let (status, headers, _) =
+        post_form(&app, "/account/delete", &cookies, &[("csrf_token", &csrf), ("password", "wrong")]).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/account?error=reauthentication_required"));
+    let (status, headers, _) =
+        post_form(&app, "/account/delete", &cookies, &[("csrf_token", &csrf), ("password", PASSWORD)]).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/login?notice=account_deleted"));
+    assert!(headers[header::SET_COOKIE].to_str().expect("ascii").contains("Max-Age=0"));
+    assert_eq!(app.get("/v1/session", Some(&session)).await.status, StatusCode::UNAUTHORIZED);
+    let (_, _, html) = page(&app, "/login?notice=account_deleted", "").await;
+    assert!(html.contains("Your account is deleted."), "{html}");
+    app.finish().await;
+}
+
+/// Marks an address verified as its emailed link would.
+async fn verify_directly(app: &TestApp, user_id: uuid::Uuid, now: time::OffsetDateTime) {
+    use gatehouse_core::email::{LinkPurpose, NewLink, Redemption};
+    let services = app.app.state.services();
+    let user = services.user_admin.user(user_id).await.expect("user").expect("exists");
+    let link = NewLink::issue(
+        &services.email.link_key,
+        LinkPurpose::VerifyEmail,
+        &user,
+        now,
+        std::time::Duration::from_secs(600),
+    );
+    let job = gatehouse_core::email::EmailJob::for_link(&link, &user, now, None).expect("job");
+    services.links.issue_link(&link, &job, &[]).await.expect("issue");
+    services
+        .links
+        .redeem_link(&link.token_hash, user_id, now, &Redemption::VerifyEmail, &[], &[])
+        .await
+        .expect("redeem");
+    services.sessions.forget_user(user_id).await;
+}
