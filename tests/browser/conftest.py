@@ -85,7 +85,7 @@ class Visit:
         self.page = self.context.new_page()
         self.console_errors = []
         self.requests = []
-        self.page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
+        self.page.on("console", lambda message: message.type == "error" and self.console_errors.append(f"{message.text} at {self.page.url}"))
         self.page.on("pageerror", lambda error: self.console_errors.append(str(error)))
         self.context.on("request", lambda request: self.requests.append(request.url))
 

@@ -300,3 +300,55 @@ def test_the_pages_the_readme_shows(gh, visit):
     # At least these two (the provider story signs this account in too, when it ran first).
     assert v.page.locator("section[aria-labelledby=sessions] ul.rows > li").count() >= 2
     v.page.screenshot(path=shots / f"readme-{gh.backend}-account.png", full_page=True)
+
+
+def api_as(v, method, path, body=None):
+    """A JSON call from the signed-in browser context, with the session's CSRF token."""
+    token = v.context.request.get(v.gh.base + "/v1/csrf").json()["token"]
+    headers = {"Origin": v.gh.base, "X-CSRF-Token": token, "Content-Type": "application/json"}
+    return v.context.request.fetch(v.gh.base + path, method=method, headers=headers, data=json.dumps(body or {}))
+
+
+def test_an_invitation_is_followed_from_its_email_and_the_account_deleted(gh, visit):
+    """An owner invites by email; the invitee follows the link signed out, signs in, confirms their
+    address, joins, sees the workspace on the account page, and later deletes the account."""
+    owner, invitee = new_email("owner"), new_email("invitee")
+    api_signup(gh, owner)
+    api_signup(gh, invitee)
+    o = visit()
+    fill_and_submit(o, "/login", {"email": owner, "password": PASSWORD})
+    workspace = api_as(o, "POST", "/v1/workspaces", {"name": "Blue team"})
+    assert workspace.status == 201, workspace.text()
+    invited = api_as(o, "POST", f"/v1/workspaces/{workspace.json()['id']}/invitations", {"email": invitee})
+    assert invited.status == 201, invited.text()
+
+    v = visit()
+    v.go(gh.link_for(invitee, "/verify-email"))
+    submit(v)
+    link = gh.link_for(invitee, "/invitation")
+    v.go(link)
+    assert path_of(v) == "/login", "signed out: sign in first"
+    v.page.fill("#email", invitee)
+    v.page.fill("#password", PASSWORD)
+    submit(v)
+    assert path_of(v) == "/invitation", "and back to the invitation"
+    expect(v.page.locator("dl.profile")).to_contain_text("Blue team")
+    shots = Path(__file__).resolve().parents[2] / "target/browser/screenshots"
+    v.page.screenshot(path=shots / f"invitation-{gh.backend}.png")
+    submit(v)
+    expect(v.page.locator(".notice")).to_have_text("You joined the workspace.")
+    expect(v.page.locator("section[aria-labelledby=workspaces]")).to_contain_text("Blue team")
+    v.page.screenshot(path=shots / f"account-with-workspace-{gh.backend}.png", full_page=True)
+
+    v.page.click("details summary")
+    v.page.locator("details").screenshot(path=shots / f"delete-account-{gh.backend}.png")
+    v.page.fill("#password", "not the password")
+    submit(v, "button.danger")
+    expect(v.page.locator("#form-error")).to_have_text("Enter your current password to confirm.")
+    v.page.click("details summary")
+    v.page.fill("#password", PASSWORD)
+    submit(v, "button.danger")
+    expect(v.page.locator(".notice")).to_have_text("Your account is deleted.")
+    assert whoami(v).status == 401
+    members = api_as(o, "GET", f"/v1/workspaces/{workspace.json()['id']}/members")
+    assert [m["email"] for m in members.json()["members"]] == [owner]
