@@ -60,6 +60,31 @@ async fn disabling_ends_sessions_everywhere_and_audit_filters_are_exact(backend:
     let bad = app.service(Method::GET, "/v1/admin/users?limit=0", &key, None).await;
     assert_eq!(bad.body["code"], "invalid_query");
 
+    // Created by an operator: no session, a password that works, the address as given.
+    let created = app
+        .service(
+            Method::POST,
+            "/v1/admin/users",
+            &key,
+            Some(serde_json::json!({ "email": "Dee@Example.com", "password": PASSWORD, "email_verified": true })),
+        )
+        .await;
+    assert_eq!(
+        (created.status, created.body["email_verified"].as_bool()),
+        (StatusCode::CREATED, Some(true)),
+        "{:?}",
+        created.body
+    );
+    assert_eq!(app.login("dee@example.com", PASSWORD).await.status, StatusCode::OK);
+    let again = app
+        .service(Method::POST, "/v1/admin/users", &key, Some(serde_json::json!({ "email": "dee@example.com" })))
+        .await;
+    assert_eq!((again.status, again.body["code"].as_str()), (StatusCode::CONFLICT, Some("duplicate_entry")));
+    let bad = app
+        .service(Method::POST, "/v1/admin/users", &key, Some(serde_json::json!({ "email": "x", "password": "short" })))
+        .await;
+    assert_eq!(bad.body["code"], "validation_failed");
+
     // Disabling ends the session on the other instance, which had it cached, at once.
     assert_eq!(other.get("/v1/session", Some(&cookies[1])).await.status, StatusCode::OK);
     let disabled = app.service(Method::POST, &format!("/v1/admin/users/{ben}/disable"), &key, None).await;

@@ -87,6 +87,24 @@ impl Setup {
         let cookie = cookie.to_owned();
         (cookie, reply.json().await.expect("json"))
     }
+
+    /// A JSON call to Gatehouse as the signed-in `cookie`, with its CSRF token.
+    async fn api(&self, cookie: &str, path: &str, body: Value) -> Value {
+        let csrf = http_client().get(self.gatehouse.url("/v1/csrf")).header(header::COOKIE, cookie).send().await;
+        let token =
+            csrf.expect("csrf").json::<Value>().await.expect("json")["token"].as_str().expect("token").to_owned();
+        let reply = http_client()
+            .post(self.gatehouse.url(path))
+            .header(header::COOKIE, format!("{cookie}; gatehouse_csrf={token}"))
+            .header("x-csrf-token", &token)
+            .header(header::ORIGIN, self.gatehouse.url("").trim_end_matches('/'))
+            .json(&body)
+            .send()
+            .await
+            .expect("api call");
+        assert!(reply.status().is_success(), "{path}: {}", reply.status());
+        reply.json().await.expect("json")
+    }
 }
 
 fn seen_by_app(body: &Value, name: &str) -> Option<String> {
@@ -143,6 +161,8 @@ async fn the_app_sees_who_is_signed_in_and_never_what_the_client_claims(kind: &s
     let forged = [
         ("Remote-User", "admin"),
         ("Remote-Email", "admin@example.com"),
+        ("Remote-Groups", "owner"),
+        ("X-Gatehouse-Workspace", "0b7e4c1e-3f0a-4d55-9d7a-2f1c9a8e6b10"),
         ("X-Forwarded-Host", "elsewhere.test"),
         ("X-Forwarded-Uri", "/public"),
         ("X-Original-URL", "http://app.test/public"),
@@ -156,6 +176,16 @@ async fn the_app_sees_who_is_signed_in_and_never_what_the_client_claims(kind: &s
         "{kind}: {body}"
     );
     assert_eq!(seen_by_app(&body, "remote-email").as_deref(), Some("ada@example.com"), "{kind}");
+    assert!(seen_by_app(&body, "remote-groups").unwrap_or_default().is_empty(), "{kind}: no workspace yet: {body}");
+    assert!(seen_by_app(&body, "x-gatehouse-workspace").unwrap_or_default().is_empty(), "{kind}: {body}");
+
+    // With an active workspace, the app learns the role in it from the proxy.
+    let workspace = setup.api(&cookie, "/v1/workspaces", json!({ "name": "Ops" })).await;
+    let id = workspace["id"].as_str().expect("id").to_owned();
+    setup.api(&cookie, "/v1/session/workspace", json!({ "workspace_id": id })).await;
+    let body: Value = setup.get("/dashboard", Some(&cookie), &forged).await.json().await.expect("echo");
+    assert_eq!(seen_by_app(&body, "remote-groups").as_deref(), Some("owner"), "{kind}: {body}");
+    assert_eq!(seen_by_app(&body, "x-gatehouse-workspace").as_deref(), Some(id.as_str()), "{kind}: {body}");
 
     // Signed out, on a public path: the client's claims do not reach the app either.
     let reply = setup.get("/public/page", None, &forged).await;
