@@ -46,9 +46,8 @@ pub async fn export_user(
 pub async fn erase_user(state: &AppState, user_id: Uuid, actor: Actor, client: &ClientContext) -> Result<(), ApiError> {
     let services = state.services();
     let now = services.clock.now();
-    let credentials = services.privacy.personal_data(user_id, now).await?.ok_or(ApiError::NotFound)?;
-    let email = gatehouse_core::accounts::EmailAddress::parse(&credentials.user.email)
-        .map_err(|_| ApiError::Internal("a stored address does not parse".into()))?;
+    let user = services.user_admin.user(user_id).await?.ok_or(ApiError::NotFound)?;
+    let email = user.email;
 
     let vault = &services.vault;
     let mut revocations = Vec::new();
