@@ -291,3 +291,29 @@ async fn the_last_owner_cannot_erase_their_account() {
     assert_eq!(left, 0, "the pending invitation went with its workspace");
     app.finish().await;
 }
+
+/// An account without a password confirms its erasure by a recent sign-in: within 5 minutes of
+/// it, not after.
+#[tokio::test]
+async fn an_account_without_a_password_is_erased_only_right_after_signing_in() {
+    let app = TestApp::sqlite(&[]).await;
+    let key = app.service_key(&["admin"]).await;
+    let created =
+        app.service(Method::POST, "/v1/admin/users", &key, Some(json!({ "email": "nopass@example.com" }))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let user_id: Uuid = created.body["id"].as_str().expect("id").parse().expect("uuid");
+    let sign_in = || async {
+        let client = gatehouse_core::sessions::ClientContext::default();
+        let (new, token) = gatehouse_http::sessions::new_session(&app.app.state, user_id, &client).expect("session");
+        app.app.state.services().sessions.create_session(&new, &[], &[]).await.expect("store");
+        format!("{}={}", app.app.config.session.cookie_name, token.encode())
+    };
+    let old = sign_in().await;
+    app.advance(std::time::Duration::from_secs(6 * 60));
+    let stale = app.call_json(Method::DELETE, "/v1/me", &old, None).await;
+    assert_eq!((stale.status, stale.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("reauthentication_required")));
+    let fresh = sign_in().await;
+    let erased = app.call_json(Method::DELETE, "/v1/me", &fresh, None).await;
+    assert_eq!(erased.status, StatusCode::NO_CONTENT, "{:?}", erased.body);
+    app.finish().await;
+}
