@@ -41,6 +41,7 @@ use crate::templates::{TemplateError, TemplateSet};
 pub const PAGE_ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/assets/gatehouse.css"),
+    ("GET", "/favicon.ico"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("GET", "/login/email-link"),
@@ -78,6 +79,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(sign_in::home))
         .route("/assets/gatehouse.css", get(stylesheet))
+        .route("/favicon.ico", get(no_icon))
         .route("/login", get(sign_in::login_page).post(sign_in::login))
         .route("/login/email-link", get(sign_in::email_link_page).post(sign_in::email_link))
         .route("/signup", get(sign_in::signup_page).post(sign_in::signup))
@@ -445,6 +447,14 @@ async fn stylesheet(axum::extract::State(state): axum::extract::State<AppState>)
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    response
+}
+
+/// `GET /favicon.ico`: no icon, said without an error, so browsers stop asking for a day and log
+/// no failed load.
+async fn no_icon() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
     response
 }
 
