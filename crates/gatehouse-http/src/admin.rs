@@ -115,7 +115,10 @@ pub async fn set_disabled(
     let now = services.clock.now();
     let action = if disabled { AuditAction::UserDisabled } else { AuditAction::UserEnabled };
     let event = AuditEvent::new(action, actor, now, client).target("user", user_id);
-    let jobs = [gatehouse_event(state, "user.updated", json!({ "user_id": user_id, "disabled": disabled }))?];
+    // `user.updated` carries the user as it will be and what changed, as for a verification.
+    let mut changed = services.user_admin.user(user_id).await?.ok_or(ApiError::NotFound)?;
+    changed.disabled = disabled;
+    let jobs = [gatehouse_event(state, "user.updated", json!({ "user": changed, "changed": ["disabled"] }))?];
     let ended =
         services.user_admin.set_disabled(user_id, disabled, now, &[event], &jobs).await?.ok_or(ApiError::NotFound)?;
     services.sessions.forget(&ended).await;

@@ -95,6 +95,14 @@ async fn disabling_ends_sessions_everywhere_and_audit_filters_are_exact(backend:
         disabled.body
     );
     assert_eq!(other.get("/v1/session", Some(&cookies[1])).await.status, StatusCode::UNAUTHORIZED);
+    let queued = app.app.state.services().jobs.jobs_in(gatehouse_core::jobs::JobState::Ready, 100).await.expect("jobs");
+    let event = queued
+        .iter()
+        .map(|job| &job.payload)
+        .find(|payload| payload.to_string().contains("user.updated"))
+        .expect("a user.updated event is queued");
+    let text = event.to_string();
+    assert!(text.contains("\"changed\":[\"disabled\"]") && text.contains("\"disabled\":true"), "{text}");
     assert_eq!(app.login("ben@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
     let enabled = app.service(Method::POST, &format!("/v1/admin/users/{ben}/enable"), &key, None).await;
     assert_eq!(enabled.body["disabled"], false);
