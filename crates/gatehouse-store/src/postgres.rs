@@ -125,7 +125,7 @@ mod privacy {
 mod admin {
     use super::PostgresStore;
 
-    crate::sql_admin::sql_admin!(PostgresStore, sqlx::postgres::PgRow);
+    crate::sql_admin::sql_admin!(PostgresStore);
 }
 
 /// One-time email links.

@@ -236,20 +236,7 @@ macro_rules! sql_privacy {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(from_sqlx)?;
-                let mut events = Vec::new();
-                for row in rows.iter().chain(by_actor.iter()) {
-                    let actor_id: Option<String> = row.try_get("actor_id").map_err(from_sqlx)?;
-                    events.push(StoredAuditEvent {
-                        id: row.try_get("id").map_err(from_sqlx)?,
-                        occurred_at: from_millis(row.try_get("occurred_at").map_err(from_sqlx)?)?,
-                        action: row.try_get("action").map_err(from_sqlx)?,
-                        actor_kind: row.try_get("actor_kind").map_err(from_sqlx)?,
-                        actor_id: actor_id.as_deref().map(uuid).transpose()?,
-                        target: row.try_get("target").map_err(from_sqlx)?,
-                        ip: row.try_get("ip").map_err(from_sqlx)?,
-                        details: json_of(row, "details")?,
-                    });
-                }
+                let mut events = rows.iter().chain(by_actor.iter()).map(Self::audit_event_from_row).collect::<Result<Vec<_>, _>>()?;
                 events.sort_by_key(|event| std::cmp::Reverse(event.id));
                 events.dedup_by_key(|event| event.id);
                 Ok(events)
@@ -304,35 +291,23 @@ macro_rules! sql_privacy {
                     })
                     .collect();
 
-                let invitations_to = sqlx::query(
-                    "SELECT id FROM workspace_invitations WHERE email_normalized = $1 ORDER BY created_at DESC, id",
-                )
-                .bind(&email_normalized)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(from_sqlx)?;
-                let invitations_by = sqlx::query(
-                    "SELECT id, workspace_id FROM workspace_invitations WHERE invited_by = $1 \
-                     ORDER BY created_at DESC, id",
-                )
-                .bind(&id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(from_sqlx)?;
                 let mut invitations = Vec::new();
                 let mut invitations_sent = Vec::new();
-                for (rows, into) in [(&invitations_to, &mut invitations), (&invitations_by, &mut invitations_sent)] {
-                    for row in rows {
-                        let invitation_id: String = row.try_get("id").map_err(from_sqlx)?;
-                        let full = sqlx::query(
-                            "SELECT i.id, i.workspace_id, i.email, i.role, i.invited_by, i.created_at, i.expires_at \
-                             FROM workspace_invitations i WHERE i.id = $1",
-                        )
-                        .bind(&invitation_id)
-                        .fetch_one(&self.pool)
+                for (column, value, into) in [
+                    ("email_normalized", &email_normalized, &mut invitations),
+                    ("invited_by", &id, &mut invitations_sent),
+                ] {
+                    let sql = format!(
+                        "SELECT i.id, i.workspace_id, i.email, i.role, i.invited_by, i.created_at, i.expires_at \
+                         FROM workspace_invitations i WHERE i.{column} = $1 ORDER BY i.created_at DESC, i.id"
+                    );
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(value)
+                        .fetch_all(&self.pool)
                         .await
                         .map_err(from_sqlx)?;
-                        into.push(Self::invitation_from_row(&full)?);
+                    for row in &rows {
+                        into.push(Self::invitation_from_row(row)?);
                     }
                 }
 

@@ -1,35 +1,19 @@
 //! Audit queries and retention, and the user administration the admin API and the CLI share;
 //! shared by both engines like [`crate::sql_ports`].
 
-/// Implements `AuditQuery` and `UserAdmin` for `$store` (field `pool`), yielding `$row` rows.
+/// Implements `AuditQuery` and `UserAdmin` for `$store` (field `pool`).
 macro_rules! sql_admin {
-    ($store:ty, $row:ty) => {
+    ($store:ty) => {
         use async_trait::async_trait;
         use gatehouse_core::accounts::{User, UserAdmin, UserPage};
         use gatehouse_core::audit::{AuditEvent, AuditFilter, AuditQuery, StoredAuditEvent};
         use gatehouse_core::sessions::TokenHash;
         use gatehouse_core::store::StoreError;
-        use sqlx::Row as _;
         use time::OffsetDateTime;
         use uuid::Uuid;
 
         use crate::error::from_sqlx;
-        use crate::sql_ports::{USER_COLUMNS, from_millis, millis, token_hash, uuid};
-
-        fn event_from_row(row: &$row) -> Result<StoredAuditEvent, StoreError> {
-            let actor_id: Option<String> = row.try_get("actor_id").map_err(from_sqlx)?;
-            let details: sqlx::types::Json<serde_json::Value> = row.try_get("details").map_err(from_sqlx)?;
-            Ok(StoredAuditEvent {
-                id: row.try_get("id").map_err(from_sqlx)?,
-                occurred_at: from_millis(row.try_get("occurred_at").map_err(from_sqlx)?)?,
-                action: row.try_get("action").map_err(from_sqlx)?,
-                actor_kind: row.try_get("actor_kind").map_err(from_sqlx)?,
-                actor_id: actor_id.as_deref().map(uuid).transpose()?,
-                target: row.try_get("target").map_err(from_sqlx)?,
-                ip: row.try_get("ip").map_err(from_sqlx)?,
-                details: details.0,
-            })
-        }
+        use crate::sql_ports::{USER_COLUMNS, millis, token_hash};
 
         #[async_trait]
         impl AuditQuery for $store {
@@ -68,7 +52,7 @@ macro_rules! sql_admin {
                 }
                 query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit));
                 let rows = query.build().fetch_all(&self.pool).await.map_err(from_sqlx)?;
-                rows.iter().map(event_from_row).collect()
+                rows.iter().map(Self::audit_event_from_row).collect()
             }
 
             async fn purge(&self, before: OffsetDateTime, event: AuditEvent) -> Result<u64, StoreError> {

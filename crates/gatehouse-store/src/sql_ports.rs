@@ -158,7 +158,24 @@ macro_rules! sql_ports {
                 })
             }
 
-            fn session_with_user_from_row(row: &$row) -> Result<SessionWithUser, StoreError> {
+/// An audit event as read back (columns `id, occurred_at, action, actor_kind, actor_id,
+            /// target, ip, details`).
+            pub(crate) fn audit_event_from_row(row: &$row) -> Result<StoredAuditEvent, StoreError> {
+                let actor_id: Option<String> = row.try_get("actor_id").map_err(from_sqlx)?;
+                let details: sqlx::types::Json<serde_json::Value> = row.try_get("details").map_err(from_sqlx)?;
+                Ok(StoredAuditEvent {
+                    id: row.try_get("id").map_err(from_sqlx)?,
+                    occurred_at: from_millis(row.try_get("occurred_at").map_err(from_sqlx)?)?,
+                    action: row.try_get("action").map_err(from_sqlx)?,
+                    actor_kind: row.try_get("actor_kind").map_err(from_sqlx)?,
+                    actor_id: actor_id.as_deref().map(uuid).transpose()?,
+                    target: row.try_get("target").map_err(from_sqlx)?,
+                    ip: row.try_get("ip").map_err(from_sqlx)?,
+                    details: details.0,
+                })
+            }
+
+                        fn session_with_user_from_row(row: &$row) -> Result<SessionWithUser, StoreError> {
                 Ok(SessionWithUser {
                     session: Self::session_from_row(row)?,
                     user: Self::user_from_row(row)?,
@@ -559,23 +576,7 @@ macro_rules! sql_ports {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(from_sqlx)?;
-                rows.iter()
-                    .map(|row| {
-                        let actor_id: Option<String> = row.try_get("actor_id").map_err(from_sqlx)?;
-                        let details: sqlx::types::Json<serde_json::Value> =
-                            row.try_get("details").map_err(from_sqlx)?;
-                        Ok(StoredAuditEvent {
-                            id: row.try_get("id").map_err(from_sqlx)?,
-                            occurred_at: from_millis(row.try_get("occurred_at").map_err(from_sqlx)?)?,
-                            action: row.try_get("action").map_err(from_sqlx)?,
-                            actor_kind: row.try_get("actor_kind").map_err(from_sqlx)?,
-                            actor_id: actor_id.as_deref().map(uuid).transpose()?,
-                            target: row.try_get("target").map_err(from_sqlx)?,
-                            ip: row.try_get("ip").map_err(from_sqlx)?,
-                            details: details.0,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(Self::audit_event_from_row).collect()
             }
         }
     };

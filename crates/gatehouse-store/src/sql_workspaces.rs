@@ -56,7 +56,19 @@ macro_rules! sql_workspaces {
                 })
             }
 
-            pub(crate) fn invitation_from_row(row: &$row) -> Result<Invitation, StoreError> {
+/// A membership with its workspace's name (columns `workspace_id, name, role, created_at`).
+            fn membership_from_row(row: &$row) -> Result<Membership, StoreError> {
+                let id: String = row.try_get("workspace_id").map_err(from_sqlx)?;
+                let role_text: String = row.try_get("role").map_err(from_sqlx)?;
+                Ok(Membership {
+                    workspace_id: uuid(&id)?,
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    role: role(&role_text)?,
+                    joined_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                })
+            }
+
+                        pub(crate) fn invitation_from_row(row: &$row) -> Result<Invitation, StoreError> {
                 let id: String = row.try_get("id").map_err(from_sqlx)?;
                 let workspace_id: String = row.try_get("workspace_id").map_err(from_sqlx)?;
                 let invited_by: Option<String> = row.try_get("invited_by").map_err(from_sqlx)?;
@@ -236,18 +248,7 @@ macro_rules! sql_workspaces {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(from_sqlx)?;
-                rows.iter()
-                    .map(|row| {
-                        let id: String = row.try_get("workspace_id").map_err(from_sqlx)?;
-                        let role_text: String = row.try_get("role").map_err(from_sqlx)?;
-                        Ok(Membership {
-                            workspace_id: uuid(&id)?,
-                            name: row.try_get("name").map_err(from_sqlx)?,
-                            role: role(&role_text)?,
-                            joined_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(Self::membership_from_row).collect()
             }
 
             async fn members(&self, workspace_id: Uuid) -> Result<Vec<Member>, StoreError> {
@@ -451,13 +452,7 @@ macro_rules! sql_workspaces {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(from_sqlx)?;
-                let role_text: String = row.try_get("role").map_err(from_sqlx)?;
-                let membership = Membership {
-                    workspace_id,
-                    name: row.try_get("name").map_err(from_sqlx)?,
-                    role: role(&role_text)?,
-                    joined_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
-                };
+                let membership = Self::membership_from_row(&row)?;
                 if joined {
                     finish(tx, events, jobs).await?;
                 } else {

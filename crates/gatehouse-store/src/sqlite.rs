@@ -88,7 +88,7 @@ mod privacy {
 mod admin {
     use super::SqliteStore;
 
-    crate::sql_admin::sql_admin!(SqliteStore, sqlx::sqlite::SqliteRow);
+    crate::sql_admin::sql_admin!(SqliteStore);
 }
 
 /// One-time email links.
