@@ -6,6 +6,7 @@
 //! migration set under `migrations/`, embedded in the binary.
 
 pub mod api_key_cache;
+pub mod coherence;
 mod error;
 mod migrations;
 mod postgres;
@@ -16,6 +17,7 @@ pub mod schema_walk;
 pub mod session_cache;
 mod sql_admin;
 mod sql_housekeeping;
+mod sql_invalidations;
 mod sql_jobs;
 mod sql_links;
 mod sql_oauth;
@@ -217,6 +219,24 @@ impl Database {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// The session invalidation log (see [`coherence`]).
+    pub fn invalidation_log(&self) -> Arc<dyn coherence::InvalidationLog> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// Wakes `wake` whenever any instance commits a change to a session (PostgreSQL `LISTEN`, the
+    /// fast path of the invalidation log), reporting whether it listens; runs until dropped. On
+    /// SQLite the log's poll is the only path, so there it only waits.
+    pub async fn wake_on_session_changes(&self, wake: &tokio::sync::Notify, listening: &(dyn Fn(bool) + Sync)) {
+        match self {
+            Self::Sqlite(_) => std::future::pending().await,
+            Self::Postgres(store) => store.listen(postgres::SESSIONS_CHANNEL, wake, listening).await,
         }
     }
 

@@ -19,6 +19,9 @@ const BOOKKEEPING_CONNECTIONS: u32 = 5;
 /// The channel every enqueue notifies (in its transaction, so on commit).
 pub(crate) const JOBS_CHANNEL: &str = "gatehouse_jobs";
 
+/// The channel the session invalidation log's trigger notifies (migration 0009).
+pub(crate) const SESSIONS_CHANNEL: &str = "gatehouse_sessions";
+
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -53,10 +56,16 @@ impl PostgresStore {
     /// Wakes `wake` on every notification of new jobs, from any instance; runs until dropped.
     /// `PgListener` reconnects by itself; while it cannot, the worker's poll is the safety net.
     pub(crate) async fn wake_on_new_jobs(&self, wake: &tokio::sync::Notify) {
+        self.listen(JOBS_CHANNEL, wake, &|_| {}).await;
+    }
+
+    /// Wakes `wake` on every notification on `channel`, telling `listening` when the listening
+    /// connection comes and goes; runs until dropped.
+    pub(crate) async fn listen(&self, channel: &str, wake: &tokio::sync::Notify, listening: &(dyn Fn(bool) + Sync)) {
         let mut failing = false;
         loop {
             let listener = match sqlx::postgres::PgListener::connect_with(&self.bookkeeping).await {
-                Ok(mut listener) => match listener.listen(JOBS_CHANNEL).await {
+                Ok(mut listener) => match listener.listen(channel).await {
                     Ok(()) => Some(listener),
                     Err(error) => {
                         warn_once(&mut failing, &error);
@@ -70,6 +79,9 @@ impl PostgresStore {
             };
             if let Some(mut listener) = listener {
                 failing = false;
+                listening(true);
+                // Whatever was notified while no one listened is read now.
+                wake.notify_one();
                 loop {
                     match listener.recv().await {
                         Ok(_) => wake.notify_one(),
@@ -79,6 +91,7 @@ impl PostgresStore {
                         }
                     }
                 }
+                listening(false);
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }

@@ -3,17 +3,18 @@
 //! - Reads try Redis first and fall back to SQL on a miss, an error or an open breaker; a miss is
 //!   filled from SQL.
 //! - Writes go to SQL first (the record), then to Redis.
-//! - A revocation deletes the cached copy. When that delete cannot reach Redis, the token hash is
-//!   remembered and the cache is not read again until the deletes are replayed, so a revoked session
-//!   is never served from a stale entry. If too many pile up, the cache is bypassed until every
-//!   entry it could hold has expired (entries live at most `ttl`).
+//! - A revocation deletes the cached copy. Whether or not that delete reaches Redis, every instance
+//!   learns of the revocation from the SQL invalidation log ([`crate::coherence`]) and never serves
+//!   that session's Redis copy again (its tombstone outlives the copy), so a failed or delayed
+//!   delete (Redis paused, a connection killed) cannot keep a revoked session alive anywhere.
 //! - Each entry carries a snapshot of its user, so each user has a set of its cached token hashes,
-//!   written before the entry; a change to the user drops them all (`forget_user`), or, when Redis
-//!   cannot say which they are, the cache is bypassed the same way.
+//!   written before the entry; a change to the user drops them all (`forget_user`), and the log
+//!   names them too.
+//! - A fill that raced an invalidation (read from SQL before the change, written after) is not
+//!   written.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use gatehouse_core::accounts::{EmailAddress, User};
@@ -25,24 +26,16 @@ use gatehouse_core::workspaces::{ActiveWorkspace, Role};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::coherence::Coherence;
 use crate::redis::Redis;
 use crate::sql_ports::{from_millis, millis};
-
-/// Revocations remembered while Redis is unreachable, before falling back to a full bypass.
-const MAX_PENDING_INVALIDATIONS: usize = 10_000;
 
 #[derive(Debug)]
 pub struct CachedSessionStore {
     sql: Arc<dyn SessionStore>,
     redis: Redis,
     ttl: Duration,
-    invalidations: Mutex<Invalidations>,
-}
-
-#[derive(Debug, Default)]
-struct Invalidations {
-    pending: HashSet<TokenHash>,
-    bypass_until: Option<Instant>,
+    coherence: Arc<Coherence>,
 }
 
 fn fallback(operation: &'static str) {
@@ -120,8 +113,8 @@ impl Cached {
 }
 
 impl CachedSessionStore {
-    pub fn new(sql: Arc<dyn SessionStore>, redis: Redis, ttl: Duration) -> Self {
-        Self { sql, redis, ttl, invalidations: Mutex::new(Invalidations::default()) }
+    pub fn new(sql: Arc<dyn SessionStore>, redis: Redis, ttl: Duration, coherence: Arc<Coherence>) -> Self {
+        Self { sql, redis, ttl, coherence }
     }
 
     fn key(&self, hash: &TokenHash) -> String {
@@ -137,49 +130,12 @@ impl CachedSessionStore {
         self.redis.key(&format!("user_sessions:{user_id}"))
     }
 
-    /// Stops trusting the cache until every entry it could hold has expired.
-    fn bypass(&self) {
-        let mut state = self.invalidations();
-        state.pending.clear();
-        state.bypass_until = Some(Instant::now() + self.ttl);
-    }
-
-    fn invalidations(&self) -> std::sync::MutexGuard<'_, Invalidations> {
-        self.invalidations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether cached entries may be trusted now; replays undelivered deletes first.
-    async fn cache_trusted(&self) -> bool {
-        let pending: Vec<TokenHash> = {
-            let mut state = self.invalidations();
-            if let Some(until) = state.bypass_until {
-                if Instant::now() < until {
-                    return false;
-                }
-                state.bypass_until = None;
-            }
-            state.pending.iter().copied().collect()
-        };
-        for hash in pending {
-            if self.redis.query::<i64>(redis::cmd("DEL").arg(self.key(&hash))).await.is_err() {
-                return false;
-            }
-            self.invalidations().pending.remove(&hash);
-        }
-        true
-    }
-
+    /// Tombstones first (so no copy is served again, whatever Redis does), then the deletes.
     async fn invalidate(&self, hashes: &[TokenHash]) {
+        self.coherence.invalidate(hashes);
         for hash in hashes {
             if self.redis.query::<i64>(redis::cmd("DEL").arg(self.key(hash))).await.is_err() {
                 fallback("invalidate");
-                let mut state = self.invalidations();
-                if state.pending.len() >= MAX_PENDING_INVALIDATIONS {
-                    drop(state);
-                    self.bypass();
-                } else {
-                    state.pending.insert(*hash);
-                }
             }
         }
     }
@@ -202,6 +158,20 @@ impl CachedSessionStore {
         }
         self.redis.query::<()>(redis::cmd("SET").arg(self.key(hash)).arg(json).arg("EX").arg(ttl_secs)).await.is_ok()
     }
+
+    /// Reads SQL, and fills Redis unless the session was invalidated while the read ran (the
+    /// fill would then reinstall what the change removed).
+    async fn read_through(&self, token_hash: &TokenHash) -> Result<Option<SessionWithUser>, StoreError> {
+        let generation = self.coherence.fill_generation();
+        let found = self.sql.session_by_token(token_hash).await?;
+        if let Some(record) = &found
+            && self.coherence.may_fill(token_hash, generation)
+            && !self.store(token_hash, record).await
+        {
+            fallback("fill");
+        }
+        Ok(found)
+    }
 }
 
 #[async_trait]
@@ -212,9 +182,11 @@ impl SessionStore for CachedSessionStore {
     }
 
     async fn session_by_token(&self, token_hash: &TokenHash) -> Result<Option<SessionWithUser>, StoreError> {
-        if !self.cache_trusted().await {
+        if !self.coherence.redis_copy_trusted(token_hash) {
+            // Invalidated lately (the copy may be one a failed delete left, or a racing fill
+            // wrote), or the log is unread: SQL decides, and the fill writes a current copy.
             fallback("read");
-            return self.sql.session_by_token(token_hash).await;
+            return self.read_through(token_hash).await;
         }
         match self.redis.query::<Option<String>>(redis::cmd("GET").arg(self.key(token_hash))).await {
             Ok(Some(json)) => {
@@ -228,13 +200,7 @@ impl SessionStore for CachedSessionStore {
                 return self.sql.session_by_token(token_hash).await;
             }
         }
-        let found = self.sql.session_by_token(token_hash).await?;
-        if let Some(record) = &found
-            && !self.store(token_hash, record).await
-        {
-            fallback("fill");
-        }
-        Ok(found)
+        self.read_through(token_hash).await
     }
 
     async fn session_by_id(&self, session_id: Uuid) -> Result<Option<SessionWithUser>, StoreError> {
@@ -244,7 +210,7 @@ impl SessionStore for CachedSessionStore {
 
     async fn touch_session(&self, refreshed: &SessionWithUser) -> Result<(), StoreError> {
         self.sql.touch_session(refreshed).await?;
-        if !self.cache_trusted().await || !self.store(&refreshed.token_hash, refreshed).await {
+        if !self.coherence.redis_copy_trusted(&refreshed.token_hash) || !self.store(&refreshed.token_hash, refreshed).await {
             fallback("write");
         }
         Ok(())
@@ -290,9 +256,12 @@ impl SessionStore for CachedSessionStore {
             self.redis.query::<i64>(redis::cmd("DEL").arg(&user_key)).await
         };
         if dropped.await.is_err() {
-            // Which entries to drop is unknown: trust none until they have all expired.
             fallback("invalidate");
-            self.bypass();
+        }
+        // The log names the user's sessions: reading it now lays their tombstones here before the
+        // request that changed the user answers. If it cannot be read, trust no copy for a while.
+        if self.coherence.catch_up().await.is_err() {
+            self.coherence.distrust_all();
         }
     }
 

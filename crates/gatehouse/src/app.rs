@@ -33,6 +33,7 @@ use gatehouse_http::vault::VaultSettings;
 use gatehouse_http::webhooks::WebhookSettings;
 use gatehouse_http::{AppState, CookieSettings, HttpSettings, Services};
 use gatehouse_store::api_key_cache::CachedApiKeys;
+use gatehouse_store::coherence::{Coherence, CoherenceSettings, LocalSessionCache};
 use gatehouse_store::rate_limiter::RateLimiter;
 use gatehouse_store::redis::{Redis, RedisSettings};
 use gatehouse_store::session_cache::CachedSessionStore;
@@ -79,6 +80,34 @@ pub struct App {
     pub queue: QueueCheck,
     /// The sign-in providers, which [`serve`] keeps discovering until each answers.
     pub oauth: OAuthCheck,
+    /// The reader of the session invalidation log, running for as long as the app lives.
+    pub coherence: Option<CoherenceTask>,
+}
+
+/// Reads the session invalidation log in the background (every poll interval, and on each
+/// PostgreSQL notification) until dropped.
+#[derive(Debug)]
+pub struct CoherenceTask {
+    pub coherence: Arc<Coherence>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CoherenceTask {
+    fn start(coherence: Arc<Coherence>, database: Database) -> Self {
+        let reader = coherence.clone();
+        let task = tokio::spawn(async move {
+            let wake = tokio::sync::Notify::new();
+            let listening = |connected: bool| reader.set_listening(connected);
+            tokio::join!(reader.run(&wake), database.wake_on_session_changes(&wake, &listening));
+        });
+        Self { coherence, task }
+    }
+}
+
+impl Drop for CoherenceTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 pub fn pool_options(config: &Config) -> PoolOptions {
@@ -147,14 +176,52 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         ),
         None => None,
     };
-    let (sessions, redis_check): (Arc<dyn SessionStore>, Arc<dyn DependencyCheck>) =
-        match (&config.redis, &redis_client) {
-            (Some(redis), Some(client)) => {
-                let cached = CachedSessionStore::new(database.sessions(), client.clone(), redis.session_cache_ttl);
+    let coherence = (redis_client.is_some() || config.session.local_cache_entries > 0).then(|| {
+        Arc::new(Coherence::new(
+            database.invalidation_log(),
+            redis_client.clone(),
+            CoherenceSettings {
+                poll_interval: config.session.invalidation_poll,
+                local_ttl: config.session.local_cache_ttl,
+                local_entries: config.session.local_cache_entries,
+                longest_copy: config.redis.as_ref().map_or(Duration::ZERO, |redis| redis.session_cache_ttl),
+                stale_after: (config.session.invalidation_poll * 10).max(Duration::from_secs(1)),
+                when_unreadable: config.session.when_log_unreadable,
+            },
+        ))
+    });
+    let (mut sessions, redis_check): (Arc<dyn SessionStore>, Arc<dyn DependencyCheck>) =
+        match (&config.redis, &redis_client, &coherence) {
+            (Some(redis), Some(client), Some(coherence)) => {
+                let cached = CachedSessionStore::new(
+                    database.sessions(),
+                    client.clone(),
+                    redis.session_cache_ttl,
+                    coherence.clone(),
+                );
                 (Arc::new(cached), Arc::new(client.clone()))
             }
             _ => (database.sessions(), Arc::new(NotConfigured("redis"))),
         };
+    if let Some(coherence) = &coherence
+        && config.session.local_cache_entries > 0
+    {
+        sessions = Arc::new(LocalSessionCache::new(sessions, coherence.clone()));
+    }
+    let coherence = match coherence {
+        Some(coherence) => {
+            // Read once before the first request, so the caches serve from the start.
+            if let Err(error) = coherence.catch_up().await {
+                tracing::warn!(%error, "cannot read the session invalidation log yet; sessions come from SQL until it can be");
+            }
+            Some(CoherenceTask::start(coherence, database.clone()))
+        }
+        None => None,
+    };
+    let session_cache_check: Arc<dyn DependencyCheck> = match &coherence {
+        Some(task) => task.coherence.clone(),
+        None => Arc::new(NotConfigured("session_cache")),
+    };
     let limiter =
         RateLimiter::new(redis_client, config.rate_limit.max_local_keys, config.rate_limit.failure_mode, clock.clone());
     let api_key_cache_ttl = time::Duration::try_from(config.api_key_cache_ttl).context("api_keys.cache_ttl_secs")?;
@@ -239,6 +306,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         database: probe,
         optional_dependencies: vec![
             redis_check,
+            session_cache_check,
             Arc::new(limiter.clone()),
             Arc::new(queue.clone()),
             Arc::new(oauth_check.clone()),
@@ -325,6 +393,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         worker,
         queue,
         oauth: oauth_check,
+        coherence,
     })
 }
 
@@ -376,7 +445,8 @@ impl Listeners {
 pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let key_refresh_tokens = app.state.services().tokens.clone();
     let app_clock = app.state.services().clock.clone();
-    let App { config, database, router, metrics_router, worker, queue, oauth, .. } = app;
+    // `_coherence` keeps the invalidation log's reader running until the pool closes.
+    let App { config, database, router, metrics_router, worker, queue, oauth, coherence: _coherence, .. } = app;
     let main_addr = listeners.main.local_addr()?;
     let metrics_addr = listeners.metrics.as_ref().map(TcpListener::local_addr).transpose()?;
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -122,6 +122,11 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     pub absolute_lifetime: Duration,
     pub binding: Binding,
+    /// In-process entries held at most; `0` when `session.local_cache` is off.
+    pub local_cache_entries: usize,
+    pub local_cache_ttl: Duration,
+    pub invalidation_poll: Duration,
+    pub when_log_unreadable: gatehouse_store::coherence::WhenLogUnreadable,
 }
 
 #[derive(Debug, Clone)]
@@ -574,11 +579,23 @@ fn session_config(r: &mut Reader) -> Option<SessionConfig> {
         Some("user_agent_and_ip") => Binding::UserAgentAndIp,
         _ => Binding::Off,
     };
+    let local_cache = r.bool("session.local_cache").unwrap_or(true);
+    let entries = r.number::<usize>("session.local_cache_entries", 100..=10_000_000);
+    let local_ttl = r.number::<u64>("session.local_cache_ttl_secs", 1..=3600);
+    let poll = r.number::<u64>("session.invalidation_poll_ms", 10..=1000);
+    let when_log_unreadable = match r.string("session.when_log_unreadable").as_deref() {
+        Some("refuse") => gatehouse_store::coherence::WhenLogUnreadable::Refuse,
+        _ => gatehouse_store::coherence::WhenLogUnreadable::Serve,
+    };
     Some(SessionConfig {
         cookie_name: valid_name.then_some(cookie_name)?,
         idle_timeout: Duration::from_secs(idle?),
         absolute_lifetime: Duration::from_secs(absolute?),
         binding,
+        local_cache_entries: if local_cache { entries? } else { 0 },
+        local_cache_ttl: Duration::from_secs(local_ttl?),
+        invalidation_poll: Duration::from_millis(poll?),
+        when_log_unreadable,
     })
 }
 

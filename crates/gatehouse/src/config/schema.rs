@@ -346,6 +346,36 @@ pub const SETTINGS: &[Setting] = &[
         "Tie a session to the client that created it. A mismatch ends the session (IPs compared by /24 for IPv4, /64 for IPv6).",
     ),
     setting(
+        "session.local_cache",
+        Kind::Bool,
+        Some("true"),
+        "Keep recently checked sessions in process, so most requests need no network round trip. Coherent across instances: every change is read from the SQL invalidation log (and pushed by PostgreSQL NOTIFY), so a revoked session is refused everywhere within session.invalidation_poll_ms. See docs/operations.md.",
+    ),
+    setting(
+        "session.local_cache_entries",
+        Kind::Integer,
+        Some("50000"),
+        "Sessions kept in process at most (least recently used go first); about 1 KiB each.",
+    ),
+    setting(
+        "session.local_cache_ttl_secs",
+        Kind::Integer,
+        Some("60"),
+        "An in-process entry is read again from Redis or SQL after this long, as a second line of defence behind the invalidation log.",
+    ),
+    setting(
+        "session.invalidation_poll_ms",
+        Kind::Integer,
+        Some("100"),
+        "How often each instance reads the session invalidation log when nothing notifies it. It bounds how long any instance can serve a session revoked elsewhere, whatever Redis does.",
+    ),
+    setting(
+        "session.when_log_unreadable",
+        Kind::Choice(&["serve", "refuse"]),
+        Some("\"serve\""),
+        "While the invalidation log cannot be read (the database is unreachable): `serve` keeps serving cached sessions, so a database outage signs no one out, though changes made meanwhile on an instance that can reach it are not seen; `refuse` reads every session from SQL, which answers 503 until it is back. /health says how stale the log is.",
+    ),
+    setting(
         "tokens.access_ttl_secs",
         Kind::Integer,
         Some("600"),
