@@ -444,11 +444,11 @@ impl DependencyCheck for Coherence {
             "in-process cache {cache}: {entries} entries, hit ratio {ratio:.3}; invalidation log read by {push}"
         );
         match self.log_age() {
-            Some(age) if age < self.settings.stale_after => {
-                let mut report = DependencyReport::ok(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
-                report.detail = Some(summary);
-                report
-            }
+            Some(age) if age < self.settings.stale_after => DependencyReport {
+                latency_ms: None,
+                detail: Some(format!("{summary}, last {} ms ago", age.as_millis())),
+                ..DependencyReport::ok(0)
+            },
             Some(age) => {
                 let action = match self.settings.when_unreadable {
                     WhenLogUnreadable::Serve => "serving cached sessions, which may miss changes made since",

@@ -38,6 +38,7 @@ const EMBEDDED: &[EmbeddedMigration] = embedded![
     0006 => "webhooks",
     0007 => "oauth_vault",
     0008 => "workspaces_privacy",
+    0009 => "session_invalidations",
 ];
 
 #[derive(Debug, Clone, Copy)]

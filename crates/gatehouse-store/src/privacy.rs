@@ -18,6 +18,8 @@ use Holds::{Nothing, Person};
 
 const SECRET: Holds = Nothing("an instance secret or key material, never about a person");
 const ENDPOINT: Holds = Nothing("a webhook endpoint's configuration, set by the app's operators");
+const INVALIDATION: Holds =
+    Nothing("the SHA-256 of a token whose cached session copies must be dropped, with no link to a person; pruned after minutes");
 const SEALED: Holds = Nothing("ciphertext, opened only with the master secret; removed with its row");
 
 /// `(table, column, what it holds)` for every column of every table.
@@ -80,6 +82,10 @@ pub const COLUMNS: &[(&str, &str, Holds)] = &[
     ("oauth_states", "provider", Person("sign_ins_in_progress")),
     ("oauth_states", "redirect_to", Person("sign_ins_in_progress")),
     ("oauth_states", "scopes", Person("sign_ins_in_progress")),
+    ("session_invalidations", "created_at", INVALIDATION),
+    ("session_invalidations", "seq", INVALIDATION),
+    ("session_invalidations", "token_hash", INVALIDATION),
+    ("session_invalidations", "xid", INVALIDATION),
     ("sessions", "absolute_expires_at", Person("sessions")),
     ("sessions", "created_at", Person("sessions")),
     ("sessions", "id", Person("sessions")),

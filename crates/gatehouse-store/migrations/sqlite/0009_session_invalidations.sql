@@ -4,8 +4,11 @@
 -- no code path, the CLI's included, can change a session without every instance learning of it.
 -- Instances read it from where they last read (`seq` is in commit order: SQLite has one writer).
 -- Rows hold only token hashes, never who they belong to, and are pruned after a few minutes.
+-- `xid` is PostgreSQL's (its readers need it); here it stays 0, and is kept so that both engines
+-- have the same columns.
 CREATE TABLE session_invalidations (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    xid        INTEGER NOT NULL DEFAULT 0,
     token_hash BLOB NOT NULL,
     created_at INTEGER NOT NULL
 ) STRICT;

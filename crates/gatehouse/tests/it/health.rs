@@ -26,7 +26,7 @@ async fn sqlite_is_ready_and_health_names_the_backend_only() {
     let text = String::from_utf8_lossy(&body).into_owned();
     let body = json(&body);
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["status"], "ok");
+    assert_eq!(body["status"], "ok", "{body}");
     assert_eq!(body["mode"], "development");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(body["dependencies"]["database"]["backend"], "sqlite");

@@ -6,6 +6,7 @@ mod admin;
 mod api_keys;
 mod binary;
 mod cli;
+mod coherence;
 mod config;
 mod csrf;
 mod email;

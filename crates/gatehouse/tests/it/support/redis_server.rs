@@ -1,5 +1,6 @@
 //! Private `redis-server` processes for tests that need a Redis unlike the shared one: with TLS
-//! (certificates from a throwaway CA made here), or a three-node Cluster.
+//! (certificates from a throwaway CA made here), a three-node Cluster, or one the test may pause and
+//! whose clients it may kill.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -116,6 +117,20 @@ impl RedisServer {
         );
         wait_until("the TLS Redis accepting connections", || answers_tcp(port));
         (Self { children: vec![child], ports: vec![port], _dir: dir }, ca_file)
+    }
+
+    /// A plain Redis of the test's own, for tests that kill its clients or pause it, which would
+    /// disturb every other test on the shared one.
+    pub fn single() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let port = free_port();
+        let child = spawn(dir.path(), &["--port".into(), port.to_string()]);
+        wait_until("the Redis answering PING", || redis_cli(port, &["PING"]).contains("PONG"));
+        Self { children: vec![child], ports: vec![port], _dir: dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.ports[0])
     }
 
     /// Three masters sharing the 16,384 slots.
