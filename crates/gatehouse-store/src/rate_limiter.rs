@@ -172,15 +172,11 @@ impl RateLimiter {
     }
 
     async fn decide_in_redis(&self, redis: &Redis, policy: &Policy, key: &str, cost: u32) -> Option<Decision> {
-        let command = redis::cmd("EVAL")
-            .arg(GCRA_SCRIPT)
-            .arg(1)
-            .arg(redis.key(&format!("rl:{key}")))
-            .arg(policy.emission_interval_ms())
-            .arg(policy.tolerance_ms())
-            .arg(cost)
-            .clone();
-        let reply: Vec<i64> = redis.query(&command).await.ok()?;
+        // By its SHA-1: the script is sent once per Redis (again after a restart), not per decision.
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(GCRA_SCRIPT));
+        let mut invocation = SCRIPT.key(redis.key(&format!("rl:{key}")));
+        invocation.arg(policy.emission_interval_ms()).arg(policy.tolerance_ms()).arg(cost);
+        let reply: Vec<i64> = redis.invoke(&invocation).await.ok()?;
         let [allowed, remaining, reset_after_ms, retry_after_ms] = reply[..] else { return None };
         Some(Decision {
             allowed: allowed == 1,

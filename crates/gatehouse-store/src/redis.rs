@@ -161,6 +161,39 @@ impl Redis {
         }
     }
 
+    /// Runs a Lua script by its SHA-1 (`EVALSHA`), loading it once when Redis does not know it yet
+    /// (after a restart), under the breaker and the timeout like [`Redis::query`].
+    pub async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, CacheUnavailable> {
+        if self.breaker().permit(Instant::now()) == Permit::Denied {
+            return Err(CacheUnavailable::BreakerOpen);
+        }
+        let sent = async {
+            match &self.connection {
+                Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await,
+                Connection::Cluster(cluster) => {
+                    let (client, cell) = cluster.as_ref();
+                    let connection = cell.get_or_try_init(|| client.get_async_connection()).await?;
+                    invocation.invoke_async(&mut connection.clone()).await
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, sent).await {
+            Ok(Ok(value)) => {
+                let transition = self.breaker().on_success();
+                Self::report(transition);
+                Ok(value)
+            }
+            Ok(Err(_)) | Err(_) => {
+                let transition = self.breaker().on_failure(Instant::now());
+                Self::report(transition);
+                Err(CacheUnavailable::Failed)
+            }
+        }
+    }
+
     async fn send<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> redis::RedisResult<T> {
         match &self.connection {
             Connection::Single(manager) => command.query_async(&mut manager.clone()).await,

@@ -366,3 +366,128 @@ async fn a_user_disabled_by_the_cli_is_refused_by_every_instance() {
     println!("the CLI's disable was refused by B {after:?} after the CLI exited");
     pair.db.finish().await;
 }
+
+/// Polls `check` on B's answers until it holds; fails past the bound after `since`.
+async fn seen_within_bound(
+    b: &crate::support::app::TestApp,
+    cookie: &str,
+    since: Instant,
+    what: &str,
+    check: impl Fn(&crate::support::app::Reply) -> bool,
+) -> Duration {
+    loop {
+        let reply = b.get("/v1/session", Some(cookie)).await;
+        if check(&reply) {
+            return since.elapsed();
+        }
+        let waited = since.elapsed();
+        assert!(waited <= BOUND, "{what}: B still showed {:?} {waited:?} after A answered", reply.body);
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+}
+
+/// Users and roles changed through A's API are seen changed by B, an instance with its own
+/// caches on the same PostgreSQL and Redis: a verified email (the user's row), a role changed and
+/// a membership ended (the workspace's), an account disabled through the admin API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_roles_changed_on_one_instance_are_seen_changed_on_every_other() {
+    use crate::support::app::TestApp;
+    use crate::workspaces::{FAST_JOBS, Inbox, verified};
+    use http::{Method, StatusCode};
+
+    let api = crate::support::mail::EmailApi::start().await;
+    let Some((redis_url, prefix)) = crate::support::redis() else { return };
+    let Some(db) = TestDb::postgres().await else { return };
+    let mut vars: Vec<(&str, &str)> = api.env().to_vec();
+    vars.extend_from_slice(FAST_JOBS);
+    vars.extend([("GATEHOUSE_REDIS_URL", redis_url.as_str()), ("GATEHOUSE_REDIS_KEY_PREFIX", prefix.as_str())]);
+    let shared = db.shared();
+    let mut a = TestApp::start(db, &vars).await;
+    a.run_jobs();
+    let b = TestApp::start(shared, &vars).await;
+    let mut inbox = Inbox { api: &api, kept: Vec::new() };
+    let mut seen = Vec::new();
+
+    let signup = a.signup("ada@example.com").await;
+    let ada = signup.cookie();
+    assert_eq!(b.get("/v1/session", Some(&ada)).await.body["user"]["email_verified"], false);
+    assert_eq!(b.get("/v1/session", Some(&ada)).await.body["user"]["email_verified"], false, "from B's cache");
+    let token = inbox.token("ada@example.com", "Confirm").await;
+    assert_eq!(a.post_json("/v1/email/verify", None, json!({ "token": token })).await.status, StatusCode::OK);
+    let answered = Instant::now();
+    seen.push(seen_within_bound(&b, &ada, answered, "verified email", |r| r.body["user"]["email_verified"] == true).await);
+
+    let created = a.post_json("/v1/workspaces", Some(&ada), json!({ "name": "Acme" })).await;
+    let ws = format!("/v1/workspaces/{}", created.body["id"].as_str().expect("id"));
+    let invited =
+        a.post_json(&format!("{ws}/invitations"), Some(&ada), json!({ "email": "bob@example.com", "role": "admin" })).await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{:?}", invited.body);
+    let bob = verified(&a, &mut inbox, "bob@example.com").await;
+    let invitation = inbox.token("bob@example.com", "invited to join Acme").await;
+    assert_eq!(a.post_json("/v1/invitations/accept", Some(&bob), json!({ "token": invitation })).await.status, StatusCode::OK);
+    let switched = a.post_json("/v1/session/workspace", Some(&bob), json!({ "workspace_id": created.body["id"] })).await;
+    assert_eq!(switched.status, StatusCode::OK, "{:?}", switched.body);
+    let answered = Instant::now();
+    seen.push(seen_within_bound(&b, &bob, answered, "workspace chosen", |r| r.body["workspace"]["role"] == "admin").await);
+    assert_eq!(b.get("/v1/session", Some(&bob)).await.body["workspace"]["role"], "admin", "from B's cache");
+
+    let members = a.get(&format!("{ws}/members"), Some(&ada)).await;
+    let bob_id = members.body["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["email"] == "bob@example.com")
+        .expect("bob")["user_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let demoted = a.call_json(Method::PATCH, &format!("{ws}/members/{bob_id}"), &ada, Some(json!({ "role": "member" }))).await;
+    assert_eq!(demoted.status, StatusCode::OK, "{:?}", demoted.body);
+    let answered = Instant::now();
+    seen.push(seen_within_bound(&b, &bob, answered, "role changed", |r| r.body["workspace"]["role"] == "member").await);
+    assert_eq!(a.delete(&format!("{ws}/members/{bob_id}"), &ada).await.status, StatusCode::NO_CONTENT);
+    let answered = Instant::now();
+    seen.push(seen_within_bound(&b, &bob, answered, "membership ended", |r| r.body.get("workspace").is_none()).await);
+
+    let key = a.service_key(&["admin"]).await;
+    let disabled = a.service(Method::POST, &format!("/v1/admin/users/{bob_id}/disable"), &key, None).await;
+    assert_eq!(disabled.status, StatusCode::OK, "{:?}", disabled.body);
+    let answered = Instant::now();
+    seen.push(seen_within_bound(&b, &bob, answered, "account disabled", |r| r.status == StatusCode::UNAUTHORIZED).await);
+    println!("B saw each change {seen:?} after A answered (verify, workspace, role, removal, disable)");
+    b.app.database.close().await;
+    a.finish().await;
+}
+
+/// PostgreSQL numbers log rows when they are written, not when they commit: a transaction that
+/// wrote first and commits last must still be read, by a reader that already read past its number.
+#[tokio::test]
+async fn the_log_reader_misses_no_row_of_a_transaction_that_commits_late() {
+    use gatehouse_store::coherence::LogCursor;
+    let Some(db) = TestDb::postgres().await else { return };
+    let database = gatehouse_store::Database::connect(&db.url, &crate::support::pool()).await.expect("connect");
+    database.migrate().await.expect("migrate");
+    let log = database.invalidation_log();
+    let (cursor, recent) = log.open(Duration::from_secs(60)).await.expect("open");
+    assert!(recent.is_empty());
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    let insert = "INSERT INTO session_invalidations (token_hash, created_at) VALUES ($1, 0)";
+    let mut late = pool.begin().await.expect("begin");
+    sqlx::query(insert).bind(vec![1_u8; 32]).execute(&mut *late).await.expect("late row");
+    sqlx::query(insert).bind(vec![2_u8; 32]).execute(&pool).await.expect("early row");
+    let first = log.read(&cursor).await.expect("read");
+    let hashes = |read: &gatehouse_store::coherence::LogRead| -> Vec<u8> { read.rows.iter().map(|(_, h)| h.0[0]).collect() };
+    assert_eq!(hashes(&first), vec![2], "the committed row, not the open transaction's");
+    late.commit().await.expect("commit");
+    let second = log.read(&first.cursor).await.expect("read");
+    assert!(hashes(&second).contains(&1), "the late commit is read although its number is lower: {:?}", second.rows);
+    let LogCursor::Xmin(_) = second.cursor else { panic!("PostgreSQL follows transaction ids") };
+    // Rows stay readable from the cursor until the transactions before them are over, then drop out.
+    let third = log.read(&second.cursor).await.expect("read");
+    let fourth = log.read(&third.cursor).await.expect("read");
+    assert!(fourth.rows.len() <= third.rows.len());
+    assert_eq!(log.prune(Duration::ZERO).await.expect("prune"), 2, "pruning deletes old rows");
+    pool.close().await;
+    database.close().await;
+    db.finish().await;
+}

@@ -10,7 +10,7 @@ use crate::support::app::{Reply, TestApp};
 use crate::support::mail::EmailApi;
 use crate::support::{TestDb, redis};
 
-const FAST_JOBS: &[(&str, &str)] = &[("GATEHOUSE_JOBS_POLL_INTERVAL_MS", "20")];
+pub(crate) const FAST_JOBS: &[(&str, &str)] = &[("GATEHOUSE_JOBS_POLL_INTERVAL_MS", "20")];
 
 async fn app_on(backend: &str, api: &EmailApi) -> Option<TestApp> {
     let redis = if backend == "redis" { Some(redis()?) } else { None };
@@ -39,13 +39,13 @@ on_every_backend!(roles_invitations_and_the_last_owner);
 
 /// Emails arrive in the order the worker sends them; this waits for the one to `to` about
 /// `subject_part`, keeping the others for later calls.
-struct Inbox<'a> {
-    api: &'a EmailApi,
-    kept: Vec<crate::support::mail::ApiRequest>,
+pub(crate) struct Inbox<'a> {
+    pub(crate) api: &'a EmailApi,
+    pub(crate) kept: Vec<crate::support::mail::ApiRequest>,
 }
 
 impl Inbox<'_> {
-    async fn token(&mut self, to: &str, subject_part: &str) -> String {
+    pub(crate) async fn token(&mut self, to: &str, subject_part: &str) -> String {
         let matches = |email: &crate::support::mail::ApiRequest| {
             email.body["to"] == json!([to]) && email.body["subject"].as_str().is_some_and(|s| s.contains(subject_part))
         };
@@ -59,7 +59,7 @@ impl Inbox<'_> {
 }
 
 /// Signs up `email`, verifies it through its emailed link, and returns the session cookie.
-async fn verified(app: &TestApp, inbox: &mut Inbox<'_>, email: &str) -> String {
+pub(crate) async fn verified(app: &TestApp, inbox: &mut Inbox<'_>, email: &str) -> String {
     let signup = app.signup(email).await;
     assert_eq!(signup.status, StatusCode::CREATED, "{:?}", signup.body);
     let token = inbox.token(email, "Confirm").await;
