@@ -29,6 +29,8 @@ pub struct PostgresStore {
     /// (claims, heartbeats, outcomes). A crash can lose the last of those writes, which only means
     /// a job runs again; enqueues and everything else commit durably through `pool`.
     bookkeeping: PgPool,
+    /// When the job queue last looked for stalled jobs (see `sql_jobs`).
+    stall_sweep: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl PostgresStore {
@@ -50,7 +52,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(map_sqlx)?;
-        Ok(Self { pool, bookkeeping })
+        Ok(Self { pool, bookkeeping, stall_sweep: std::sync::Arc::default() })
     }
 
     /// Wakes `wake` on every notification of new jobs, from any instance; runs until dropped.

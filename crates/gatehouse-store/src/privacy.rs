@@ -18,8 +18,9 @@ use Holds::{Nothing, Person};
 
 const SECRET: Holds = Nothing("an instance secret or key material, never about a person");
 const ENDPOINT: Holds = Nothing("a webhook endpoint's configuration, set by the app's operators");
-const INVALIDATION: Holds =
-    Nothing("the SHA-256 of a token whose cached session copies must be dropped, with no link to a person; pruned after minutes");
+const INVALIDATION: Holds = Nothing(
+    "the SHA-256 of a token whose cached session copies must be dropped, with no link to a person; pruned after minutes",
+);
 const SEALED: Holds = Nothing("ciphertext, opened only with the master secret; removed with its row");
 
 /// `(table, column, what it holds)` for every column of every table.

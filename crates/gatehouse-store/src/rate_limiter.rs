@@ -173,7 +173,8 @@ impl RateLimiter {
 
     async fn decide_in_redis(&self, redis: &Redis, policy: &Policy, key: &str, cost: u32) -> Option<Decision> {
         // By its SHA-1: the script is sent once per Redis (again after a restart), not per decision.
-        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(GCRA_SCRIPT));
+        static SCRIPT: std::sync::LazyLock<redis::Script> =
+            std::sync::LazyLock::new(|| redis::Script::new(GCRA_SCRIPT));
         let mut invocation = SCRIPT.key(redis.key(&format!("rl:{key}")));
         invocation.arg(policy.emission_interval_ms()).arg(policy.tolerance_ms()).arg(cost);
         let reply: Vec<i64> = redis.invoke(&invocation).await.ok()?;

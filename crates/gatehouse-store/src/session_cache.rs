@@ -210,7 +210,9 @@ impl SessionStore for CachedSessionStore {
 
     async fn touch_session(&self, refreshed: &SessionWithUser) -> Result<(), StoreError> {
         self.sql.touch_session(refreshed).await?;
-        if !self.coherence.redis_copy_trusted(&refreshed.token_hash) || !self.store(&refreshed.token_hash, refreshed).await {
+        if !self.coherence.redis_copy_trusted(&refreshed.token_hash)
+            || !self.store(&refreshed.token_hash, refreshed).await
+        {
             fallback("write");
         }
         Ok(())

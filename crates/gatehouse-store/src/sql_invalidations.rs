@@ -47,14 +47,13 @@ impl InvalidationLog for SqliteStore {
         };
         let mut found = Vec::new();
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, token_hash FROM session_invalidations WHERE seq > $1 ORDER BY seq LIMIT $2",
-            )
-            .bind(last)
-            .bind(SQLITE_BATCH)
-            .fetch_all(self.pool())
-            .await
-            .map_err(from_sqlx)?;
+            let rows =
+                sqlx::query("SELECT seq, token_hash FROM session_invalidations WHERE seq > $1 ORDER BY seq LIMIT $2")
+                    .bind(last)
+                    .bind(SQLITE_BATCH)
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(from_sqlx)?;
             let full = rows.len() as i64 == SQLITE_BATCH;
             for row in rows {
                 let seq: i64 = row.try_get("seq").map_err(from_sqlx)?;
@@ -82,7 +81,9 @@ impl InvalidationLog for PostgresStore {
     async fn open(&self, lookback: Duration) -> Result<(LogCursor, Vec<TokenHash>), StoreError> {
         // The snapshot's xmin: every transaction below it has finished.
         let xmin: i64 = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            .fetch_one(self.pool()).await.map_err(from_sqlx)?;
+            .fetch_one(self.pool())
+            .await
+            .map_err(from_sqlx)?;
         let rows = sqlx::query("SELECT token_hash FROM session_invalidations WHERE created_at > $1")
             .bind(since(lookback))
             .fetch_all(self.pool())

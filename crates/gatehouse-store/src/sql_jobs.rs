@@ -103,9 +103,16 @@ macro_rules! sql_jobs {
                     return Ok(Vec::new());
                 }
                 // Stalled jobs first: back to ready (their old claim void), or dead on their last
-                // attempt. Then the claim itself only ever looks at ready jobs in run_at order,
-                // which the (state, run_at) index serves without a sort.
-                sqlx::query(
+                // attempt; at most once a second of the queue's clock, since a lease can only run
+                // out as time passes. Then the claim itself only ever looks at ready jobs in run_at
+                // order, which the (state, run_at) index serves without a sort.
+                let now_ms = millis(now);
+                let last = self.stall_sweep.load(std::sync::atomic::Ordering::Relaxed);
+                let sweep = now_ms < last || now_ms - last >= 1000;
+                if sweep {
+                    self.stall_sweep.store(now_ms, std::sync::atomic::Ordering::Relaxed);
+                }
+                if sweep { sqlx::query(
                     "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'ready' END, \
                      finished_at = CASE WHEN attempts >= max_attempts THEN $1 ELSE NULL END, \
                      claim_token = NULL, lease_expires_at = NULL, last_error = $2 \
@@ -115,7 +122,7 @@ macro_rules! sql_jobs {
                 .bind(STALLED)
                 .execute(&self.$bookkeeping)
                 .await
-                .map_err(from_sqlx)?;
+                .map_err(from_sqlx)?; }
 
                 let token = Uuid::new_v4();
                 let kinds = serde_json::to_string(kinds).map_err(|e| StoreError::Backend(e.to_string()))?;

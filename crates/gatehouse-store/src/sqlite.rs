@@ -19,6 +19,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// When the job queue last looked for stalled jobs (see `sql_jobs`).
+    stall_sweep: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl SqliteStore {
@@ -45,7 +47,7 @@ impl SqliteStore {
             pool_options = pool_options.idle_timeout(None).max_lifetime(None);
         }
         let pool = pool_options.connect_with(options).await.map_err(map_sqlx)?;
-        Ok(Self { pool })
+        Ok(Self { pool, stall_sweep: std::sync::Arc::default() })
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {

@@ -415,20 +415,29 @@ async fn users_and_roles_changed_on_one_instance_are_seen_changed_on_every_other
     let token = inbox.token("ada@example.com", "Confirm").await;
     assert_eq!(a.post_json("/v1/email/verify", None, json!({ "token": token })).await.status, StatusCode::OK);
     let answered = Instant::now();
-    seen.push(seen_within_bound(&b, &ada, answered, "verified email", |r| r.body["user"]["email_verified"] == true).await);
+    seen.push(
+        seen_within_bound(&b, &ada, answered, "verified email", |r| r.body["user"]["email_verified"] == true).await,
+    );
 
     let created = a.post_json("/v1/workspaces", Some(&ada), json!({ "name": "Acme" })).await;
     let ws = format!("/v1/workspaces/{}", created.body["id"].as_str().expect("id"));
-    let invited =
-        a.post_json(&format!("{ws}/invitations"), Some(&ada), json!({ "email": "bob@example.com", "role": "admin" })).await;
+    let invited = a
+        .post_json(&format!("{ws}/invitations"), Some(&ada), json!({ "email": "bob@example.com", "role": "admin" }))
+        .await;
     assert_eq!(invited.status, StatusCode::CREATED, "{:?}", invited.body);
     let bob = verified(&a, &mut inbox, "bob@example.com").await;
     let invitation = inbox.token("bob@example.com", "invited to join Acme").await;
-    assert_eq!(a.post_json("/v1/invitations/accept", Some(&bob), json!({ "token": invitation })).await.status, StatusCode::OK);
-    let switched = a.post_json("/v1/session/workspace", Some(&bob), json!({ "workspace_id": created.body["id"] })).await;
+    assert_eq!(
+        a.post_json("/v1/invitations/accept", Some(&bob), json!({ "token": invitation })).await.status,
+        StatusCode::OK
+    );
+    let switched =
+        a.post_json("/v1/session/workspace", Some(&bob), json!({ "workspace_id": created.body["id"] })).await;
     assert_eq!(switched.status, StatusCode::OK, "{:?}", switched.body);
     let answered = Instant::now();
-    seen.push(seen_within_bound(&b, &bob, answered, "workspace chosen", |r| r.body["workspace"]["role"] == "admin").await);
+    seen.push(
+        seen_within_bound(&b, &bob, answered, "workspace chosen", |r| r.body["workspace"]["role"] == "admin").await,
+    );
     assert_eq!(b.get("/v1/session", Some(&bob)).await.body["workspace"]["role"], "admin", "from B's cache");
 
     let members = a.get(&format!("{ws}/members"), Some(&ada)).await;
@@ -441,7 +450,8 @@ async fn users_and_roles_changed_on_one_instance_are_seen_changed_on_every_other
         .as_str()
         .expect("id")
         .to_owned();
-    let demoted = a.call_json(Method::PATCH, &format!("{ws}/members/{bob_id}"), &ada, Some(json!({ "role": "member" }))).await;
+    let demoted =
+        a.call_json(Method::PATCH, &format!("{ws}/members/{bob_id}"), &ada, Some(json!({ "role": "member" }))).await;
     assert_eq!(demoted.status, StatusCode::OK, "{:?}", demoted.body);
     let answered = Instant::now();
     seen.push(seen_within_bound(&b, &bob, answered, "role changed", |r| r.body["workspace"]["role"] == "member").await);
@@ -453,7 +463,9 @@ async fn users_and_roles_changed_on_one_instance_are_seen_changed_on_every_other
     let disabled = a.service(Method::POST, &format!("/v1/admin/users/{bob_id}/disable"), &key, None).await;
     assert_eq!(disabled.status, StatusCode::OK, "{:?}", disabled.body);
     let answered = Instant::now();
-    seen.push(seen_within_bound(&b, &bob, answered, "account disabled", |r| r.status == StatusCode::UNAUTHORIZED).await);
+    seen.push(
+        seen_within_bound(&b, &bob, answered, "account disabled", |r| r.status == StatusCode::UNAUTHORIZED).await,
+    );
     println!("B saw each change {seen:?} after A answered (verify, workspace, role, removal, disable)");
     b.app.database.close().await;
     a.finish().await;
@@ -476,7 +488,8 @@ async fn the_log_reader_misses_no_row_of_a_transaction_that_commits_late() {
     sqlx::query(insert).bind(vec![1_u8; 32]).execute(&mut *late).await.expect("late row");
     sqlx::query(insert).bind(vec![2_u8; 32]).execute(&pool).await.expect("early row");
     let first = log.read(&cursor).await.expect("read");
-    let hashes = |read: &gatehouse_store::coherence::LogRead| -> Vec<u8> { read.rows.iter().map(|(_, h)| h.0[0]).collect() };
+    let hashes =
+        |read: &gatehouse_store::coherence::LogRead| -> Vec<u8> { read.rows.iter().map(|(_, h)| h.0[0]).collect() };
     assert_eq!(hashes(&first), vec![2], "the committed row, not the open transaction's");
     late.commit().await.expect("commit");
     let second = log.read(&first.cursor).await.expect("read");
