@@ -125,11 +125,24 @@ struct Reader {
     last_prune: Instant,
 }
 
-/// The counters `/health` and the metrics show.
-#[derive(Debug, Default)]
+/// The counters `/health` and the metrics show (metric handles made once, not looked up per request).
+#[derive(Debug)]
 struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
+    hit_metric: metrics::Counter,
+    miss_metric: metrics::Counter,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Self {
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            hit_metric: metrics::counter!("gatehouse_session_cache_requests_total", "result" => "hit"),
+            miss_metric: metrics::counter!("gatehouse_session_cache_requests_total", "result" => "miss"),
+        }
+    }
 }
 
 /// Coherence state shared by the caches of one instance.
@@ -179,7 +192,7 @@ impl Coherence {
             entries,
             by_id,
             listening: AtomicBool::new(false),
-            counters: Counters::default(),
+            counters: Counters::new(),
         }
     }
 
@@ -249,7 +262,6 @@ impl Coherence {
             for hash in hashes {
                 entries.remove(hash);
             }
-            metrics::gauge!("gatehouse_session_cache_entries").set(entries.len() as f64);
         }
     }
 
@@ -313,6 +325,8 @@ impl Coherence {
         };
         *lock(&self.last_read) = Some(started);
         metrics::gauge!("gatehouse_session_invalidation_log_age_seconds").set(0.0);
+        let entries = self.entries.as_ref().map_or(0, quick_cache::sync::Cache::len);
+        metrics::gauge!("gatehouse_session_cache_entries").set(entries as f64);
         if !fresh.is_empty() {
             metrics::counter!("gatehouse_session_invalidations_total").increment(fresh.len() as u64);
         }
@@ -402,16 +416,15 @@ impl Coherence {
         let entry = Entry { record: record.clone(), generation, expires: Instant::now() + self.settings.local_ttl };
         entries.insert(record.token_hash, Arc::new(entry));
         by_id.insert(record.session.id, record.token_hash);
-        metrics::gauge!("gatehouse_session_cache_entries").set(entries.len() as f64);
     }
 
     fn count(&self, hit: bool) {
         if hit {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("gatehouse_session_cache_requests_total", "result" => "hit").increment(1);
+            self.counters.hit_metric.increment(1);
         } else {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("gatehouse_session_cache_requests_total", "result" => "miss").increment(1);
+            self.counters.miss_metric.increment(1);
         }
     }
 

@@ -39,6 +39,7 @@ const EMBEDDED: &[EmbeddedMigration] = embedded![
     0007 => "oauth_vault",
     0008 => "workspaces_privacy",
     0009 => "session_invalidations",
+    0010 => "job_indexes",
 ];
 
 #[derive(Debug, Clone, Copy)]

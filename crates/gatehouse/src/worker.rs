@@ -47,7 +47,12 @@ pub trait Perform: Send + Sync + 'static {
 /// Finished jobs waiting for their success to be recorded, at most this many per statement.
 const MAX_COMPLETION_BATCH: usize = 500;
 
-/// A job that succeeded, holding its worker slot until the success is recorded.
+/// Successes waiting to be recorded, per worker slot. A finished job gives its slot back at once
+/// (the next claim need not wait for the previous batch's write), and holds one of these until its
+/// success is recorded, so a slow database still slows the claims down.
+const RECORDING_PER_SLOT: usize = 4;
+
+/// A job that succeeded, holding a recording permit until the success is recorded.
 struct Finished {
     claim: Claimed,
     _slot: OwnedSemaphorePermit,
@@ -126,6 +131,7 @@ impl Worker {
         let this = Arc::new(self);
         let kinds: Vec<&'static str> = this.handlers.keys().copied().collect();
         let slots = Arc::new(Semaphore::new(this.settings.concurrency.max(1)));
+        let recording = Arc::new(Semaphore::new(this.settings.concurrency.max(1) * RECORDING_PER_SLOT));
         let (abandon_tx, abandon) = watch::channel(false);
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(Arc::clone(&this).record_successes(finished_rx));
@@ -148,7 +154,8 @@ impl Worker {
                     for claim in claims {
                         let permit = permits.pop().expect("one permit per claimed job");
                         let (this, abandon, finished) = (Arc::clone(&this), abandon.clone(), finished_tx.clone());
-                        running.spawn(async move { this.run_one(claim, permit, finished, abandon).await });
+                        let recording = Arc::clone(&recording);
+                        running.spawn(async move { this.run_one(claim, permit, recording, finished, abandon).await });
                     }
                     if filled {
                         continue;
@@ -181,8 +188,9 @@ impl Worker {
     }
 
     /// Records finished jobs in batches: one statement completes every job that finished while
-    /// the previous one ran, which is what lets a single-writer database keep up. A job's slot is
-    /// freed once its success is recorded. A crash before that runs the job again (at least once).
+    /// the previous one ran, which is what lets a single-writer database keep up. A job's recording
+    /// permit is freed once its success is recorded. A crash before that runs the job again (at
+    /// least once).
     async fn record_successes(self: Arc<Self>, mut finished: mpsc::UnboundedReceiver<Finished>) {
         let mut batch = Vec::new();
         while finished.recv_many(&mut batch, MAX_COMPLETION_BATCH).await > 0 {
@@ -212,6 +220,7 @@ impl Worker {
         &self,
         claim: Claimed,
         slot: OwnedSemaphorePermit,
+        recording: Arc<Semaphore>,
         finished: mpsc::UnboundedSender<Finished>,
         mut abandon: watch::Receiver<bool>,
     ) {
@@ -239,8 +248,10 @@ impl Worker {
         let now = self.clock.now();
         let error = match outcome {
             Ok(Ok(())) => {
+                let permit = recording.acquire_owned().await.expect("the semaphore is never closed");
+                drop(slot);
                 // The recorder is gone only if the worker stopped; the lease then runs out.
-                let _ = finished.send(Finished { claim, _slot: slot });
+                let _ = finished.send(Finished { claim, _slot: permit });
                 return;
             }
             Ok(Err(error)) => error,

@@ -94,7 +94,10 @@ async fn disabling_ends_sessions_everywhere_and_audit_filters_are_exact(backend:
         "{:?}",
         disabled.body
     );
-    assert_eq!(other.get("/v1/session", Some(&cookies[1])).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        other.session_status_after_change(&cookies[1], StatusCode::UNAUTHORIZED).await,
+        StatusCode::UNAUTHORIZED
+    );
     let queued = app.app.state.services().jobs.jobs_in(gatehouse_core::jobs::JobState::Ready, 100).await.expect("jobs");
     let event = queued
         .iter()

@@ -74,9 +74,17 @@ async fn sigterm_lets_the_in_flight_request_finish() {
     let Some(db) = TestDb::postgres().await else { return };
     let (proxy, url) = TcpProxy::in_front_of(&db.url, 5432).await;
     let dir = tempfile::tempdir().expect("dir");
-    // No worker: its polls would be the first queries the slowed proxy sees, not the request's.
-    let server =
-        Server::start(dir.path(), &[("PORT", "0"), ("DATABASE_URL", &url), ("GATEHOUSE_JOBS_ENABLED", "false")]);
+    // No worker and no session cache: their polls (jobs, the invalidation log) would be the first
+    // queries the slowed proxy sees, not the request's.
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("PORT", "0"),
+            ("DATABASE_URL", &url),
+            ("GATEHOUSE_JOBS_ENABLED", "false"),
+            ("GATEHOUSE_SESSION_LOCAL_CACHE", "false"),
+        ],
+    );
 
     proxy.set(Mode::DelayReplies(Duration::from_millis(150)));
     let slow = tokio::spawn(crate::support::http_client().get(server.url("/health/ready")).send());

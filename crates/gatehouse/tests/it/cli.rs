@@ -1,5 +1,5 @@
 //! The operators' commands against a running server on the same database (and Redis): a change
-//! made by the CLI holds on the server's very next request, and the readable and `--json` outputs
+//! made by the CLI holds on the server within the session cache's bound, and the readable and `--json` outputs
 //! say what they should.
 
 use std::io::Write as _;
@@ -97,8 +97,13 @@ async fn a_change_made_by_the_cli_holds_on_the_next_request(backend: &str) -> Op
     let (ok, _, stderr) = setup.cli(&["user", "disable", "ada@example.com"], None);
     assert!(ok, "{stderr}");
     let after_cli = Instant::now();
-    assert_eq!(whoami(&server, &ada).await, 401, "the server's next request sees the CLI's change");
-    println!("{backend}: the CLI's disable held on the next request, {:?} after the CLI exited", after_cli.elapsed());
+    // Within the session cache's bound (the server reads the invalidation log every 100 ms, and at
+    // once on PostgreSQL's notification).
+    while whoami(&server, &ada).await != 401 {
+        assert!(after_cli.elapsed() < std::time::Duration::from_millis(250), "the server still serves the session");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    println!("{backend}: the CLI's disable held {:?} after the CLI exited", after_cli.elapsed());
     assert_eq!(log_in(&server, "ada@example.com", "a long and unusual passphrase").await, 401);
     assert!(setup.cli(&["user", "enable", "ada@example.com"], None).0);
     assert_eq!(log_in(&server, "ada@example.com", "a long and unusual passphrase").await, 200);

@@ -67,7 +67,13 @@ async fn sessions_are_read_from_redis_once_cached() {
 async fn a_redis_outage_costs_latency_never_sessions() {
     let Some((url, prefix)) = redis() else { return };
     let (proxy, via_proxy) = TcpProxy::in_front_of(&url, 6379).await;
-    let app = TestApp::sqlite(&[("GATEHOUSE_REDIS_URL", &via_proxy), ("GATEHOUSE_REDIS_KEY_PREFIX", &prefix)]).await;
+    // Redis's own path under test: no in-process cache in front of it.
+    let app = TestApp::sqlite(&[
+        ("GATEHOUSE_REDIS_URL", &via_proxy),
+        ("GATEHOUSE_REDIS_KEY_PREFIX", &prefix),
+        ("GATEHOUSE_SESSION_LOCAL_CACHE", "false"),
+    ])
+    .await;
 
     let mut cookies = Vec::new();
     for i in 0..5 {
@@ -156,7 +162,11 @@ async fn a_revocation_on_one_instance_holds_on_every_other_at_once() {
         crate::support::config_for(&db.url, &vars)
     };
     let first = gatehouse::app::build(config(&shared)).await.expect("first instance");
-    let second = gatehouse::app::build(config(&shared)).await.expect("second instance");
+    // The second reads Redis alone (no in-process cache), where the first's delete lands before
+    // the logout answers; in-process caches follow the log instead (tests/it/coherence.rs).
+    let mut redis_only = shared.to_vec();
+    redis_only.push(("GATEHOUSE_SESSION_LOCAL_CACHE", "false"));
+    let second = gatehouse::app::build(config(&redis_only)).await.expect("second instance");
     let signup = crate::support::call(
         &first.router,
         http::Request::post("/v1/signup")

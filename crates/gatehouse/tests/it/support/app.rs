@@ -119,6 +119,19 @@ impl TestApp {
         self.send(request.body(Body::empty()).expect("request")).await
     }
 
+    /// The status this instance answers for `cookie` once a change made elsewhere reached it, or
+    /// the last one after the coherence bound (250 ms): instances follow the SQL invalidation log.
+    pub async fn session_status_after_change(&self, cookie: &str, expected: StatusCode) -> StatusCode {
+        let started = std::time::Instant::now();
+        loop {
+            let status = self.get("/v1/session", Some(cookie)).await.status;
+            if status == expected || started.elapsed() > std::time::Duration::from_millis(250) {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
     pub async fn delete(&self, path: &str, cookie: &str) -> Reply {
         let request = self.signed(http::Request::delete(path), cookie).await;
         self.send(request.body(Body::empty()).expect("request")).await
