@@ -354,8 +354,8 @@ pub const SETTINGS: &[Setting] = &[
     setting(
         "session.local_cache_entries",
         Kind::Integer,
-        Some("50000"),
-        "Sessions kept in process at most (least recently used go first); about 1 KiB each.",
+        Some("10000"),
+        "Sessions kept in process at most (the least used go first), about 1.5 KiB each as measured with the database's own caches (docs/benchmarks.md). Sessions beyond it are read from Redis or SQL as without the cache.",
     ),
     setting(
         "session.local_cache_ttl_secs",
