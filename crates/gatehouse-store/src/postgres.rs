@@ -187,6 +187,7 @@ mod jobs {
         sqlx::PgConnection,
         sqlx::postgres::PgRow,
         list = ("SELECT jsonb_array_elements_text(", "::jsonb)"),
+        ids = ("id = ANY(ARRAY(SELECT jsonb_array_elements_text(", "::jsonb)))"),
         lock = "FOR UPDATE SKIP LOCKED",
         bookkeeping = bookkeeping,
         notify = "SELECT pg_notify('gatehouse_jobs', '')"

@@ -14,6 +14,7 @@ macro_rules! sql_jobs {
         $conn:ty,
         $row:ty,
         list = ($open:literal, $close:literal),
+        ids = ($ids_open:literal, $ids_close:literal),
         lock = $lock:literal,
         bookkeeping = $bookkeeping:ident,
         notify = $notify:literal
@@ -155,7 +156,11 @@ macro_rules! sql_jobs {
             }
 
             async fn complete_many(&self, claims: &[Claimed], now: OffsetDateTime) -> Result<Vec<Uuid>, StoreError> {
-                // A claim batch shares one token, so completions group by it.
+                // A claim batch shares one token, so completions group by it. The token alone says
+                // the claim still holds (a reclaimed or failed job has another, or none). The ids
+                // are matched so that the plan can only be a primary-key lookup (on PostgreSQL,
+                // `= ANY(ARRAY(…))`): testing the state too, or a semi-join, let the generic plan
+                // walk the running-jobs index (dead entries and all) or the whole table.
                 let mut by_token: std::collections::HashMap<Uuid, Vec<String>> = std::collections::HashMap::new();
                 for claim in claims {
                     by_token.entry(claim.token).or_default().push(claim.job.id.to_string());
@@ -165,11 +170,11 @@ macro_rules! sql_jobs {
                     let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Backend(e.to_string()))?;
                     let rows: Vec<String> = sqlx::query_scalar(concat!(
                         "UPDATE jobs SET state = 'succeeded', finished_at = $1, claim_token = NULL, lease_expires_at = NULL \
-                         WHERE claim_token = $2 AND state = 'running' AND id IN (",
-                        $open,
+                         WHERE claim_token = $2 AND ",
+                        $ids_open,
                         "$3",
-                        $close,
-                        ") RETURNING id"
+                        $ids_close,
+                        " RETURNING id"
                     ))
                     .bind(millis(now))
                     .bind(token.to_string())

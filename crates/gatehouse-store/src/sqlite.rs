@@ -137,6 +137,7 @@ mod jobs {
         sqlx::SqliteConnection,
         sqlx::sqlite::SqliteRow,
         list = ("SELECT value FROM json_each(", ")"),
+        ids = ("id IN (SELECT value FROM json_each(", "))"),
         lock = "",
         bookkeeping = pool,
         notify = ""
