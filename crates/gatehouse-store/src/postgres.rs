@@ -182,6 +182,40 @@ mod housekeeping {
 mod jobs {
     use super::PostgresStore;
 
+    /// One statement for any number of jobs, with five array parameters (`UNNEST`), instead of
+    /// eight parameters per job that PostgreSQL parses and binds one by one.
+    async fn insert_job_rows(
+        conn: &mut sqlx::PgConnection,
+        jobs: &[gatehouse_core::jobs::NewJob],
+        now: time::OffsetDateTime,
+    ) -> Result<(), gatehouse_core::store::StoreError> {
+        use crate::sql_ports::millis;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = jobs.iter().map(|job| job.id.to_string()).collect();
+        let kinds: Vec<String> = jobs.iter().map(|job| job.kind.clone()).collect();
+        let payloads: Vec<String> = jobs.iter().map(|job| job.payload.to_string()).collect();
+        let attempts: Vec<i64> = jobs.iter().map(|job| i64::from(job.max_attempts.max(1))).collect();
+        let run_at: Vec<i64> = jobs.iter().map(|job| millis(job.run_at)).collect();
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at) \
+             SELECT id, kind, payload::jsonb, 'ready', 0, max_attempts, run_at, $6 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
+             AS t(id, kind, payload, max_attempts, run_at)",
+        )
+        .bind(ids)
+        .bind(kinds)
+        .bind(payloads)
+        .bind(attempts)
+        .bind(run_at)
+        .bind(millis(now))
+        .execute(&mut *conn)
+        .await
+        .map_err(crate::error::from_sqlx)?;
+        Ok(())
+    }
+
     crate::sql_jobs::sql_jobs!(
         PostgresStore,
         sqlx::PgConnection,

@@ -7,7 +7,8 @@
 /// connections. `$open` and `$close` wrap a bound JSON array of strings into a SQL query of its
 /// elements; `$lock` ends the claim's inner `SELECT`; `$bookkeeping` names the pool field for the
 /// queue's own writes (claims, heartbeats, outcomes), which may commit without waiting for disk;
-/// `$notify` is a statement run after an enqueue that wakes other instances (empty for none).
+/// `$notify` is a statement run after an enqueue that wakes other instances (empty for none). Each
+/// engine's module provides `insert_job_rows`, its fastest way to insert many jobs.
 macro_rules! sql_jobs {
     (
         $store:ty,
@@ -38,23 +39,8 @@ macro_rules! sql_jobs {
         impl $store {
             /// Inserts jobs on `conn`, so a caller can enqueue them in its own transaction.
             pub(crate) async fn insert_jobs(conn: &mut $conn, jobs: &[NewJob], now: OffsetDateTime) -> Result<(), StoreError> {
-                // Multi-row inserts: one statement per 500 jobs instead of one per job.
-                for chunk in jobs.chunks(500) {
-                    let mut insert = sqlx::QueryBuilder::<<$conn as sqlx::Connection>::Database>::new(
-                        "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at) ",
-                    );
-                    insert.push_values(chunk, |mut row, job| {
-                        row.push_bind(job.id.to_string())
-                            .push_bind(job.kind.clone())
-                            .push_bind(sqlx::types::Json(job.payload.clone()))
-                            .push_bind("ready")
-                            .push_bind(0_i64)
-                            .push_bind(i64::from(job.max_attempts.max(1)))
-                            .push_bind(millis(job.run_at))
-                            .push_bind(millis(now));
-                    });
-                    insert.build().execute(&mut *conn).await.map_err(from_sqlx)?;
-                }
+                // The engine's bulk insert (see `insert_job_rows` beside each store).
+                insert_job_rows(&mut *conn, jobs, now).await?;
                 // Tells other instances' workers, once the caller's transaction commits.
                 if !jobs.is_empty() && !$notify.is_empty() {
                     sqlx::query($notify).execute(&mut *conn).await.map_err(from_sqlx)?;

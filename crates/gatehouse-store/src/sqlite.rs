@@ -132,6 +132,31 @@ mod housekeeping {
 mod jobs {
     use super::SqliteStore;
 
+    /// Multi-row inserts: one statement per 500 jobs instead of one per job.
+    async fn insert_job_rows(
+        conn: &mut sqlx::SqliteConnection,
+        jobs: &[gatehouse_core::jobs::NewJob],
+        now: time::OffsetDateTime,
+    ) -> Result<(), gatehouse_core::store::StoreError> {
+        for chunk in jobs.chunks(500) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, job| {
+                row.push_bind(job.id.to_string())
+                    .push_bind(job.kind.clone())
+                    .push_bind(sqlx::types::Json(job.payload.clone()))
+                    .push_bind("ready")
+                    .push_bind(0_i64)
+                    .push_bind(i64::from(job.max_attempts.max(1)))
+                    .push_bind(crate::sql_ports::millis(job.run_at))
+                    .push_bind(crate::sql_ports::millis(now));
+            });
+            insert.build().execute(&mut *conn).await.map_err(crate::error::from_sqlx)?;
+        }
+        Ok(())
+    }
+
     crate::sql_jobs::sql_jobs!(
         SqliteStore,
         sqlx::SqliteConnection,
