@@ -355,7 +355,7 @@ pub const SETTINGS: &[Setting] = &[
         "session.local_cache_entries",
         Kind::Integer,
         Some("10000"),
-        "Sessions kept in process at most (the least used go first), about 1.5 KiB each as measured with the database's own caches (docs/benchmarks.md). Sessions beyond it are read from Redis or SQL as without the cache.",
+        "Sessions kept in process at most (the least used go first): about 0.6 KiB each of their own, up to 3.6 KiB of process growth each with the database's caches and the allocator (docs/benchmarks.md). Sessions beyond it are read from Redis or SQL as without the cache.",
     ),
     setting(
         "session.local_cache_ttl_secs",
