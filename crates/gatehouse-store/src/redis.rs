@@ -143,22 +143,7 @@ impl Redis {
     /// Runs one command under the breaker and the timeout. `Permit::Probe` calls are the ones that
     /// decide whether an open breaker closes again.
     pub async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, CacheUnavailable> {
-        if self.breaker().permit(Instant::now()) == Permit::Denied {
-            return Err(CacheUnavailable::BreakerOpen);
-        }
-        let outcome = tokio::time::timeout(self.timeout, self.send(command)).await;
-        match outcome {
-            Ok(Ok(value)) => {
-                let transition = self.breaker().on_success();
-                Self::report(transition);
-                Ok(value)
-            }
-            Ok(Err(_)) | Err(_) => {
-                let transition = self.breaker().on_failure(Instant::now());
-                Self::report(transition);
-                Err(CacheUnavailable::Failed)
-            }
-        }
+        self.guarded(self.send(command)).await
     }
 
     /// Runs a Lua script by its SHA-1 (`EVALSHA`), loading it once when Redis does not know it yet
@@ -167,10 +152,7 @@ impl Redis {
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, CacheUnavailable> {
-        if self.breaker().permit(Instant::now()) == Permit::Denied {
-            return Err(CacheUnavailable::BreakerOpen);
-        }
-        let sent = async {
+        self.guarded(async {
             match &self.connection {
                 Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await,
                 Connection::Cluster(cluster) => {
@@ -179,7 +161,19 @@ impl Redis {
                     invocation.invoke_async(&mut connection.clone()).await
                 }
             }
-        };
+        })
+        .await
+    }
+
+    /// Awaits `sent` (not started before) if the breaker permits, within the timeout, and tells the
+    /// breaker how it went.
+    async fn guarded<T>(
+        &self,
+        sent: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, CacheUnavailable> {
+        if self.breaker().permit(Instant::now()) == Permit::Denied {
+            return Err(CacheUnavailable::BreakerOpen);
+        }
         match tokio::time::timeout(self.timeout, sent).await {
             Ok(Ok(value)) => {
                 let transition = self.breaker().on_success();

@@ -20,9 +20,34 @@ fn since(age: Duration) -> i64 {
     millis(time::OffsetDateTime::now_utc()) - i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
-fn hashes(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<TokenHash>, StoreError> {
-    rows.into_iter().map(|row| token_hash(row.try_get("token_hash").map_err(from_sqlx)?)).collect()
+/// The log's SQL that is the same on both engines: the hashes of the last `lookback`, for a new
+/// reader's tombstones, and pruning.
+macro_rules! shared_log_sql {
+    ($store:ty) => {
+        impl $store {
+            async fn recent_invalidations(&self, lookback: Duration) -> Result<Vec<TokenHash>, StoreError> {
+                let rows = sqlx::query("SELECT token_hash FROM session_invalidations WHERE created_at > $1")
+                    .bind(since(lookback))
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(from_sqlx)?;
+                rows.into_iter().map(|row| token_hash(row.try_get("token_hash").map_err(from_sqlx)?)).collect()
+            }
+
+            async fn prune_invalidations(&self, age: Duration) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM session_invalidations WHERE created_at < $1")
+                    .bind(since(age))
+                    .execute(self.pool())
+                    .await
+                    .map_err(from_sqlx)?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
 }
+
+shared_log_sql!(SqliteStore);
+shared_log_sql!(PostgresStore);
 
 #[async_trait]
 impl InvalidationLog for SqliteStore {
@@ -33,12 +58,7 @@ impl InvalidationLog for SqliteStore {
             .fetch_one(self.pool())
             .await
             .map_err(from_sqlx)?;
-        let rows = sqlx::query("SELECT token_hash FROM session_invalidations WHERE created_at > $1")
-            .bind(since(lookback))
-            .fetch_all(self.pool())
-            .await
-            .map_err(from_sqlx)?;
-        Ok((LogCursor::Seq(last), hashes(rows)?))
+        Ok((LogCursor::Seq(last), self.recent_invalidations(lookback).await?))
     }
 
     async fn read(&self, cursor: &LogCursor) -> Result<LogRead, StoreError> {
@@ -67,12 +87,7 @@ impl InvalidationLog for SqliteStore {
     }
 
     async fn prune(&self, age: Duration) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM session_invalidations WHERE created_at < $1")
-            .bind(since(age))
-            .execute(self.pool())
-            .await
-            .map_err(from_sqlx)?;
-        Ok(done.rows_affected())
+        self.prune_invalidations(age).await
     }
 }
 
@@ -84,16 +99,7 @@ impl InvalidationLog for PostgresStore {
             .fetch_one(self.pool())
             .await
             .map_err(from_sqlx)?;
-        let rows = sqlx::query("SELECT token_hash FROM session_invalidations WHERE created_at > $1")
-            .bind(since(lookback))
-            .fetch_all(self.pool())
-            .await
-            .map_err(from_sqlx)?;
-        let hashes = rows
-            .into_iter()
-            .map(|row| token_hash(row.try_get("token_hash").map_err(from_sqlx)?))
-            .collect::<Result<_, _>>()?;
-        Ok((LogCursor::Xmin(xmin), hashes))
+        Ok((LogCursor::Xmin(xmin), self.recent_invalidations(lookback).await?))
     }
 
     async fn read(&self, cursor: &LogCursor) -> Result<LogRead, StoreError> {
@@ -125,11 +131,6 @@ impl InvalidationLog for PostgresStore {
     }
 
     async fn prune(&self, age: Duration) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM session_invalidations WHERE created_at < $1")
-            .bind(since(age))
-            .execute(self.pool())
-            .await
-            .map_err(from_sqlx)?;
-        Ok(done.rows_affected())
+        self.prune_invalidations(age).await
     }
 }
