@@ -5,7 +5,6 @@
 //! and drive a real server, and `main` passes the OS signals.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -429,11 +428,10 @@ pub struct Listeners {
 
 impl Listeners {
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
-        let main = TcpListener::bind(config.server.listen)
-            .await
+        let main = crate::server::bind(config.server.listen)
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let metrics = match config.server.metrics_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?),
+            Some(addr) => Some(crate::server::bind(addr).with_context(|| format!("cannot listen on {addr}"))?),
             None => None,
         };
         Ok(Self { main, metrics })
@@ -465,19 +463,30 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
         tokio::spawn(crate::housekeeping::run(store, audit, clock, retention, stop_rx.clone()))
     });
     let worker = worker.map(|worker| run_worker(worker, database.clone(), stop_rx.clone()));
-    let main = axum::serve(no_delay(listeners.main), router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let file_limit = crate::server::raise_file_limit();
+    let limits = crate::server::ConnectionLimits {
+        max_connections: crate::server::main_connection_cap(
+            config.server.max_connections,
+            file_limit,
+            listeners.metrics.is_some(),
+        ),
+        header_read_timeout: config.server.header_read_timeout,
+        keep_alive_timeout: config.server.keep_alive_timeout,
+        max_header_bytes: config.server.max_header_bytes,
+    };
+    tracing::debug!(max_connections = limits.max_connections, open_file_limit = ?file_limit, "connection limits");
+    let main = crate::server::serve("main", listeners.main, router, limits, stop_rx.clone());
     let metrics = async {
-        match (listeners.metrics, metrics_router) {
-            (Some(listener), Some(router)) => {
-                axum::serve(no_delay(listener), router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(stopped(stop_rx.clone()))
-                    .await
-            }
-            _ => Ok(()),
+        if let (Some(listener), Some(router)) = (listeners.metrics, metrics_router) {
+            let limits =
+                crate::server::ConnectionLimits { max_connections: crate::server::METRICS_MAX_CONNECTIONS, ..limits };
+            crate::server::serve("metrics", listener, router, limits, stop_rx.clone()).await;
         }
     };
-    let servers = async { tokio::try_join!(async { main.await }, metrics).map(|_| ()) };
+    let servers = async {
+        tokio::join!(main, metrics);
+        Ok::<(), std::io::Error>(())
+    };
     tokio::pin!(servers);
 
     tracing::info!(
@@ -521,18 +530,6 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
     }
     tracing::info!("gatehouse stopped");
     outcome
-}
-
-/// Sends each response as soon as it is written. Without `TCP_NODELAY`, a response written in two
-/// parts (head, then body) waits for the client's delayed ACK of the first: 40 ms on Linux.
-fn no_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
-    use axum::serve::ListenerExt as _;
-    fn set(stream: &mut tokio::net::TcpStream) {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    }
-    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
 }
 
 /// Runs the job worker until `stop`, woken by this instance's requests and, on PostgreSQL, by

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod oauth;
 pub mod queue;
 pub mod secrets;
+pub mod server;
 pub mod telemetry;
 pub mod webhooks;
 pub mod worker;

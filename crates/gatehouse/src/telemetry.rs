@@ -76,6 +76,16 @@ fn describe() {
         "gatehouse_rate_limit_fallbacks_total",
         "Rate-limit decisions Redis could not make, decided by rate_limit.failure_mode instead."
     );
+    metrics::describe_gauge!("gatehouse_connections_open", "Open client connections, by listener.");
+    metrics::describe_gauge!("gatehouse_connections_max", "The connection cap, by listener (server.max_connections).");
+    metrics::describe_counter!(
+        "gatehouse_connections_closed_total",
+        "Connections Gatehouse closed itself, by listener and reason: header_timeout, idle_timeout, displaced (gave way at the cap), refused (at the cap with every connection busy)."
+    );
+    metrics::describe_counter!(
+        "gatehouse_accept_errors_total",
+        "Failed accepts (most often: out of file descriptors), by listener; accepting backs off from 5 ms to 1 s."
+    );
     metrics::describe_gauge!("gatehouse_cache_up", "1 while Redis is in use, 0 while its circuit breaker is open.");
 }
 

@@ -71,6 +71,11 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// The main listener's connection cap; `None` derives one from the open-file limit at start.
+    pub max_connections: Option<usize>,
+    pub header_read_timeout: Duration,
+    pub keep_alive_timeout: Duration,
+    pub max_header_bytes: usize,
     pub trusted_proxies: Vec<IpNet>,
     /// Serialized origins (`https://app.example.com`).
     pub cors_allowed_origins: Vec<String>,
@@ -363,6 +368,14 @@ fn build(r: &mut Reader) -> Option<Config> {
     let request_timeout_secs = r.number("server.request_timeout_secs", 1..=3600);
     let shutdown_timeout_secs = r.number("server.shutdown_timeout_secs", 0..=3600);
     let body_limit_bytes = r.number("server.body_limit_bytes", 1..=1 << 30);
+    let server_max_connections = if r.value("server.max_connections").is_some() {
+        r.number("server.max_connections", 1..=1_000_000)
+    } else {
+        None
+    };
+    let header_read_timeout_secs = r.number("server.header_read_timeout_secs", 1..=3600);
+    let keep_alive_timeout_secs = r.number("server.keep_alive_timeout_secs", 1..=3600);
+    let max_header_bytes = r.number("server.max_header_bytes", 1024..=1 << 20);
     let acquire_timeout_ms = r.number("database.acquire_timeout_ms", 1..=600_000);
     let migrate_on_start = r.bool("database.migrate_on_start");
     let cookie_domain = r.string("cookies.domain");
@@ -394,6 +407,10 @@ fn build(r: &mut Reader) -> Option<Config> {
             request_timeout: Duration::from_secs(request_timeout_secs?),
             shutdown_timeout: Duration::from_secs(shutdown_timeout_secs?),
             body_limit_bytes: body_limit_bytes?,
+            max_connections: server_max_connections,
+            header_read_timeout: Duration::from_secs(header_read_timeout_secs?),
+            keep_alive_timeout: Duration::from_secs(keep_alive_timeout_secs?),
+            max_header_bytes: max_header_bytes?,
             trusted_proxies,
             cors_allowed_origins,
             redirect_allowlist: redirect_allowlist?,

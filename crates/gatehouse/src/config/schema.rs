@@ -216,6 +216,33 @@ pub const SETTINGS: &[Setting] = &[
         "Largest request body accepted; larger ones get 413 `body_too_large`.",
     ),
     Setting {
+        example: Some("20000"),
+        ..setting(
+            "server.max_connections",
+            Kind::Integer,
+            None,
+            "Most connections the main listener holds open. Defaults to the open-file limit (raised to its hard limit at start) less 320 for everything else, at most 50000; a cap the limit cannot hold is a warning at start. At the cap, a new connection takes the place of the one that has waited longest for a request (never one with a request in flight); when every connection has one in flight, it is closed at once.",
+        )
+    },
+    setting(
+        "server.header_read_timeout_secs",
+        Kind::Integer,
+        Some("10"),
+        "Longest time a client may take to send a request head, from connecting or from its first byte after an idle spell; then the connection is closed without an answer.",
+    ),
+    setting(
+        "server.keep_alive_timeout_secs",
+        Kind::Integer,
+        Some("60"),
+        "How long a keep-alive connection may sit idle between requests before it is closed.",
+    ),
+    setting(
+        "server.max_header_bytes",
+        Kind::Integer,
+        Some("16384"),
+        "Largest request head (request line and headers) accepted; a larger one is answered 431 and the connection closed.",
+    ),
+    Setting {
         example: Some("[\"10.0.0.0/8\", \"127.0.0.1/32\"]"),
         ..setting(
             "server.trusted_proxies",

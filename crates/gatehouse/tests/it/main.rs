@@ -14,6 +14,7 @@ mod forward_auth;
 mod health;
 mod http;
 mod jobs;
+mod limits;
 mod metrics;
 mod oauth;
 mod openapi;

@@ -1,0 +1,258 @@
+//! Limits under hostile load, against the real binary: slow clients by the thousand, heads too
+//! large, idle connections, the connection cap, and a flood of logins on the hashing pool.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::support::binary::Server;
+use crate::support::random_master_secret;
+
+const PASSWORD: &str = "a long and unusual passphrase";
+const ORIGIN: &str = "http://localhost:8080";
+
+fn http_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(crate::support::http_client);
+    &CLIENT
+}
+
+/// A client that opens a new connection for every request, as a liveness probe does.
+fn probe_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(|| {
+        gatehouse::cli::install_tls_provider();
+        reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client")
+    });
+    &CLIENT
+}
+
+fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> Server {
+    let db = format!("sqlite://{}", dir.join("gatehouse.db").display());
+    let secret = random_master_secret();
+    let mut env = vec![
+        ("DATABASE_URL", db.as_str()),
+        ("GATEHOUSE_MASTER_SECRET", secret.as_str()),
+        ("GATEHOUSE_SERVER_LISTEN", "127.0.0.1:0"),
+        ("GATEHOUSE_PUBLIC_URL", ORIGIN),
+        ("GATEHOUSE_PASSWORD_ARGON2_MEMORY_KIB", "64"),
+        ("GATEHOUSE_PASSWORD_ARGON2_ITERATIONS", "1"),
+    ];
+    env.extend_from_slice(extra);
+    Server::start(dir, &env)
+}
+
+async fn sign_up(server: &Server, email: &str) -> String {
+    let reply = http_client()
+        .post(server.url("/v1/signup"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(reply.status().as_u16(), 201);
+    let set = reply.headers()["set-cookie"].to_str().expect("ascii");
+    set.split(';').next().expect("pair").to_owned()
+}
+
+async fn metric(server: &Server, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let text = http_client().get(server.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let lines = text.lines().map(|line| Ok(line.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("parse metrics");
+    scrape
+        .samples
+        .iter()
+        .filter(|sample| sample.metric == name)
+        .filter(|sample| labels.iter().all(|(key, value)| sample.labels.get(key) == Some(*value)))
+        .map(|sample| match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// Reads until the server closes the connection (or `limit` passes) and returns what it sent.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(limit, async {
+        let mut buf = [0_u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok().map(|()| received)
+}
+
+/// The issue's script: two processes open 21,000 connections to a default `gatehouse serve`,
+/// each sending a partial request head and nothing more. The process keeps answering: a probe
+/// on a new connection within 1 s throughout, a signed-in whoami on an established one, and every
+/// slow connection is closed within the header timeout (10 s by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_one_thousand_slow_clients_cannot_take_the_server_down() {
+    const PER_PROCESS: usize = 10_500;
+    const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    let dir = tempfile::tempdir().expect("dir");
+    // Defaults for every connection limit: the cap comes from this machine's open-file limit.
+    let server = start(dir.path(), &[("GATEHOUSE_LOG_LEVEL", "info")]);
+    let cookie = sign_up(&server, "steady@example.com").await;
+    let cap = metric(&server, "gatehouse_connections_max", &[("listener", "main")]).await;
+    assert!(cap >= 1_000.0, "the default cap is {cap}");
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/slow_clients.py");
+    let port = server.addr.port().to_string();
+    let attackers: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new("python3")
+                .args([script, "127.0.0.1", &port, &PER_PROCESS.to_string(), "30"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("start the slow clients")
+        })
+        .collect();
+    // The script stops by itself (30 s at most).
+    let attack = tokio::task::spawn_blocking(move || {
+        let mut reports = Vec::new();
+        for attacker in attackers {
+            let output = attacker.wait_with_output().expect("slow clients");
+            assert!(output.status.success(), "the slow-client script failed");
+            let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("report");
+            reports.push(report);
+        }
+        reports
+    });
+
+    let (mut probes, mut whoamis) = (0_u32, 0_u32);
+    let (mut slowest_probe, mut slowest_whoami) = (Duration::ZERO, Duration::ZERO);
+    let mut peak_open = 0.0_f64;
+    while !attack.is_finished() {
+        let asked = Instant::now();
+        let live = tokio::time::timeout(Duration::from_secs(1), probe_client().get(server.url("/health/live")).send())
+            .await
+            .expect("/health/live answers within 1 s")
+            .expect("/health/live");
+        assert_eq!(live.status().as_u16(), 200);
+        slowest_probe = slowest_probe.max(asked.elapsed());
+        probes += 1;
+
+        let asked = Instant::now();
+        let whoami = tokio::time::timeout(
+            Duration::from_secs(2),
+            http_client().get(server.url("/v1/session")).header("cookie", &cookie).send(),
+        )
+        .await
+        .expect("whoami answers")
+        .expect("whoami");
+        assert_eq!(whoami.status().as_u16(), 200);
+        slowest_whoami = slowest_whoami.max(asked.elapsed());
+        whoamis += 1;
+        if probes % 8 == 0 {
+            peak_open = peak_open.max(metric(&server, "gatehouse_connections_open", &[("listener", "main")]).await);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reports = attack.await.expect("attack");
+    let total = |key: &str| reports.iter().map(|r| r[key].as_u64().expect("count")).sum::<u64>();
+    let longest = reports.iter().map(|r| r["longest_open_secs"].as_f64().expect("secs")).fold(0.0, f64::max);
+    let header_timeouts = metric(&server, "gatehouse_connections_closed_total", &[("reason", "header_timeout")]).await;
+    let displaced = metric(&server, "gatehouse_connections_closed_total", &[("reason", "displaced")]).await;
+    let refused = metric(&server, "gatehouse_connections_closed_total", &[("reason", "refused")]).await;
+    let accept_errors = metric(&server, "gatehouse_accept_errors_total", &[]).await;
+    println!(
+        "slow clients: {} connected, {} failed to connect, {} closed by the server, longest open {longest:.1} s; \
+         cap {cap}, peak open {peak_open}; closed: {header_timeouts} at the header timeout, {displaced} displaced, \
+         {refused} refused; {accept_errors} accept errors; {probes} probes (slowest {slowest_probe:?}), \
+         {whoamis} whoami (slowest {slowest_whoami:?})",
+        total("connected"),
+        total("failed_to_connect"),
+        total("closed_by_server"),
+    );
+    assert!(total("connected") >= 20_000, "the script opened its connections: {reports:?}");
+    assert_eq!(total("still_open"), 0, "every slow connection was closed: {reports:?}");
+    assert_eq!(total("answered"), 0, "no slow connection got an answer to a head it never finished");
+    assert!(
+        longest <= (HEADER_TIMEOUT + Duration::from_millis(1500)).as_secs_f64(),
+        "slow connections closed within the header timeout; the longest stayed {longest} s"
+    );
+    assert!(header_timeouts >= 10_000.0, "{header_timeouts} closed at the header timeout");
+    assert!(probes >= 20 && whoamis >= 20, "the probes ran throughout: {probes}, {whoamis}");
+    let log = server.stop().1.join("\n");
+    assert!(!log.contains("Too many open files"), "the process never ran out of file descriptors");
+}
+
+/// A small cap and short timeouts, to see each limit do its work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_too_large_slow_heads_idle_connections_and_the_cap() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start(
+        dir.path(),
+        &[
+            ("GATEHOUSE_SERVER_MAX_CONNECTIONS", "20"),
+            ("GATEHOUSE_SERVER_HEADER_READ_TIMEOUT_SECS", "1"),
+            ("GATEHOUSE_SERVER_KEEP_ALIVE_TIMEOUT_SECS", "3"),
+        ],
+    );
+    let cookie = sign_up(&server, "capped@example.com").await;
+
+    // A head over 16 KiB: 431, then closed.
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    let big = format!("GET /v1/session HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n", "a".repeat(17 * 1024));
+    stream.write_all(big.as_bytes()).await.expect("send");
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await.expect("closed");
+    assert!(answer.starts_with(b"HTTP/1.1 431 "), "{}", String::from_utf8_lossy(&answer));
+    // Just under the limit is served.
+    let padding = "a".repeat(15 * 1024);
+    let ok = http_client().get(server.url("/health/live")).header("x-padding", &padding).send().await.expect("send");
+    assert_eq!(ok.status().as_u16(), 200);
+
+    // A head that never ends is closed, unanswered, at the header timeout.
+    let mut slow = TcpStream::connect(server.addr).await.expect("connect");
+    let sent = Instant::now();
+    slow.write_all(b"GET /v1/session HTTP/1.1\r\nHost: x\r\n").await.expect("send");
+    let answer = read_until_closed(&mut slow, Duration::from_secs(5)).await.expect("closed");
+    let took = sent.elapsed();
+    assert!(answer.is_empty(), "no answer to a head never finished");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2500), "closed after {took:?}");
+
+    // Between requests the longer keep-alive timeout applies, not the header timeout.
+    let mut idle = TcpStream::connect(server.addr).await.expect("connect");
+    idle.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("send");
+    let mut buf = [0_u8; 1024];
+    let n = idle.read(&mut buf).await.expect("answer");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200 "));
+    let answered = Instant::now();
+    let rest = read_until_closed(&mut idle, Duration::from_secs(6)).await.expect("closed when idle");
+    let idle_for = answered.elapsed();
+    assert!(rest.is_empty());
+    assert!(idle_for >= Duration::from_millis(2800) && idle_for < Duration::from_millis(4500), "idle for {idle_for:?}");
+
+    // At the cap: twenty connections that never finish a head hold every place. A signed-in
+    // client on an established connection keeps being answered, and a new connection takes the
+    // place of the slow one that has waited longest.
+    let established = reqwest::Client::new();
+    let whoami = established.get(server.url("/v1/session")).header("cookie", &cookie).send().await.expect("whoami");
+    assert_eq!(whoami.status().as_u16(), 200);
+    let mut slow = Vec::new();
+    for _ in 0..25 {
+        let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.expect("send");
+        slow.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        let whoami = established.get(server.url("/v1/session")).header("cookie", &cookie).send().await.expect("whoami");
+        assert_eq!(whoami.status().as_u16(), 200);
+        let live = probe_client().get(server.url("/health/live")).send().await.expect("probe at the cap");
+        assert_eq!(live.status().as_u16(), 200);
+    }
+    let open = metric(&server, "gatehouse_connections_open", &[("listener", "main")]).await;
+    assert!(open <= 20.0, "{open} open, cap 20");
+    let displaced = metric(&server, "gatehouse_connections_closed_total", &[("reason", "displaced")]).await;
+    assert!(displaced >= 5.0, "{displaced} displaced");
+    drop(slow);
+    server.stop();
+}
