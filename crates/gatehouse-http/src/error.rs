@@ -94,6 +94,8 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hashing(#[from] gatehouse_core::password::HashError),
+    #[error("too many sign-ins are waiting for password hashing; retry in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     /// A bug: the message is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -128,6 +130,7 @@ impl ApiError {
             ApiError::EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified", "Email not verified"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query", "Invalid query"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
+            ApiError::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
             ApiError::CsrfFailed(_) => (StatusCode::FORBIDDEN, "csrf_failed", "CSRF check failed"),
             ApiError::Missing(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiError::RedirectNotAllowed => {
@@ -216,11 +219,24 @@ pub(crate) struct Problem<'a> {
     checks: Option<&'a serde_json::Value>,
 }
 
+impl From<crate::password::PasswordError> for ApiError {
+    fn from(error: crate::password::PasswordError) -> Self {
+        match error {
+            crate::password::PasswordError::Overloaded { retry_after_secs } => {
+                ApiError::Overloaded { retry_after_secs }
+            }
+            crate::password::PasswordError::Hash(error) => ApiError::Hashing(error),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let kind = self.kind();
         let request_id = current_request_id();
-        if kind.status.is_server_error() {
+        // Load being shed is counted (gatehouse_password_hash_refused_total), not logged once per
+        // refused request: a flood would otherwise flood the log too.
+        if kind.status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
             // Logged once, here. The Display of store and internal errors carries the cause for the
             // operator; it is built from our own messages and driver errors, never from secrets.
             tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), code = kind.code, error = %self, "request failed");
@@ -249,6 +265,9 @@ impl IntoResponse for ApiError {
         | ApiError::Store(StoreError::Unavailable(_)) = self
         {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::Overloaded { retry_after_secs } = &self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         if let ApiError::RateLimited { retry_after_secs, headers } = &self {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {

@@ -93,6 +93,16 @@ pub fn document(routes: OpenApiRouter<AppState>, cookie_name: &str) -> Value {
 
 const HTTP_METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
+/// Operations that hash or verify a password, so answer `overloaded` when the hashing queue is
+/// full (`password.queue_secs`).
+const HASHING: [(&str, &str); 5] = [
+    ("post", "/v1/signup"),
+    ("post", "/v1/login"),
+    ("post", "/v1/password/reset"),
+    ("delete", "/v1/me"),
+    ("post", "/v1/admin/users"),
+];
+
 /// Routes that answer without the database, so never `database_unavailable`.
 const WITHOUT_DATABASE: [&str; 3] = ["/health/live", "/metrics", DOCUMENT_PATH];
 
@@ -147,6 +157,9 @@ fn complete_operation(path: &str, method: &str, operation: &mut Value) {
     }
     if method != "get" {
         add(403, "csrf_failed");
+    }
+    if HASHING.contains(&(method, path)) {
+        add(503, "overloaded");
     }
     if op.contains_key("requestBody") {
         for (status, code) in
@@ -219,6 +232,9 @@ fn explain(code: &str) -> &'static str {
         "internal_error" => "a bug or an unexpected failure; the request id finds it in the log",
         "timeout" => "the request took longer than `server.request_timeout_secs`",
         "database_unavailable" => "the database cannot be reached; retry shortly",
+        "overloaded" => {
+            "too many requests wait for password hashing (`password.queue_secs`); retry after `Retry-After` seconds"
+        }
         "csrf_failed" => "a cookie-authenticated request without a matching Origin or CSRF token",
         "malformed_json" => "the body is not valid JSON",
         "body_too_large" => "the body is over `server.body_limit_bytes`",

@@ -161,7 +161,8 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let probe = database.probe();
     let renderer = Arc::new(telemetry::PrometheusRenderer::new(handle, probe.clone()));
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let passwords = PasswordService::new(config.password, cores).context("setting up password hashing")?;
+    let passwords =
+        PasswordService::new(config.password, cores, config.password_queue).context("setting up password hashing")?;
     let redis_client = match &config.redis {
         Some(redis) => Some(
             Redis::connect(&RedisSettings {
@@ -310,6 +311,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             Arc::new(queue.clone()),
             Arc::new(oauth_check.clone()),
             Arc::new(secrets_check),
+            Arc::new(passwords.clone()),
         ],
         accounts: database.accounts(),
         links: database.links(),

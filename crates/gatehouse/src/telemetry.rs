@@ -86,6 +86,15 @@ fn describe() {
         "gatehouse_accept_errors_total",
         "Failed accepts (most often: out of file descriptors), by listener; accepting backs off from 5 ms to 1 s."
     );
+    metrics::describe_gauge!(
+        "gatehouse_password_hash_queue_capacity",
+        "Password hashes that may wait for a hashing thread (password.queue_secs of work at the rate measured at start)."
+    );
+    metrics::describe_gauge!("gatehouse_password_hash_queue_depth", "Password hashes waiting for a hashing thread.");
+    metrics::describe_counter!(
+        "gatehouse_password_hash_refused_total",
+        "Signups, logins, password changes and resets answered 503 overloaded because the hashing queue was full."
+    );
     metrics::describe_gauge!("gatehouse_cache_up", "1 while Redis is in use, 0 while its circuit breaker is open.");
 }
 

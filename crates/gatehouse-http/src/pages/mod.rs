@@ -376,6 +376,11 @@ impl Page {
                 self.errors.insert("email".into(), pages.say("errors.duplicate_entry", &[]));
             }
             ApiError::CsrfFailed(_) => self.error = Some(pages.say("errors.form_expired", &[])),
+            // Load being shed: counted in metrics, not logged once per refused sign-in.
+            ApiError::Overloaded { retry_after_secs } => {
+                self.retry_after_secs = Some(*retry_after_secs);
+                self.error = Some(pages.say("errors.overloaded", &[]));
+            }
             other => {
                 let key = format!("errors.{}", other.code());
                 let key = if pages.knows(&key) { key } else { "errors.internal_error".to_owned() };
@@ -615,6 +620,7 @@ mod tests {
             ApiError::Store(StoreError::Duplicate { what: String::new() }),
             ApiError::Store(StoreError::Unavailable(String::new())),
             ApiError::Internal(String::new()),
+            ApiError::Overloaded { retry_after_secs: 1 },
         ];
         for error in errors {
             assert!(pages.knows(&format!("errors.{}", error.code())), "no message for `{}`", error.code());
@@ -661,6 +667,7 @@ mod tests {
             | ApiError::InvitationEmailMismatch
             | ApiError::Store(_)
             | ApiError::Hashing(_)
+            | ApiError::Overloaded { .. }
             | ApiError::Internal(_) => {}
         }
     }

@@ -52,6 +52,8 @@ pub struct Config {
     pub audit_retention: Duration,
     pub rate_limit: RateLimitConfig,
     pub password: HashParams,
+    /// How much hashing work may wait, at the rate measured at start, before hashing is refused.
+    pub password_queue: Duration,
     pub jobs: JobsConfig,
     pub email: EmailConfig,
     pub webhooks: WebhooksConfig,
@@ -382,6 +384,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let session = session_config(r);
     let redis = redis_config(r, mode);
     let password = password_params(r, production);
+    let password_queue_secs = r.number::<u64>("password.queue_secs", 0..=300);
     let token_ttl = r.number::<u64>("tokens.access_ttl_secs", 30..=86_400);
     let algorithm = r.string("tokens.algorithm").as_deref().and_then(SigningAlgorithm::parse);
     let audience = r.string("tokens.audience");
@@ -438,6 +441,7 @@ fn build(r: &mut Reader) -> Option<Config> {
         audit_retention: Duration::from_secs(audit_retention_days? * 86_400),
         rate_limit: rate_limit?,
         password: password?,
+        password_queue: Duration::from_secs(password_queue_secs?),
         jobs: jobs?,
         email: email?,
         webhooks: webhooks?,

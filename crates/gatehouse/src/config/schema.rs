@@ -444,6 +444,12 @@ pub const SETTINGS: &[Setting] = &[
     setting("password.argon2_iterations", Kind::Integer, Some("2"), "argon2id time cost (passes over memory)."),
     setting("password.argon2_parallelism", Kind::Integer, Some("1"), "argon2id lanes per hash."),
     setting(
+        "password.queue_secs",
+        Kind::Integer,
+        Some("2"),
+        "How much password hashing may wait for a thread, in seconds of work at the rate measured at start (one hash is timed then). Past it, signup, login, password change and reset answer 503 `overloaded` at once, with Retry-After, instead of queueing until the request timeout.",
+    ),
+    setting(
         "rate_limit.enabled",
         Kind::Bool,
         Some("true"),

@@ -256,3 +256,111 @@ async fn heads_too_large_slow_heads_idle_connections_and_the_cap() {
     drop(slow);
     server.stop();
 }
+
+/// 1,000 logins at once on a default hashing pool (one thread a core, argon2id at its default
+/// cost): each is answered 200, 401 or 503 `overloaded` with `Retry-After`, and within the request
+/// timeout; none waits in a queue until it times out. What whoami's latency does meanwhile is
+/// printed here and held to its target in `bench/run`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_logins_are_answered_or_shed_never_left_to_time_out() {
+    const LOGINS: usize = 1_000;
+    const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    let secret = random_master_secret();
+    // The default argon2 cost, and no rate limit: one address sending a thousand logins is the
+    // test, and the limiter would answer most of them 429 before they reached the pool.
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("DATABASE_URL", db.as_str()),
+            ("GATEHOUSE_MASTER_SECRET", secret.as_str()),
+            ("GATEHOUSE_SERVER_LISTEN", "127.0.0.1:0"),
+            ("GATEHOUSE_PUBLIC_URL", ORIGIN),
+            ("GATEHOUSE_RATE_LIMIT_ENABLED", "false"),
+        ],
+    );
+    let cookie = sign_up(&server, "flooded@example.com").await;
+    let whoami = |client: reqwest::Client, url: String, cookie: String| async move {
+        let asked = Instant::now();
+        let reply = client.get(url).header("cookie", cookie).send().await.expect("whoami");
+        assert_eq!(reply.status().as_u16(), 200);
+        asked.elapsed()
+    };
+    let quiet = reqwest::Client::new();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(whoami(quiet.clone(), server.url("/v1/session"), cookie.clone()).await);
+    }
+
+    let flood_client = reqwest::Client::builder().pool_max_idle_per_host(LOGINS).build().expect("client");
+    let started = Instant::now();
+    let logins: Vec<_> = (0..LOGINS)
+        .map(|i| {
+            let (client, url) = (flood_client.clone(), server.url("/v1/login"));
+            let password = if i % 2 == 0 { PASSWORD } else { "not the password at all" };
+            tokio::spawn(async move {
+                let asked = Instant::now();
+                let reply = client
+                    .post(url)
+                    .json(&json!({ "email": "flooded@example.com", "password": password }))
+                    .timeout(REQUEST_TIMEOUT + Duration::from_secs(5))
+                    .send()
+                    .await
+                    .expect("login answered");
+                let status = reply.status().as_u16();
+                let retry_after = reply.headers().get("retry-after").map(|v| v.to_str().expect("ascii").to_owned());
+                let body: serde_json::Value = reply.json().await.expect("json");
+                (status, body["code"].as_str().map(str::to_owned), retry_after, asked.elapsed())
+            })
+        })
+        .collect();
+    let mut during = Vec::new();
+    while logins.iter().any(|login| !login.is_finished()) && started.elapsed() < REQUEST_TIMEOUT {
+        during.push(whoami(quiet.clone(), server.url("/v1/session"), cookie.clone()).await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut answers = Vec::new();
+    for login in logins {
+        answers.push(login.await.expect("login task"));
+    }
+    let count = |status: u16| answers.iter().filter(|(s, ..)| *s == status).count();
+    let slowest = |status: u16| answers.iter().filter(|(s, ..)| *s == status).map(|a| a.3).max().unwrap_or_default();
+    let p99 = |samples: &mut Vec<Duration>| {
+        samples.sort();
+        samples[(samples.len() * 99 / 100).min(samples.len() - 1)]
+    };
+    let health: serde_json::Value =
+        http_client().get(server.url("/health")).send().await.expect("health").json().await.expect("json");
+    println!(
+        "{LOGINS} logins in {:?}: {} × 200 (slowest {:?}), {} × 401 (slowest {:?}), {} × 503 (slowest {:?}); \
+         whoami p99 {:?} idle, {:?} during the flood ({} samples); pool: {}",
+        started.elapsed(),
+        count(200),
+        slowest(200),
+        count(401),
+        slowest(401),
+        count(503),
+        slowest(503),
+        p99(&mut idle),
+        p99(&mut during),
+        during.len(),
+        health["dependencies"]["password_hashing"]["detail"],
+    );
+    for (status, code, retry_after, took) in &answers {
+        assert!(matches!(status, 200 | 401 | 503), "a login answered {status} {code:?}");
+        assert!(*took < REQUEST_TIMEOUT, "a login took {took:?}, past the request timeout");
+        if *status == 503 {
+            assert_eq!(code.as_deref(), Some("overloaded"));
+            let retry_after: u64 = retry_after.as_deref().expect("Retry-After").parse().expect("seconds");
+            assert!(retry_after >= 1);
+        }
+    }
+    assert!(count(200) > 0 && count(401) > 0, "the pool answered some logins");
+    assert!(count(503) > 0, "a thousand logins at once are more than the queue holds");
+    let refused = metric(&server, "gatehouse_password_hash_refused_total", &[]).await;
+    assert_eq!(refused as usize, count(503), "every 503 is counted");
+    let capacity = metric(&server, "gatehouse_password_hash_queue_capacity", &[]).await;
+    assert!(capacity >= 2.0, "queue capacity {capacity}");
+    server.stop();
+}
