@@ -221,7 +221,7 @@ pub const SETTINGS: &[Setting] = &[
             "server.max_connections",
             Kind::Integer,
             None,
-            "Most connections the main listener holds open. Defaults to the open-file limit (raised to its hard limit at start) less 320 for everything else, at most 50000; a cap the limit cannot hold is a warning at start. At the cap, a new connection takes the place of the one that has waited longest for a request (never one with a request in flight); when every connection has one in flight, it is closed at once.",
+            "Most connections the main listener holds open. Defaults to the open-file limit (raised to its hard limit at start) less 256 files for everything else, 64 for connections accepted at the cap and 64 for the metrics listener, at most 50000; a cap the limit cannot hold is a warning at start. At the cap, a new connection takes the place of the one that has been sending a request head the longest (else the one idle the longest; never one with a request in flight); when every connection has a request in flight, it is closed at once.",
         )
     },
     setting(
