@@ -57,10 +57,13 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Time between two requests at the sustained rate, in milliseconds (at least 1).
+    /// Time between two requests at the sustained rate, in milliseconds (at least 1), rounded
+    /// up: a rate that does not divide into whole milliseconds is held slightly under its limit,
+    /// never over it (600 a second is one per 2 ms, 500 a second, not one per 1 ms).
     pub fn emission_interval_ms(&self) -> i64 {
         let period_ms = i64::try_from(self.period.as_millis()).unwrap_or(i64::MAX);
-        (period_ms / i64::from(self.limit.max(1))).max(1)
+        let limit = i64::from(self.limit.max(1));
+        (period_ms / limit + i64::from(period_ms % limit != 0)).max(1)
     }
 
     /// How far ahead of now the TAT may run: the whole burst.
@@ -187,5 +190,84 @@ mod tests {
         assert_eq!(unchanged, tat, "a refusal costs nothing");
         let (expensive, _) = decide(&p, 0, None, 6);
         assert!(!expensive.allowed, "a cost above the burst never passes");
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn policies() -> impl Strategy<Value = Policy> {
+            (1_u32..=2_000, 1_u64..=600, 1_u32..=200)
+                .prop_map(|(limit, period_secs, burst)| policy(limit, period_secs, burst))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+            /// However requests are timed, no span of one period admits more than the burst plus
+            /// the limit: the edge of a window never doubles it, and rounding never raises it.
+            #[test]
+            fn no_period_admits_more_than_the_limit_plus_the_burst(
+                (policy, gaps) in policies().prop_flat_map(|policy| {
+                    // Floods (gaps of 0 to a few ms) and paced traffic (around the interval), long
+                    // enough to pass the limit plus the burst twice over.
+                    let interval = policy.emission_interval_ms();
+                    let longest = prop_oneof![Just(0), Just(1), Just(3), Just(interval), Just(interval * 3)];
+                    let requests = 2 * (policy.limit + policy.burst) as usize + 10;
+                    let gaps = longest.prop_flat_map(move |longest| proptest::collection::vec(0..=longest, requests));
+                    (Just(policy), gaps)
+                }),
+                start in 0_i64..=1_000_000_000,
+            ) {
+                let period_ms = i64::try_from(policy.period.as_millis()).expect("ms");
+                let mut now = start;
+                let mut tat = None;
+                let mut allowed = Vec::new();
+                for gap in gaps {
+                    now += gap;
+                    let (decision, stored) = decide(&policy, now, tat, 1);
+                    tat = Some(stored);
+                    prop_assert!(decision.remaining <= policy.burst, "remaining {} > burst", decision.remaining);
+                    if decision.allowed {
+                        allowed.push(now);
+                    } else {
+                        prop_assert!(decision.retry_after_ms > 0);
+                    }
+                }
+                let bound = (policy.limit + policy.burst) as usize;
+                // For each allowed request, the ones allowed in the period that starts with it.
+                let mut end = 0;
+                for (first, at) in allowed.iter().enumerate() {
+                    while end < allowed.len() && allowed[end] < at + period_ms {
+                        end += 1;
+                    }
+                    let within = end - first;
+                    prop_assert!(within <= bound, "{within} allowed in one period from {at}; limit + burst is {bound}");
+                }
+            }
+
+            /// A refused request is told exactly when it would pass: not a millisecond sooner, and
+            /// then it does.
+            #[test]
+            fn retry_after_is_exact(
+                policy in policies(),
+                cost in 1_u32..=5,
+                flood in 1_u32..=400,
+                now in 0_i64..=1_000_000_000,
+            ) {
+                let mut tat = None;
+                for _ in 0..flood {
+                    tat = Some(decide(&policy, now, tat, 1).1);
+                }
+                let (decision, stored) = decide(&policy, now, tat, cost);
+                if !decision.allowed && cost <= policy.burst {
+                    prop_assert_eq!(stored, tat.expect("tat"), "a refusal stores nothing");
+                    let wait = decision.retry_after_ms;
+                    prop_assert!(!decide(&policy, now + wait - 1, tat, cost).0.allowed);
+                    prop_assert!(decide(&policy, now + wait, tat, cost).0.allowed);
+                }
+            }
+        }
     }
 }

@@ -389,4 +389,56 @@ mod tests {
         assert!(!endpoint(&["user.created"]).wants("user.deleted"));
         assert!(endpoint(&["*"]).wants("anything.at_all"));
     }
+
+    mod properties {
+        use hmac::{Hmac, Mac as _};
+        use proptest::prelude::*;
+        use sha2::Sha256;
+
+        use super::*;
+
+        /// What a receiver does (Standard Webhooks): HMAC-SHA256 over `id.timestamp.body`,
+        /// compared in constant time by the hmac crate.
+        fn verifies(secret: &[u8], id: &str, timestamp: i64, body: &[u8], signature: &str) -> bool {
+            let Some(encoded) = signature.strip_prefix("v1,") else { return false };
+            let Ok(tag) = STANDARD.decode(encoded) else { return false };
+            let mut mac = <Hmac<Sha256> as hmac::Mac>::new_from_slice(secret).expect("any key length");
+            mac.update(format!("{id}.{timestamp}.").as_bytes());
+            mac.update(body);
+            mac.verify_slice(&tag).is_ok()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+            /// A signature verifies for exactly what was signed: changing any byte of the body,
+            /// the id, the timestamp or the secret fails it.
+            #[test]
+            fn a_signature_holds_for_what_was_signed_and_nothing_else(
+                secret in proptest::collection::vec(any::<u8>(), 1..64),
+                id in "msg_[A-Za-z0-9]{1,32}",
+                timestamp in 0_i64..=4_000_000_000,
+                body in proptest::collection::vec(any::<u8>(), 0..512),
+                at in any::<prop::sample::Index>(),
+                flip in 1_u8..=255,
+            ) {
+                let signature = WebhookSecret::from_bytes(secret.clone()).sign(&id, timestamp, &body);
+                prop_assert!(verifies(&secret, &id, timestamp, &body, &signature));
+                if !body.is_empty() {
+                    let mut changed = body.clone();
+                    changed[at.index(body.len())] ^= flip;
+                    prop_assert!(!verifies(&secret, &id, timestamp, &changed, &signature));
+                }
+                let mut other_id = id.clone().into_bytes();
+                let i = at.index(other_id.len());
+                other_id[i] = if other_id[i] == b'x' { b'y' } else { b'x' };
+                let other_id = String::from_utf8(other_id).expect("ascii");
+                prop_assert!(!verifies(&secret, &other_id, timestamp, &body, &signature));
+                prop_assert!(!verifies(&secret, &id, timestamp + 1, &body, &signature));
+                let mut other_secret = secret.clone();
+                other_secret[at.index(secret.len())] ^= flip;
+                prop_assert!(!verifies(&other_secret, &id, timestamp, &body, &signature));
+            }
+        }
+    }
 }

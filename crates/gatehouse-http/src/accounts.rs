@@ -126,6 +126,27 @@ async fn signup_json(
     })
 }
 
+/// The signup body's fields, parsed, or every invalid one named in one `validation_failed`.
+pub(crate) fn validate_signup(body: &SignupRequest) -> Result<(EmailAddress, Password, Option<String>), ApiError> {
+    let email = EmailAddress::parse(&body.email);
+    let password = Password::new(&body.password);
+    let name = parse_name(body.name.as_deref());
+    let mut errors = Vec::new();
+    if let Err(error) = &email {
+        errors.push(field("email", error));
+    }
+    if let Err(error) = &password {
+        errors.push(field("password", error));
+    }
+    if let Err(error) = &name {
+        errors.push(field("name", error));
+    }
+    match (email, password, name) {
+        (Ok(email), Ok(password), Ok(name)) => Ok((email, password, name)),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
 /// A new account, and its session unless login waits for a verified address.
 pub(crate) struct SignedUp {
     pub(crate) user: User,
@@ -140,22 +161,7 @@ pub(crate) async fn sign_up(
     body: &SignupRequest,
     return_to: Option<&str>,
 ) -> Result<SignedUp, ApiError> {
-    let email = EmailAddress::parse(&body.email);
-    let password = Password::new(&body.password);
-    let name = parse_name(body.name.as_deref());
-    let mut errors = Vec::new();
-    if let Err(error) = &email {
-        errors.push(field("email", error));
-    }
-    if let Err(error) = &password {
-        errors.push(field("password", error));
-    }
-    if let Err(error) = &name {
-        errors.push(field("name", error));
-    }
-    let (Ok(email), Ok(password), Ok(name)) = (email, password, name) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let (email, password, name) = validate_signup(body)?;
 
     let services = state.services();
     let password_hash = services.passwords.hash(password).await?;

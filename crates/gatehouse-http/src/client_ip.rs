@@ -172,4 +172,133 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "198.51.100.7")]);
         assert_eq!(resolve(ip("::ffff:10.0.0.2"), &h, &nets(&["10.0.0.0/8"])), ip("198.51.100.7"));
     }
+
+    mod properties {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TRUSTED: [&str; 3] = ["10.0.0.0/8", "192.168.0.0/16", "fd00::/8"];
+
+        fn addresses() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+                any::<[u16; 8]>().prop_map(|s| IpAddr::V6(Ipv6Addr::from(s))),
+                // Inside the trusted ranges, and IPv4-mapped ones.
+                any::<[u8; 3]>().prop_map(|b| IpAddr::V4(Ipv4Addr::new(10, b[0], b[1], b[2]))),
+                any::<[u8; 2]>().prop_map(|b| IpAddr::V4(Ipv4Addr::new(192, 168, b[0], b[1]))),
+                any::<u16>().prop_map(|n| IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, n))),
+                any::<[u8; 3]>().prop_map(|b| IpAddr::V6(Ipv4Addr::new(10, b[0], b[1], b[2]).to_ipv6_mapped())),
+            ]
+        }
+
+        /// Addresses inside the trusted ranges (the proxies).
+        fn proxies() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 3]>().prop_map(|b| IpAddr::V4(Ipv4Addr::new(10, b[0], b[1], b[2]))),
+                any::<u16>().prop_map(|n| IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, n))),
+                any::<[u8; 3]>().prop_map(|b| IpAddr::V6(Ipv4Addr::new(10, b[0], b[1], b[2]).to_ipv6_mapped())),
+            ]
+        }
+
+        /// Addresses outside them.
+        fn outsiders() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+                any::<[u16; 8]>().prop_map(|s| IpAddr::V6(Ipv6Addr::from(s))),
+            ]
+            .prop_filter("outside the trusted ranges", |ip| !trusted(ip))
+        }
+
+        fn trusted(ip: &IpAddr) -> bool {
+            nets(&TRUSTED).iter().any(|net| net.contains(&canonical(*ip)))
+        }
+
+        /// The chain as X-Forwarded-For, in one header or one header per hop, and as Forwarded
+        /// (IPv6 quoted and bracketed, some hops with ports).
+        fn written(hops: &[IpAddr], style: u8, ports: &[bool]) -> HeaderMap {
+            let mut map = HeaderMap::new();
+            let node = |(i, ip): (usize, &IpAddr)| match (ip, ports[i % ports.len()]) {
+                (IpAddr::V4(v4), true) => format!("{v4}:4711"),
+                (IpAddr::V6(v6), true) => format!("\"[{v6}]:4711\""),
+                (IpAddr::V6(v6), false) => format!("\"[{v6}]\""),
+                (IpAddr::V4(v4), false) => v4.to_string(),
+            };
+            match style {
+                0 => {
+                    let list: Vec<String> = hops.iter().map(ToString::to_string).collect();
+                    map.append("x-forwarded-for", HeaderValue::from_str(&list.join(", ")).expect("header"));
+                }
+                1 => {
+                    for hop in hops {
+                        map.append("x-forwarded-for", HeaderValue::from_str(&hop.to_string()).expect("header"));
+                    }
+                }
+                _ => {
+                    let list: Vec<String> =
+                        hops.iter().enumerate().map(|hop| format!("for={};proto=https", node(hop))).collect();
+                    map.append("forwarded", HeaderValue::from_str(&list.join(", ")).expect("header"));
+                }
+            }
+            map
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+            /// A peer outside the trusted proxies is the client, whatever it claims.
+            #[test]
+            fn an_untrusted_peer_is_the_client_whatever_it_sends(
+                peer in outsiders(),
+                xff in "[0-9a-f.:, \\[\\]]{0,60}",
+                forwarded in "[a-z0-9=;,.:\" \\[\\]]{0,60}",
+            ) {
+                let mut map = HeaderMap::new();
+                map.append("x-forwarded-for", HeaderValue::from_str(&xff).expect("header"));
+                map.append("forwarded", HeaderValue::from_str(&forwarded).expect("header"));
+                prop_assert_eq!(resolve(peer, &map, &nets(&TRUSTED)), peer);
+            }
+
+            /// Through trusted proxies the client is the nearest hop outside them (the leftmost
+            /// when all are inside), and every way of writing the chain gives the same answer.
+            #[test]
+            fn the_client_is_the_nearest_untrusted_hop_however_the_chain_is_written(
+                peer in proxies(),
+                hops in proptest::collection::vec(addresses(), 0..8),
+                ports in proptest::collection::vec(any::<bool>(), 1..8),
+            ) {
+                let expected = match hops.iter().rposition(|hop| !trusted(hop)) {
+                    Some(nearest) => hops[nearest],
+                    None => hops.first().copied().unwrap_or(peer),
+                };
+                for style in 0..3 {
+                    let map = written(&hops, style, &ports);
+                    prop_assert_eq!(resolve(peer, &map, &nets(&TRUSTED)), expected, "style {}", style);
+                }
+            }
+
+            /// Any header bytes are read without a panic; the answer is the peer or an address
+            /// the headers named.
+            #[test]
+            fn any_forwarding_headers_are_read_safely(
+                peer in proxies(),
+                raw in proptest::collection::vec(any::<u8>(), 0..200),
+                name in prop_oneof![Just("x-forwarded-for"), Just("forwarded")],
+            ) {
+                if let Ok(value) = HeaderValue::from_bytes(&raw) {
+                    let mut map = HeaderMap::new();
+                    map.append(name, value);
+                    let client = resolve(peer, &map, &nets(&TRUSTED));
+                    let sent = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+                    let named = match client {
+                        IpAddr::V4(v4) => sent.contains(&v4.to_string()),
+                        IpAddr::V6(_) => sent.contains(':'),
+                    };
+                    prop_assert!(client == peer || named, "{} from {:?}", client, sent);
+                }
+            }
+        }
+    }
 }

@@ -330,4 +330,93 @@ mod tests {
         assert_eq!(body["errors"][0]["field"], "email");
         assert_eq!(body["status"], 422);
     }
+
+    mod properties {
+        use std::collections::BTreeSet;
+
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::accounts::{SignupRequest, validate_signup};
+        use crate::extract::json_body;
+
+        fn answer(error: ApiError) -> (StatusCode, serde_json::Value) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            runtime.block_on(body_of(error))
+        }
+
+        fn leaf() -> impl Strategy<Value = serde_json::Value> {
+            prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<String>().prop_map(serde_json::Value::from),
+                "[a-z]{1,8}@[a-z]{1,8}\\.[a-z]{2,3}".prop_map(serde_json::Value::from),
+                "[ -~]{0,140}".prop_map(serde_json::Value::from),
+            ]
+        }
+
+        /// Signup bodies: objects with the expected keys and others, values of any type, and
+        /// bytes that are not JSON at all.
+        fn bodies() -> impl Strategy<Value = Vec<u8>> {
+            let key = prop_oneof![Just("email"), Just("password"), Just("name"), Just("extra")];
+            let object = proptest::collection::btree_map(key, leaf(), 0..4)
+                .prop_map(|fields| serde_json::to_vec(&fields).expect("json"));
+            prop_oneof![
+                4 => object,
+                1 => proptest::collection::vec(any::<u8>(), 0..64),
+                1 => leaf().prop_map(|value| serde_json::to_vec(&value).expect("json")),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+            /// Every signup body is accepted or refused with a stable 4xx code as problem+json; a
+            /// validation failure names each bad field once, and only fields the body has.
+            #[test]
+            fn every_body_is_accepted_or_refused_with_a_stable_code(body in bodies()) {
+                let mut headers = http::HeaderMap::new();
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let outcome = json_body::<SignupRequest>(&headers, &body).and_then(|request| validate_signup(&request));
+                if let Err(error) = outcome {
+                    let code = error.code();
+                    prop_assert!(["malformed_json", "invalid_body", "validation_failed"].contains(&code), "{}", code);
+                    let (status, problem) = answer(error);
+                    prop_assert!(status.is_client_error());
+                    prop_assert_eq!(problem["status"].as_u64(), Some(u64::from(status.as_u16())));
+                    prop_assert_eq!(problem["code"].as_str(), Some(code));
+                    if code == "validation_failed" {
+                        let errors = problem["errors"].as_array().expect("errors");
+                        prop_assert!(!errors.is_empty());
+                        let fields: Vec<&str> = errors.iter().map(|e| e["field"].as_str().expect("field")).collect();
+                        let unique: BTreeSet<&str> = fields.iter().copied().collect();
+                        prop_assert_eq!(unique.len(), fields.len(), "each field once: {:?}", fields);
+                        prop_assert!(fields.iter().all(|f| ["email", "password", "name"].contains(f)), "{:?}", fields);
+                        prop_assert!(errors.iter().all(|e| !e["message"].as_str().unwrap_or_default().is_empty()));
+                    } else {
+                        prop_assert!(problem.get("errors").is_none());
+                    }
+                }
+            }
+
+            /// Field errors reach the client exactly as made, whatever characters they hold.
+            #[test]
+            fn field_errors_round_trip_through_problem_json(
+                made in proptest::collection::vec((any::<String>(), any::<String>()), 1..6),
+            ) {
+                let errors: Vec<FieldError> =
+                    made.iter().map(|(field, message)| FieldError { field: field.clone(), message: message.clone() }).collect();
+                let (status, problem) = answer(ApiError::Validation(errors));
+                prop_assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+                let back: Vec<(String, String)> = problem["errors"]
+                    .as_array()
+                    .expect("errors")
+                    .iter()
+                    .map(|e| (e["field"].as_str().expect("field").to_owned(), e["message"].as_str().expect("message").to_owned()))
+                    .collect();
+                prop_assert_eq!(back, made);
+            }
+        }
+    }
 }

@@ -39,20 +39,37 @@ pub struct LimitKey<'a> {
 }
 
 impl LimitKey<'_> {
+    /// `policy:part:part…`, each part escaped so that no value can pass for another's: an
+    /// account `a:b` with route `c` is not the account `a` with route `b:c`.
     fn for_policy(&self, policy: &Policy) -> Option<String> {
-        let mut key = policy.name.clone();
+        let mut key = String::with_capacity(64);
+        push_escaped(&mut key, &policy.name);
         for part in &policy.key {
             key.push(':');
             match part {
                 // An unknown client IP (no socket, as in-process) still counts, as one client.
-                KeyPart::Ip => key.push_str(&self.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())),
+                KeyPart::Ip => match self.ip {
+                    Some(ip) => push_escaped(&mut key, &ip.to_string()),
+                    None => key.push_str("unknown"),
+                },
                 KeyPart::User => key.push_str(&self.user?.to_string()),
-                KeyPart::Account => key.push_str(self.account?),
-                KeyPart::Route => key.push_str(self.route),
+                KeyPart::Account => push_escaped(&mut key, self.account?),
+                KeyPart::Route => push_escaped(&mut key, self.route),
                 KeyPart::ApiKey => key.push_str(&self.api_key?.to_string()),
             }
         }
         Some(key)
+    }
+}
+
+/// Appends `value` with `%` and `:` percent-encoded, so a part never contains the separator.
+fn push_escaped(key: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            ':' => key.push_str("%3A"),
+            c => key.push(c),
+        }
     }
 }
 
@@ -234,4 +251,122 @@ pub(crate) async fn decide(
         retry_after_ms: decision.retry_after_ms,
     })
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn parts() -> impl Strategy<Value = Vec<KeyPart>> {
+        let part = prop_oneof![
+            Just(KeyPart::Ip),
+            Just(KeyPart::User),
+            Just(KeyPart::Account),
+            Just(KeyPart::Route),
+            Just(KeyPart::ApiKey),
+        ];
+        proptest::collection::vec(part, 1..4)
+    }
+
+    /// Values from a tiny alphabet holding the separator and the escape, so that values which
+    /// would run together (`a:` + `b` and `a` + `:b`, or `:` and a literal `%3A`) come up often.
+    fn text() -> impl Strategy<Value = String> {
+        const PIECES: [&str; 10] = ["", "a", ":", "a:", ":a", "a:a", "%", "%3A", "%25", "a%3Aa"];
+        proptest::sample::select(PIECES.as_slice()).prop_map(str::to_owned)
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Owned {
+        ip: Option<IpAddr>,
+        user: Option<Uuid>,
+        account: Option<String>,
+        route: String,
+        api_key: Option<Uuid>,
+    }
+
+    fn keys() -> impl Strategy<Value = Owned> {
+        let ip = proptest::option::of(prop_oneof![
+            any::<[u8; 4]>().prop_map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+            any::<[u16; 8]>().prop_map(|s| IpAddr::V6(Ipv6Addr::from(s))),
+            (0_u16..4).prop_map(|n| IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, n))),
+        ]);
+        let id = proptest::option::of((0_u128..4).prop_map(Uuid::from_u128));
+        (ip, id.clone(), proptest::option::of(text()), text(), id)
+            .prop_map(|(ip, user, account, route, api_key)| Owned { ip, user, account, route, api_key })
+    }
+
+    impl Owned {
+        fn key(&self) -> LimitKey<'_> {
+            LimitKey {
+                ip: self.ip,
+                user: self.user,
+                account: self.account.as_deref(),
+                route: &self.route,
+                api_key: self.api_key,
+            }
+        }
+
+        /// What the policy counts by: the values of its parts.
+        fn counted(&self, parts: &[KeyPart]) -> Vec<Option<String>> {
+            parts
+                .iter()
+                .map(|part| match part {
+                    KeyPart::Ip => Some(self.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())),
+                    KeyPart::User => self.user.map(|id| id.to_string()),
+                    KeyPart::Account => self.account.clone(),
+                    KeyPart::Route => Some(self.route.clone()),
+                    KeyPart::ApiKey => self.api_key.map(|id| id.to_string()),
+                })
+                .collect()
+        }
+    }
+
+    /// Undoes the escaping of one key segment.
+    fn unescape(segment: &str) -> String {
+        let mut out = String::new();
+        let mut rest = segment;
+        while let Some(at) = rest.find('%') {
+            out.push_str(&rest[..at]);
+            let code = rest.get(at + 1..at + 3).expect("an escape is % and two hex digits");
+            out.push(char::from(u8::from_str_radix(code, 16).expect("hex")));
+            rest = &rest[at + 3..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+        /// Two requests share a bucket exactly when the parts the policy counts by are equal, and
+        /// a request lacking a part the policy needs is not counted by it.
+        #[test]
+        fn requests_share_a_bucket_exactly_when_what_is_counted_is_equal(
+            parts in parts(),
+            name in proptest::sample::select(["a", "a:", "%3A"].as_slice()),
+            a in keys(),
+            b in keys(),
+        ) {
+            let policy = Policy { name: name.to_owned(), limit: 1, period: Duration::from_secs(1), burst: 1, key: parts.clone() };
+            let (counted_a, counted_b) = (a.counted(&parts), b.counted(&parts));
+            let (key_a, key_b) = (a.key().for_policy(&policy), b.key().for_policy(&policy));
+            prop_assert_eq!(key_a.is_some(), counted_a.iter().all(Option::is_some));
+            prop_assert_eq!(key_b.is_some(), counted_b.iter().all(Option::is_some));
+            if let (Some(key_a), Some(key_b)) = (&key_a, &key_b) {
+                prop_assert_eq!(key_a == key_b, counted_a == counted_b, "{} vs {}", key_a, key_b);
+            }
+            // Stronger: a key reads back as the policy and each counted value, so no two
+            // different requests can ever share one.
+            if let Some(key) = key_a {
+                let segments: Vec<String> = key.split(':').map(unescape).collect();
+                let mut expected = vec![policy.name.clone()];
+                expected.extend(counted_a.into_iter().flatten());
+                prop_assert_eq!(segments, expected, "{}", key);
+            }
+        }
+    }
 }

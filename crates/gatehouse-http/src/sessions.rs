@@ -369,4 +369,67 @@ mod tests {
         assert_eq!(cookie_value(&headers, "gatehouse_session"), Some("abc"));
         assert_eq!(cookie_value(&headers, "missing"), None);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn names() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("gatehouse_session".to_owned()),
+                Just("gatehouse_sessionx".to_owned()),
+                Just("xgatehouse_session".to_owned()),
+                Just("Gatehouse_Session".to_owned()),
+                "[A-Za-z0-9_-]{1,10}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+            /// The value of the first cookie with exactly the wanted name, across any number of
+            /// `Cookie` headers and however the pairs are spaced; look-alike names never match.
+            #[test]
+            fn the_first_cookie_with_exactly_that_name_is_found(
+                cookies in proptest::collection::vec((names(), "[A-Za-z0-9%._~+/=-]{0,24}"), 0..8),
+                separators in proptest::collection::vec(prop_oneof![Just("; "), Just(";"), Just(";  ")], 8),
+                headers_at in proptest::collection::vec(any::<bool>(), 8),
+            ) {
+                let mut headers = HeaderMap::new();
+                let mut current = String::new();
+                for (i, (name, value)) in cookies.iter().enumerate() {
+                    if !current.is_empty() {
+                        if headers_at[i] {
+                            headers.append(header::COOKIE, HeaderValue::from_str(&current).expect("header"));
+                            current.clear();
+                        } else {
+                            current.push_str(separators[i]);
+                        }
+                    }
+                    current.push_str(&format!("{name}={value}"));
+                }
+                if !current.is_empty() {
+                    headers.append(header::COOKIE, HeaderValue::from_str(&current).expect("header"));
+                }
+                let expected = cookies.iter().find(|(name, _)| name == "gatehouse_session").map(|(_, value)| value.as_str());
+                prop_assert_eq!(cookie_value(&headers, "gatehouse_session"), expected);
+            }
+
+            /// Any bytes a client sends as a `Cookie` header are read without a panic, and what
+            /// is found is a substring of what was sent.
+            #[test]
+            fn any_cookie_header_is_read_safely(raw in proptest::collection::vec(any::<u8>(), 0..256)) {
+                if let Ok(value) = HeaderValue::from_bytes(&raw) {
+                    let mut headers = HeaderMap::new();
+                    headers.append(header::COOKIE, value);
+                    if let Some(found) = cookie_value(&headers, "gatehouse_session") {
+                        let sent = String::from_utf8_lossy(&raw);
+                        let pair = format!("gatehouse_session={found}");
+                        prop_assert!(sent.contains(&pair), "{} not in {}", pair, sent);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -164,4 +164,88 @@ mod tests {
         assert!(RedirectPrefix::parse("https://u:p@app.example.com/").is_err());
         assert!(RedirectPrefix::parse("https://app.example.com/?x=1").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Pieces an attacker would combine: the allowed hosts, look-alikes, and every character
+        /// a URL parser treats specially.
+        fn pieces() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("https://".to_owned()),
+                Just("http://".to_owned()),
+                Just("//".to_owned()),
+                Just("app.example.com".to_owned()),
+                Just("auth.example.com".to_owned()),
+                Just("example.com".to_owned()),
+                Just("evil.com".to_owned()),
+                Just("/docs".to_owned()),
+                Just("/".to_owned()),
+                Just("@".to_owned()),
+                Just(":".to_owned()),
+                Just(".".to_owned()),
+                Just("\\".to_owned()),
+                Just("%2e".to_owned()),
+                Just("%40".to_owned()),
+                Just("?".to_owned()),
+                Just("#".to_owned()),
+                Just(":443".to_owned()),
+                Just(":8443".to_owned()),
+                Just("user:pass@".to_owned()),
+                "[a-z0-9.-]{1,8}",
+                any::<char>().prop_map(String::from),
+            ];
+            proptest::collection::vec(piece, 1..10).prop_map(|parts| parts.concat())
+        }
+
+        /// Where a browser would really go: the WHATWG parse of the target.
+        fn lands_inside(list: &RedirectAllowlist, target: &Url) -> bool {
+            let fresh = Url::parse(target.as_str()).expect("a returned URL parses again");
+            fresh == *target
+                && fresh.username().is_empty()
+                && fresh.password().is_none()
+                && list.prefixes.iter().any(|prefix| {
+                    fresh.origin() == prefix.origin
+                        && (fresh.path() == prefix.path.trim_end_matches('/')
+                            || fresh.path().starts_with(&format!("{}/", prefix.path.trim_end_matches('/'))))
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+            /// Whatever is asked for, an allowed target lands inside an allowed prefix, as the
+            /// browser will parse it.
+            #[test]
+            fn an_allowed_target_always_lands_inside_an_allowed_prefix(requested in pieces()) {
+                let list = allowlist();
+                if let Ok(target) = list.check(Some(&requested)) {
+                    prop_assert!(lands_inside(&list, &target), "{requested:?} allowed as {target}");
+                }
+            }
+
+            /// And every plain path under an allowed prefix is allowed.
+            #[test]
+            fn every_path_under_an_allowed_prefix_is_allowed(
+                prefix in prop_oneof![
+                    Just("https://app.example.com/"),
+                    Just("https://auth.example.com/"),
+                    Just("https://example.com/docs/"),
+                ],
+                path in "[A-Za-z0-9._~-]{0,12}(/[A-Za-z0-9._~-]{1,12}){0,4}",
+                query in proptest::option::of("[A-Za-z0-9=&]{0,20}"),
+            ) {
+                let mut target = format!("{prefix}{path}");
+                if let Some(query) = query {
+                    target.push('?');
+                    target.push_str(&query);
+                }
+                let dots = path.split('/').any(|segment| segment == "." || segment == "..");
+                let allowed = allowlist().check(Some(&target));
+                prop_assert!(allowed.is_ok() || dots, "{target} refused");
+            }
+        }
+    }
 }
