@@ -234,9 +234,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let kind = self.kind();
         let request_id = current_request_id();
-        // Load being shed is counted (gatehouse_password_hash_refused_total), not logged once per
-        // refused request: a flood would otherwise flood the log too.
-        if kind.status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
+        // Load being shed is counted (gatehouse_password_hash_refused_total), and readiness saying
+        // "not ready" is its answer, not a failure: neither is logged once per request, or a flood
+        // or a probe every second would flood the log too.
+        if kind.status.is_server_error() && !matches!(self, ApiError::Overloaded { .. } | ApiError::NotReady { .. }) {
             // Logged once, here. The Display of store and internal errors carries the cause for the
             // operator; it is built from our own messages and driver errors, never from secrets.
             tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), code = kind.code, error = %self, "request failed");

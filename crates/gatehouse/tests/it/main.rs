@@ -18,6 +18,7 @@ mod limits;
 mod metrics;
 mod oauth;
 mod openapi;
+mod outages;
 mod pages;
 mod privacy;
 mod rate_limit;

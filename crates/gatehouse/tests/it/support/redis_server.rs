@@ -133,6 +133,25 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.ports[0])
     }
 
+    /// Kills a [`single`](Self::single) Redis with SIGKILL, as a crash or an OOM kill would.
+    pub fn kill(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.children.clear();
+        wait_until("the killed Redis refusing connections", || !answers_tcp(self.ports[0]));
+    }
+
+    /// Starts a [`single`](Self::single) Redis again on the same port, empty (it keeps nothing on
+    /// disk).
+    pub fn restart(&mut self) {
+        let port = self.ports[0];
+        self.children.push(spawn(self._dir.path(), &["--port".into(), port.to_string()]));
+        wait_until("the restarted Redis answering PING", || redis_cli(port, &["PING"]).contains("PONG"));
+        assert_eq!(redis_cli(port, &["DBSIZE"]).trim(), "0", "the restarted Redis is empty");
+    }
+
     /// Three masters sharing the 16,384 slots.
     pub fn cluster() -> Self {
         let dir = tempfile::tempdir().expect("dir");
