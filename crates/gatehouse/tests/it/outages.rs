@@ -309,7 +309,7 @@ async fn redis_killed_and_restarted_empty_under_load() {
     let started = Instant::now();
     let until = Duration::from_secs(10);
     let mut load = Vec::new();
-    for cookie in valid.iter().cloned() {
+    for cookie in valid.clone() {
         let (tally, url) = (Arc::clone(&tally), server.url("/v1/session"));
         load.push(tokio::spawn(async move {
             while started.elapsed() < until {
