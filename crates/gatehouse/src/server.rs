@@ -105,7 +105,8 @@ pub fn raise_file_limit() -> Option<u64> {
 }
 
 /// The connection cap for the main listener: the configured one, or one that leaves
-/// [`FD_HEADROOM`] and the metrics listener's share of `file_limit`. A configured cap the limit
+/// [`FD_HEADROOM`], [`OVERFLOW`] and the metrics listener's share of `file_limit` (but at least
+/// half of a very low limit). A configured cap the limit
 /// cannot hold is kept, with a warning that names the fix.
 pub fn main_connection_cap(configured: Option<usize>, file_limit: Option<u64>, metrics_listener: bool) -> usize {
     let others = FD_HEADROOM + OVERFLOW as u64 + if metrics_listener { METRICS_MAX_CONNECTIONS as u64 } else { 0 };
@@ -126,7 +127,8 @@ pub fn main_connection_cap(configured: Option<usize>, file_limit: Option<u64>, m
         }
         (Some(cap), None) => cap,
         (None, Some(limit)) => {
-            let cap = limit.saturating_sub(others).clamp(1, DEFAULT_MAX_CONNECTIONS);
+            // On a very low limit, half of it still serves (accepting past the limit backs off).
+            let cap = limit.saturating_sub(others).max(limit / 2).clamp(1, DEFAULT_MAX_CONNECTIONS);
             if cap < 1_000 {
                 tracing::warn!(
                     open_file_limit = limit,
@@ -621,7 +623,7 @@ mod tests {
         assert_eq!(main_connection_cap(None, Some(20_000), true), 20_000 - 256 - 64 - 64);
         assert_eq!(main_connection_cap(None, Some(1 << 20), false), 50_000);
         assert_eq!(main_connection_cap(None, None, false), 50_000);
-        assert_eq!(main_connection_cap(None, Some(100), false), 1);
+        assert_eq!(main_connection_cap(None, Some(100), false), 50, "half a very low limit");
         assert_eq!(main_connection_cap(Some(30_000), Some(20_000), false), 30_000, "a configured cap is kept");
     }
 

@@ -364,3 +364,66 @@ async fn a_thousand_concurrent_logins_are_answered_or_shed_never_left_to_time_ou
     assert!(capacity >= 2.0, "queue capacity {capacity}");
     server.stop();
 }
+
+/// Out of file descriptors: a process allowed 160 files, configured for more connections than
+/// that, warns at start naming the fix; when clients take every descriptor, accepting backs off,
+/// every failed accept is counted, the log says so once when it starts and once when it stops,
+/// and the process answers again when the connections are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_file_descriptors_backs_off_is_counted_and_logged_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    let secret = random_master_secret();
+    let server = Server::start_with_file_limit(
+        dir.path(),
+        &[
+            ("DATABASE_URL", db.as_str()),
+            ("GATEHOUSE_MASTER_SECRET", secret.as_str()),
+            ("GATEHOUSE_SERVER_LISTEN", "127.0.0.1:0"),
+            ("GATEHOUSE_PUBLIC_URL", ORIGIN),
+            ("GATEHOUSE_SERVER_MAX_CONNECTIONS", "1000"),
+            ("GATEHOUSE_SERVER_HEADER_READ_TIMEOUT_SECS", "3"),
+        ],
+        160,
+    );
+    // More connections than the process has descriptors, each sending nothing.
+    let mut held = Vec::new();
+    for _ in 0..220 {
+        held.push(TcpStream::connect(server.addr).await.expect("connect (the kernel queues it)"));
+    }
+    // They reach the header timeout; the ones accepted late, a little after.
+    let mut answered = None;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let probe = tokio::time::timeout(Duration::from_secs(1), probe_client().get(server.url("/health/live")).send());
+        if let Ok(Ok(reply)) = probe.await
+            && reply.status().as_u16() == 200
+            && started.elapsed() > Duration::from_secs(3)
+        {
+            answered = Some(started.elapsed());
+            break;
+        }
+    }
+    drop(held);
+    let answered = answered.expect("/health/live answers again once the slow connections are closed");
+    let errors = metric(&server, "gatehouse_accept_errors_total", &[("listener", "main")]).await;
+    let log = server.stop().1;
+    let count = |needle: &str| log.iter().filter(|line| line.contains(needle)).count();
+    let (started_failing, recovered) = (count("cannot accept connections"), count("accepting connections again"));
+    println!(
+        "out of descriptors: {errors} failed accepts, logged as {started_failing} start(s) and {recovered} recovery(ies); \
+         answering again after {answered:?}"
+    );
+    assert!(
+        count("server.max_connections is 1000 but this process may open only 160 files") == 1,
+        "the start warns, naming the limit: {log:#?}"
+    );
+    assert!(count("LimitNOFILE=") >= 1, "and the fix");
+    assert!(errors >= 2.0, "failed accepts are counted: {errors}");
+    assert!(started_failing >= 1 && recovered >= 1, "the log says when it starts and when it stops");
+    assert!(
+        (started_failing as f64) < errors && started_failing <= recovered + 1,
+        "logged once per change of state, not once per error: {started_failing} lines for {errors} errors"
+    );
+}

@@ -37,12 +37,21 @@ pub struct Server {
 impl Server {
     /// Starts `gatehouse serve` in `dir` and waits for its "listening on" line.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = command(dir, env)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn gatehouse");
+        let mut serve = command(dir, env);
+        serve.arg("serve");
+        Self::spawn(serve)
+    }
+
+    /// As [`start`](Self::start), under `prlimit`, with at most `open_files` file descriptors.
+    pub fn start_with_file_limit(dir: &Path, env: &[(&str, &str)], open_files: u64) -> Self {
+        let mut limited = Command::new("prlimit");
+        limited.current_dir(dir).env_clear().envs(env.iter().copied());
+        limited.arg(format!("--nofile={open_files}:{open_files}")).arg(env!("CARGO_BIN_EXE_gatehouse")).arg("serve");
+        Self::spawn(limited)
+    }
+
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn gatehouse");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
