@@ -365,6 +365,7 @@ impl Listening {
         // A borrowed place is traded for an own one as soon as one is free.
         let own = Arc::clone(&self.permits).acquire_owned();
         let mut own = std::pin::pin!(own);
+        let mut trading = matches!(place, Place::Borrowed(_));
         let mut stop = self.stop.clone();
         let mut stopping = *stop.borrow();
         if stopping {
@@ -400,7 +401,8 @@ impl Listening {
                         _ => {}
                     }
                 }
-                permit = &mut own, if matches!(place, Place::Borrowed(_)) => {
+                permit = &mut own, if trading => {
+                    trading = false;
                     if let Ok(permit) = permit {
                         *place = Place::Own(permit);
                     }

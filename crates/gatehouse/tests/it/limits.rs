@@ -249,7 +249,16 @@ async fn heads_too_large_slow_heads_idle_connections_and_the_cap() {
         let live = probe_client().get(server.url("/health/live")).send().await.expect("probe at the cap");
         assert_eq!(live.status().as_u16(), 200);
     }
-    let open = metric(&server, "gatehouse_connections_open", &[("listener", "main")]).await;
+    // A connection that took a place at the cap runs on a borrowed one until the connection that
+    // gave way has closed, so the count settles at the cap rather than holding there at every instant.
+    let mut open = f64::MAX;
+    for _ in 0..20 {
+        open = metric(&server, "gatehouse_connections_open", &[("listener", "main")]).await;
+        if open <= 20.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(open <= 20.0, "{open} open, cap 20");
     let displaced = metric(&server, "gatehouse_connections_closed_total", &[("reason", "displaced")]).await;
     assert!(displaced >= 5.0, "{displaced} displaced");
