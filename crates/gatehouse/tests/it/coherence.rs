@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::binary::Server;
+use crate::support::binary::{Server, cookie_of};
 use crate::support::redis_server::RedisServer;
 use crate::support::{TestDb, random_master_secret};
 
@@ -87,18 +87,8 @@ async fn session(server: &Server, cookie: &str) -> serde_json::Value {
     reply.json().await.expect("json")
 }
 
-fn cookie_of(reply: &reqwest::Response) -> String {
-    let set = reply.headers()["set-cookie"].to_str().expect("ascii");
-    set.split(';').next().expect("pair").to_owned()
-}
-
 async fn sign_up(server: &Server, email: &str) -> String {
-    let reply = http_client()
-        .post(server.url("/v1/signup"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .expect("signup");
+    let reply = server.sign_up(http_client(), email, PASSWORD).await;
     assert_eq!(reply.status().as_u16(), 201);
     cookie_of(&reply)
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::binary::Server;
+use crate::support::binary::{Server, cookie_of};
 use crate::support::random_master_secret;
 
 const PASSWORD: &str = "a long and unusual passphrase";
@@ -43,15 +43,9 @@ fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> Server {
 }
 
 async fn sign_up(server: &Server, email: &str) -> String {
-    let reply = http_client()
-        .post(server.url("/v1/signup"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .expect("signup");
+    let reply = server.sign_up(http_client(), email, PASSWORD).await;
     assert_eq!(reply.status().as_u16(), 201);
-    let set = reply.headers()["set-cookie"].to_str().expect("ascii");
-    set.split(';').next().expect("pair").to_owned()
+    cookie_of(&reply)
 }
 
 async fn metric(server: &Server, name: &str, labels: &[(&str, &str)]) -> f64 {

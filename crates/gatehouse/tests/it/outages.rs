@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::binary::{Server, cli};
+use crate::support::binary::{Server, cli, cookie_of};
 use crate::support::proxy::{Mode, TcpProxy};
 use crate::support::receiver::Receiver;
 use crate::support::redis_server::RedisServer;
@@ -24,18 +24,8 @@ fn http_client() -> &'static reqwest::Client {
     &CLIENT
 }
 
-fn cookie_of(reply: &reqwest::Response) -> String {
-    let set = reply.headers()["set-cookie"].to_str().expect("ascii");
-    set.split(';').next().expect("pair").to_owned()
-}
-
 async fn sign_up(server: &Server, email: &str) -> reqwest::Response {
-    http_client()
-        .post(server.url("/v1/signup"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .expect("signup answered")
+    server.sign_up(http_client(), email, PASSWORD).await
 }
 
 /// One answer a client saw: when (from the start of the load), what, and how long it took.

@@ -112,6 +112,24 @@ impl Drop for Server {
     }
 }
 
+/// The `name=value` of the session cookie a reply sets.
+pub fn cookie_of(reply: &reqwest::Response) -> String {
+    let set = reply.headers()["set-cookie"].to_str().expect("ascii");
+    set.split(';').next().expect("pair").to_owned()
+}
+
+impl Server {
+    /// Signs up `email` with `password` through `client`; the reply, whatever it is.
+    pub async fn sign_up(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+        client
+            .post(self.url("/v1/signup"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("signup answered")
+    }
+}
+
 /// Finds `listening on http://ADDR` in a log line, text or JSON.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
