@@ -162,6 +162,7 @@ pub(crate) async fn sign_up(
     return_to: Option<&str>,
 ) -> Result<SignedUp, ApiError> {
     let (email, password, name) = validate_signup(body)?;
+    state.services().passwords.admit()?;
 
     let services = state.services();
     let password_hash = services.passwords.hash(password).await?;
@@ -270,6 +271,8 @@ pub(crate) async fn log_in(
     let by_account = LimitKey { account: Some(&account), route: "/v1/login", ..LimitKey::default() };
     check(state, &["login_account"], &by_account, limits).await?;
     let services = state.services();
+    // Shed before the account lookup, whose only use is the hash.
+    services.passwords.admit()?;
     let password = Password::for_login(&body.password);
     let credentials = match &email {
         Some(email) => services.accounts.credentials_by_email(email.normalized()).await?,

@@ -166,6 +166,22 @@ impl PasswordService {
         result.await.map_err(|_| HashError::from_message("a hashing job was lost".into()).into())
     }
 
+    /// Refuses at once when the queue is already full, so that a caller about to do work whose
+    /// only use is a hash (looking the account up) need not do it to be refused.
+    pub fn admit(&self) -> Result<(), PasswordError> {
+        if self.jobs.capacity() == 0 { Err(self.refuse()) } else { Ok(()) }
+    }
+
+    /// Counts a refusal and says when to come back: between one and two queues' worth of time,
+    /// spread over consecutive refusals, so that a crowd refused together does not return
+    /// together (a flood of 1,000 clients told the same second comes back as one wave).
+    fn refuse(&self) -> PasswordError {
+        let count = self.refused.fetch_add(1, Ordering::Relaxed);
+        self.refused_metric.increment(1);
+        let spread = count % (self.retry_after_secs + 1);
+        PasswordError::Overloaded { retry_after_secs: self.retry_after_secs + spread }
+    }
+
     /// Queues `work`, or refuses it at once when the queue is full.
     fn enqueue<T: Send + 'static>(
         &self,
@@ -180,11 +196,7 @@ impl PasswordService {
                 self.depth.set(self.queue_capacity.saturating_sub(self.jobs.capacity()) as f64);
                 Ok(result)
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                self.refused_metric.increment(1);
-                Err(PasswordError::Overloaded { retry_after_secs: self.retry_after_secs })
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(self.refuse()),
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 Err(HashError::from_message("the hashing pool has stopped".into()).into())
             }
@@ -303,7 +315,9 @@ mod tests {
         let waiting = service.enqueue(|_, _| 7).expect("the second job waits");
         let refused = service.hash(Password::for_login("a perfectly fine passphrase")).await;
         assert!(matches!(refused, Err(PasswordError::Overloaded { retry_after_secs: 1 })), "{refused:?}");
-        assert_eq!(service.figures().refused, 1);
+        let again = service.admit();
+        assert!(matches!(again, Err(PasswordError::Overloaded { retry_after_secs: 2 })), "before any work, later: {again:?}");
+        assert_eq!(service.figures().refused, 2);
         assert_eq!(service.figures().queued, 1);
         release.send(()).expect("release");
         assert_eq!(held.await.expect("held job"), Some(()));
