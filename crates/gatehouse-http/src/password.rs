@@ -316,7 +316,10 @@ mod tests {
         let refused = service.hash(Password::for_login("a perfectly fine passphrase")).await;
         assert!(matches!(refused, Err(PasswordError::Overloaded { retry_after_secs: 1 })), "{refused:?}");
         let again = service.admit();
-        assert!(matches!(again, Err(PasswordError::Overloaded { retry_after_secs: 2 })), "before any work, later: {again:?}");
+        assert!(
+            matches!(again, Err(PasswordError::Overloaded { retry_after_secs: 2 })),
+            "before any work, later: {again:?}"
+        );
         assert_eq!(service.figures().refused, 2);
         assert_eq!(service.figures().queued, 1);
         release.send(()).expect("release");
