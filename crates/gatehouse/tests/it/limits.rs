@@ -168,8 +168,12 @@ async fn twenty_one_thousand_slow_clients_cannot_take_the_server_down() {
     assert!(total("connected") >= 20_000, "the script opened its connections: {reports:?}");
     assert_eq!(total("still_open"), 0, "every slow connection was closed: {reports:?}");
     assert_eq!(total("answered"), 0, "no slow connection got an answer to a head it never finished");
+    // Measured by the client from its send, so it also holds the time a connection waited in the
+    // kernel's backlog before it was accepted, and the close of 20,000 connections falling due
+    // within seconds on two shared cores (CI runs other suites meanwhile): half the timeout again
+    // covers both. Without the timeout they stayed open until the script gave up, at 30 s.
     assert!(
-        longest <= (HEADER_TIMEOUT + Duration::from_millis(1500)).as_secs_f64(),
+        longest <= (HEADER_TIMEOUT * 3 / 2).as_secs_f64(),
         "slow connections closed within the header timeout; the longest stayed {longest} s"
     );
     assert!(header_timeouts >= 10_000.0, "{header_timeouts} closed at the header timeout");
