@@ -219,6 +219,41 @@ pub(crate) struct Problem<'a> {
     checks: Option<&'a serde_json::Value>,
 }
 
+/// Lets one line through per second and counts the rest.
+#[derive(Debug)]
+struct OncePerSecond {
+    last_second: std::sync::atomic::AtomicU64,
+    unlogged: std::sync::atomic::AtomicU64,
+}
+
+static UNAVAILABLE_LOG: OncePerSecond =
+    OncePerSecond { last_second: std::sync::atomic::AtomicU64::new(0), unlogged: std::sync::atomic::AtomicU64::new(0) };
+
+impl OncePerSecond {
+    /// True for the first call in each second of the process's life; false (and counted) after.
+    fn due(&self) -> bool {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        self.due_at(START.get_or_init(std::time::Instant::now).elapsed().as_secs() + 1)
+    }
+
+    /// As [`due`](Self::due), in the given second (counted from 1).
+    fn due_at(&self, second: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        let last = self.last_second.load(Ordering::Relaxed);
+        if second > last
+            && self.last_second.compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            return true;
+        }
+        self.unlogged.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
+    fn take_unlogged(&self) -> u64 {
+        self.unlogged.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 impl From<crate::password::PasswordError> for ApiError {
     fn from(error: crate::password::PasswordError) -> Self {
         match error {
@@ -237,10 +272,21 @@ impl IntoResponse for ApiError {
         // Load being shed is counted (gatehouse_password_hash_refused_total), and readiness saying
         // "not ready" is its answer, not a failure: neither is logged once per request, or a flood
         // or a probe every second would flood the log too.
-        if kind.status.is_server_error() && !matches!(self, ApiError::Overloaded { .. } | ApiError::NotReady { .. }) {
+        // A database outage fails every request that needs it: logged at most once a second, with
+        // how many went unlogged since.
+        let unavailable = matches!(self, ApiError::Store(StoreError::Unavailable(_)));
+        let shed = matches!(self, ApiError::Overloaded { .. } | ApiError::NotReady { .. });
+        if kind.status.is_server_error() && !shed && (!unavailable || UNAVAILABLE_LOG.due()) {
             // Logged once, here. The Display of store and internal errors carries the cause for the
             // operator; it is built from our own messages and driver errors, never from secrets.
-            tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), code = kind.code, error = %self, "request failed");
+            let unlogged = if unavailable { UNAVAILABLE_LOG.take_unlogged() } else { 0 };
+            tracing::error!(
+                request_id = request_id.as_deref().unwrap_or("-"),
+                code = kind.code,
+                error = %self,
+                unlogged_since_last = unlogged,
+                "request failed"
+            );
         }
         let problem = Problem {
             type_uri: format!("urn:gatehouse:problem:{}", kind.code),
@@ -330,6 +376,20 @@ mod tests {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["errors"][0]["field"], "email");
         assert_eq!(body["status"], 422);
+    }
+
+    #[test]
+    fn an_outage_is_logged_once_a_second_with_what_went_unlogged() {
+        let log = OncePerSecond {
+            last_second: std::sync::atomic::AtomicU64::new(0),
+            unlogged: std::sync::atomic::AtomicU64::new(0),
+        };
+        assert!(log.due_at(1), "the first one is logged");
+        assert!(!log.due_at(1) && !log.due_at(1), "the rest of the second is not");
+        assert_eq!(log.take_unlogged(), 2);
+        assert!(log.due_at(2), "the next second's first is");
+        assert!(!log.due_at(2));
+        assert_eq!(log.take_unlogged(), 1);
     }
 
     mod properties {
