@@ -102,6 +102,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // No parameter is text with control characters in it, and PostgreSQL refuses a NUL in
+        // any text: refused here, as the client's mistake it is.
+        let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) =
+            form_urlencoded::parse(query.as_bytes()).find(|(_, value)| value.chars().any(char::is_control))
+        {
+            return Err(ApiError::InvalidQuery(format!("`{name}` must not contain control characters")));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(rejection) => Err(ApiError::InvalidQuery(rejection.body_text())),

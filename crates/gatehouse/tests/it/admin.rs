@@ -164,6 +164,12 @@ async fn disabling_ends_sessions_everywhere_and_audit_filters_are_exact(backend:
         let page = app.service(Method::GET, &window(&format!("/v1/admin/audit?{query}")), &key, None).await;
         assert_eq!(ids(&page.body["events"]), expected, "{query}");
     }
+    // A NUL in a filter (PostgreSQL refuses it in any text) is the client's mistake: 400, not 500.
+    for query in ["action=%00login", "target=user%3A%01b"] {
+        let refused = app.service(Method::GET, &window(&format!("/v1/admin/audit?{query}")), &key, None).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{query}: {:?}", refused.body);
+        assert_eq!(refused.body["code"], "invalid_query");
+    }
     let narrow = {
         let from = (base + time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).expect("t");
         let to = (base + time::Duration::hours(3)).format(&time::format_description::well_known::Rfc3339).expect("t");
