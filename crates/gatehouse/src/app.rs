@@ -485,9 +485,10 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
             crate::server::serve("metrics", listener, router, limits, stop_rx.clone()).await;
         }
     };
+    // The listeners cannot fail once bound; they return when `stop` turns true and every
+    // connection has closed.
     let servers = async {
         tokio::join!(main, metrics);
-        Ok::<(), std::io::Error>(())
     };
     tokio::pin!(servers);
 
@@ -503,20 +504,16 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
         if config.redis.is_some() { "Redis fast path" } else { "no Redis" },
     );
 
-    let outcome = tokio::select! {
-        result = &mut servers => result.context("the HTTP server stopped"),
+    tokio::select! {
+        () = &mut servers => {}
         () = shutdown => {
             tracing::info!(timeout_secs = config.server.shutdown_timeout.as_secs(), "shutdown requested; finishing in-flight requests");
             let _ = stop_tx.send(true);
-            match tokio::time::timeout(config.server.shutdown_timeout, &mut servers).await {
-                Ok(result) => result.context("the HTTP server failed while shutting down"),
-                Err(_) => {
-                    tracing::warn!("in-flight requests did not finish within the shutdown timeout; exiting anyway");
-                    Ok(())
-                }
+            if tokio::time::timeout(config.server.shutdown_timeout, &mut servers).await.is_err() {
+                tracing::warn!("in-flight requests did not finish within the shutdown timeout; exiting anyway");
             }
         }
-    };
+    }
     let _ = stop_tx.send(true);
     let _ = upkeep.await;
     let _ = key_refresh.await;
@@ -531,7 +528,7 @@ pub async fn serve(app: App, listeners: Listeners, shutdown: impl Future<Output 
         tracing::warn!("database connections were still in use at exit");
     }
     tracing::info!("gatehouse stopped");
-    outcome
+    Ok(())
 }
 
 /// Runs the job worker until `stop`, woken by this instance's requests and, on PostgreSQL, by
@@ -583,6 +580,6 @@ pub(crate) async fn on_each_tick<Task: Future>(
     }
 }
 
-async fn stopped(mut stop: watch::Receiver<bool>) {
+pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }

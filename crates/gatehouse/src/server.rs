@@ -169,7 +169,7 @@ pub async fn serve(
     });
     listening.metrics.max.set(max as f64);
     let mut errors = AcceptErrors::default();
-    let mut stopping = std::pin::pin!(stopped(stop));
+    let mut stopping = std::pin::pin!(crate::app::stopped(stop));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -298,7 +298,7 @@ struct Listening {
 
 impl Listening {
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        ms(self.epoch.elapsed())
     }
 
     fn admit(self: &Arc<Self>, stream: TcpStream, remote: SocketAddr) {
@@ -424,10 +424,6 @@ fn ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
-}
-
 /// A connection's place under the cap: its own, or one of the [`OVERFLOW`] lent to connections
 /// accepted at the cap until the connection that gave way for them has closed.
 #[derive(Debug)]
@@ -479,8 +475,7 @@ impl Conn {
     }
 
     fn enter(&self, phase: Phase) {
-        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.since.store(now, Ordering::Relaxed);
+        self.since.store(ms(self.epoch.elapsed()), Ordering::Relaxed);
         self.phase.store(phase as u8, Ordering::Release);
     }
 
