@@ -8,16 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::binary::{Server, cookie_of};
+use crate::support::binary::{Server, cookie_of, shared_client as http_client};
 use crate::support::redis_server::RedisServer;
 use crate::support::{TestDb, random_master_secret};
-
-/// One client for the whole suite: building one loads the system's certificates, which takes
-/// longer than the coherence under test.
-fn http_client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(crate::support::http_client);
-    &CLIENT
-}
 
 /// The bound the product promises (docs/operations.md).
 const BOUND: Duration = Duration::from_millis(250);
@@ -106,21 +99,8 @@ async fn log_in(server: &Server, email: &str) -> String {
 
 /// Logs the session out as a browser would (CSRF token, Origin); returns when A answered.
 async fn log_out(server: &Server, cookie: &str) -> Instant {
-    let token = csrf_token(server, cookie).await;
+    let token = server.csrf_token(cookie).await;
     post_logout(server, cookie, &token).await
-}
-
-async fn csrf_token(server: &Server, cookie: &str) -> String {
-    let csrf: serde_json::Value = http_client()
-        .get(server.url("/v1/csrf"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("csrf")
-        .json()
-        .await
-        .expect("json");
-    csrf["token"].as_str().expect("token").to_owned()
 }
 
 async fn post_logout(server: &Server, cookie: &str, token: &str) -> Instant {
@@ -300,7 +280,7 @@ async fn fills_racing_revocations(b_local_cache: bool) -> Option<()> {
     let mut b_saw_it = 0;
     for trial in 0..60_u64 {
         let cookie = log_in(&pair.a, "ada@example.com").await;
-        let token = csrf_token(&pair.a, &cookie).await;
+        let token = pair.a.csrf_token(&cookie).await;
         // B's read starts from 2 ms before A's logout is sent to 8 ms after; each takes a few
         // milliseconds, so the fill and the revocation meet in every order.
         let offset = Duration::from_micros((trial * 167) % 10_000);

@@ -7,16 +7,11 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::binary::{Server, cookie_of};
+use crate::support::binary::{Server, cookie_of, shared_client as http_client};
 use crate::support::random_master_secret;
 
 const PASSWORD: &str = "a long and unusual passphrase";
 const ORIGIN: &str = "http://localhost:8080";
-
-fn http_client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(crate::support::http_client);
-    &CLIENT
-}
 
 /// A client that opens a new connection for every request, as a liveness probe does.
 fn probe_client() -> &'static reqwest::Client {
@@ -48,24 +43,6 @@ async fn sign_up(server: &Server, email: &str) -> String {
     cookie_of(&reply)
 }
 
-async fn metric(server: &Server, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let text = http_client().get(server.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
-    let lines = text.lines().map(|line| Ok(line.to_owned()));
-    let scrape = prometheus_parse::Scrape::parse(lines).expect("parse metrics");
-    scrape
-        .samples
-        .iter()
-        .filter(|sample| sample.metric == name)
-        .filter(|sample| labels.iter().all(|(key, value)| sample.labels.get(key) == Some(*value)))
-        .map(|sample| match sample.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
-}
-
 /// Reads until the server closes the connection (or `limit` passes) and returns what it sent.
 async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
     let mut received = Vec::new();
@@ -94,7 +71,7 @@ async fn twenty_one_thousand_slow_clients_cannot_take_the_server_down() {
     // Defaults for every connection limit: the cap comes from this machine's open-file limit.
     let server = start(dir.path(), &[("GATEHOUSE_LOG_LEVEL", "info")]);
     let cookie = sign_up(&server, "steady@example.com").await;
-    let cap = metric(&server, "gatehouse_connections_max", &[("listener", "main")]).await;
+    let cap = server.metric("gatehouse_connections_max", &[("listener", "main")]).await;
     assert!(cap >= 1_000.0, "the default cap is {cap}");
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/slow_clients.py");
@@ -145,17 +122,17 @@ async fn twenty_one_thousand_slow_clients_cannot_take_the_server_down() {
         slowest_whoami = slowest_whoami.max(asked.elapsed());
         whoamis += 1;
         if probes % 8 == 0 {
-            peak_open = peak_open.max(metric(&server, "gatehouse_connections_open", &[("listener", "main")]).await);
+            peak_open = peak_open.max(server.metric("gatehouse_connections_open", &[("listener", "main")]).await);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let reports = attack.await.expect("attack");
     let total = |key: &str| reports.iter().map(|r| r[key].as_u64().expect("count")).sum::<u64>();
     let longest = reports.iter().map(|r| r["longest_open_secs"].as_f64().expect("secs")).fold(0.0, f64::max);
-    let header_timeouts = metric(&server, "gatehouse_connections_closed_total", &[("reason", "header_timeout")]).await;
-    let displaced = metric(&server, "gatehouse_connections_closed_total", &[("reason", "displaced")]).await;
-    let refused = metric(&server, "gatehouse_connections_closed_total", &[("reason", "refused")]).await;
-    let accept_errors = metric(&server, "gatehouse_accept_errors_total", &[]).await;
+    let header_timeouts = server.metric("gatehouse_connections_closed_total", &[("reason", "header_timeout")]).await;
+    let displaced = server.metric("gatehouse_connections_closed_total", &[("reason", "displaced")]).await;
+    let refused = server.metric("gatehouse_connections_closed_total", &[("reason", "refused")]).await;
+    let accept_errors = server.metric("gatehouse_accept_errors_total", &[]).await;
     println!(
         "slow clients: {} connected, {} failed to connect, {} closed by the server, longest open {longest:.1} s; \
          cap {cap}, peak open {peak_open}; closed: {header_timeouts} at the header timeout, {displaced} displaced, \
@@ -251,14 +228,14 @@ async fn heads_too_large_slow_heads_idle_connections_and_the_cap() {
     // gave way has closed, so the count settles at the cap rather than holding there at every instant.
     let mut open = f64::MAX;
     for _ in 0..20 {
-        open = metric(&server, "gatehouse_connections_open", &[("listener", "main")]).await;
+        open = server.metric("gatehouse_connections_open", &[("listener", "main")]).await;
         if open <= 20.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(open <= 20.0, "{open} open, cap 20");
-    let displaced = metric(&server, "gatehouse_connections_closed_total", &[("reason", "displaced")]).await;
+    let displaced = server.metric("gatehouse_connections_closed_total", &[("reason", "displaced")]).await;
     assert!(displaced >= 5.0, "{displaced} displaced");
     drop(slow);
     server.stop();
@@ -365,9 +342,9 @@ async fn a_thousand_concurrent_logins_are_answered_or_shed_never_left_to_time_ou
     }
     assert!(count(200) > 0 && count(401) > 0, "the pool answered some logins");
     assert!(count(503) > 0, "a thousand logins at once are more than the queue holds");
-    let refused = metric(&server, "gatehouse_password_hash_refused_total", &[]).await;
+    let refused = server.metric("gatehouse_password_hash_refused_total", &[]).await;
     assert_eq!(refused as usize, count(503), "every 503 is counted");
-    let capacity = metric(&server, "gatehouse_password_hash_queue_capacity", &[]).await;
+    let capacity = server.metric("gatehouse_password_hash_queue_capacity", &[]).await;
     assert!(capacity >= 2.0, "queue capacity {capacity}");
     server.stop();
 }
@@ -414,7 +391,7 @@ async fn running_out_of_file_descriptors_backs_off_is_counted_and_logged_once() 
     }
     drop(held);
     let answered = answered.expect("/health/live answers again once the slow connections are closed");
-    let errors = metric(&server, "gatehouse_accept_errors_total", &[("listener", "main")]).await;
+    let errors = server.metric("gatehouse_accept_errors_total", &[("listener", "main")]).await;
     let log = server.stop().1;
     let count = |needle: &str| log.iter().filter(|line| line.contains(needle)).count();
     let (started_failing, recovered) = (count("cannot accept connections"), count("accepting connections again"));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::binary::{Server, cli, cookie_of};
+use crate::support::binary::{Server, cli, cookie_of, shared_client as http_client};
 use crate::support::proxy::{Mode, TcpProxy};
 use crate::support::receiver::Receiver;
 use crate::support::redis_server::RedisServer;
@@ -18,11 +18,6 @@ const PASSWORD: &str = "a long and unusual passphrase";
 const ORIGIN: &str = "http://localhost:8080";
 /// How long a request waits for a database connection before answering `database_unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
-
-fn http_client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(crate::support::http_client);
-    &CLIENT
-}
 
 async fn sign_up(server: &Server, email: &str) -> reqwest::Response {
     server.sign_up(http_client(), email, PASSWORD).await
@@ -326,7 +321,7 @@ async fn redis_killed_and_restarted_empty_under_load() {
     // Revoked while Redis is gone: its cached copy there is gone too when Redis comes back empty,
     // but the in-process caches and SQL must not bring the session back.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let token = csrf_token(&server, &doomed).await;
+    let token = server.csrf_token(&doomed).await;
     let logout = http_client()
         .post(server.url("/v1/logout"))
         .header("cookie", format!("{doomed}; gatehouse_csrf={token}"))
@@ -351,7 +346,7 @@ async fn redis_killed_and_restarted_empty_under_load() {
     assert!(logins.iter().all(|s| matches!(s.status, 401 | 429)), "logins: {logins:?}");
     let limited_while_down = logins.iter().any(|s| s.at > killed_at && s.at < restarted_at && s.status == 429);
     assert!(limited_while_down, "the limiter kept limiting with Redis gone");
-    let fallbacks = metric(&server, "gatehouse_rate_limit_fallbacks_total").await;
+    let fallbacks = server.metric("gatehouse_rate_limit_fallbacks_total", &[]).await;
     assert!(fallbacks > 0.0, "decisions fell back to the in-process limiter");
     for cookie in &valid {
         let whoami =
@@ -366,18 +361,4 @@ async fn redis_killed_and_restarted_empty_under_load() {
     println!("Redis after restart: {}", health["dependencies"]["redis"]);
     server.stop();
     db.finish().await;
-}
-
-async fn csrf_token(server: &Server, cookie: &str) -> String {
-    let reply = http_client().get(server.url("/v1/csrf")).header("cookie", cookie).send().await.expect("csrf");
-    let body: serde_json::Value = reply.json().await.expect("json");
-    body["token"].as_str().expect("token").to_owned()
-}
-
-async fn metric(server: &Server, name: &str) -> f64 {
-    let text = http_client().get(server.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
-    text.lines()
-        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }

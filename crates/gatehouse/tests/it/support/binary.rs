@@ -118,7 +118,41 @@ pub fn cookie_of(reply: &reqwest::Response) -> String {
     set.split(';').next().expect("pair").to_owned()
 }
 
+/// One client for every suite that drives the real binary: building one loads the system's
+/// certificates, which takes longer than much of what is under test.
+pub fn shared_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(super::http_client);
+    &CLIENT
+}
+
 impl Server {
+    /// The sum of the samples of metric `name` whose labels include `labels`, from `/metrics`.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let reply = shared_client().get(self.url("/metrics")).send().await.expect("metrics");
+        let text = reply.text().await.expect("text");
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parse metrics");
+        scrape
+            .samples
+            .iter()
+            .filter(|sample| sample.metric == name)
+            .filter(|sample| labels.iter().all(|(key, value)| sample.labels.get(key) == Some(*value)))
+            .map(|sample| match sample.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    }
+
+    /// The CSRF token for the session `cookie` names (`GET /v1/csrf`).
+    pub async fn csrf_token(&self, cookie: &str) -> String {
+        let reply = shared_client().get(self.url("/v1/csrf")).header("cookie", cookie).send().await.expect("csrf");
+        let body: serde_json::Value = reply.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
     /// Signs up `email` with `password` through `client`; the reply, whatever it is.
     pub async fn sign_up(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
         client
