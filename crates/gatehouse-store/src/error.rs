@@ -27,9 +27,12 @@ pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
 }
 
 /// PostgreSQL SQLSTATEs that mean "not now" rather than "wrong": connection exceptions (class 08),
-/// operator intervention (57P01 to 57P05) and too many connections (53300).
+/// operator intervention (57P01 to 57P05), too many connections (53300), and a transaction
+/// chosen as a deadlock's or a serialization conflict's victim (40P01, 40001), which PostgreSQL
+/// itself says to retry.
 fn is_unavailable(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P04" | "57P05" | "53300")
+    code.starts_with("08")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "57P04" | "57P05" | "53300" | "40P01" | "40001")
 }
 
 pub(crate) fn from_migrate(error: sqlx::migrate::MigrateError) -> StoreError {
@@ -49,6 +52,7 @@ mod tests {
         assert!(matches!(from_sqlx(broken), StoreError::Unavailable(_)));
         assert!(matches!(from_sqlx(sqlx::Error::PoolTimedOut), StoreError::Unavailable(_)));
         assert!(is_unavailable("08006") && is_unavailable("57P01") && is_unavailable("53300"));
+        assert!(is_unavailable("40P01") && is_unavailable("40001"), "a deadlock's victim may retry");
         assert!(!is_unavailable("23505") && !is_unavailable("42P01"));
     }
 }
