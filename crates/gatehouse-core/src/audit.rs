@@ -51,6 +51,13 @@ pub enum AuditAction {
     UserErased,
     DataExported,
     AuditPurged,
+    MfaEnrolmentStarted,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailed,
+    MfaRecoveryCodeUsed,
+    MfaRecoveryCodesRegenerated,
+    Reauthenticated,
 }
 
 impl AuditAction {
@@ -95,6 +102,13 @@ impl AuditAction {
             AuditAction::UserErased => "user.erased",
             AuditAction::DataExported => "user.data_exported",
             AuditAction::AuditPurged => "audit.purged",
+            AuditAction::MfaEnrolmentStarted => "mfa.enrolment_started",
+            AuditAction::MfaEnabled => "mfa.enabled",
+            AuditAction::MfaDisabled => "mfa.disabled",
+            AuditAction::MfaFailed => "mfa.failed",
+            AuditAction::MfaRecoveryCodeUsed => "mfa.recovery_code_used",
+            AuditAction::MfaRecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
+            AuditAction::Reauthenticated => "session.reauthenticated",
         }
     }
 }

@@ -19,6 +19,9 @@ pub enum Requirement {
     EmailDomain(String),
     /// At least this role in the session's active workspace.
     Role(Role),
+    /// A session established with a second factor (an authenticator app's code or a recovery
+    /// code, beside the password or provider sign-in).
+    Mfa,
 }
 
 impl Requirement {
@@ -28,6 +31,7 @@ impl Requirement {
             "public" => Ok(Self::Public),
             "signed_in" => Ok(Self::SignedIn),
             "verified_email" => Ok(Self::VerifiedEmail),
+            "mfa" => Ok(Self::Mfa),
             other => {
                 if let Some(domain) = other.strip_prefix("email_domain:") {
                     let domain = domain.trim().to_ascii_lowercase();
@@ -42,8 +46,8 @@ impl Requirement {
                         .ok_or_else(|| format!("`{other}`: the roles are member, admin and owner"));
                 }
                 Err(format!(
-                    "`{other}` is not a requirement; use public, signed_in, verified_email, email_domain:DOMAIN or \
-                     role:ROLE"
+                    "`{other}` is not a requirement; use public, signed_in, verified_email, mfa, email_domain:DOMAIN \
+                     or role:ROLE"
                 ))
             }
         }
@@ -54,6 +58,7 @@ impl Requirement {
             Self::Public => "public".into(),
             Self::SignedIn => "signed_in".into(),
             Self::VerifiedEmail => "verified_email".into(),
+            Self::Mfa => "mfa".into(),
             Self::EmailDomain(domain) => format!("email_domain:{domain}"),
             Self::Role(role) => format!("role:{}", role.as_str()),
         }
@@ -61,8 +66,9 @@ impl Requirement {
 
     /// Whether a signed-in `user`, with `role` in the session's active workspace, meets this
     /// requirement.
-    fn met_by(&self, user: &User, role: Option<Role>) -> bool {
+    fn met_by(&self, user: &User, role: Option<Role>, second_factor: bool) -> bool {
         match self {
+            Self::Mfa => second_factor,
             Self::Role(needed) => role.is_some_and(|role| role >= *needed),
             Self::Public | Self::SignedIn => true,
             Self::VerifiedEmail => user.email_verified,
@@ -155,12 +161,12 @@ impl Rule {
     }
 
     /// This rule's decision for `user` (`None` when not signed in) with `role` in the session's
-    /// active workspace.
-    pub fn decide(&self, user: Option<&User>, role: Option<Role>) -> Decision<'_> {
+    /// active workspace; `second_factor` says whether the session was established with one.
+    pub fn decide(&self, user: Option<&User>, role: Option<Role>, second_factor: bool) -> Decision<'_> {
         match (user, &self.require) {
             (_, Requirement::Public) => Decision::Allow(self),
             (None, _) => Decision::SignIn(self),
-            (Some(user), requirement) if requirement.met_by(user, role) => Decision::Allow(self),
+            (Some(user), requirement) if requirement.met_by(user, role, second_factor) => Decision::Allow(self),
             (Some(_), _) => Decision::Deny(self),
         }
     }
@@ -239,7 +245,7 @@ impl Rules {
     }
 
     /// The decision for a request by `user` (`None` when not signed in) with `role` in the
-    /// session's active workspace.
+    /// session's active workspace, its session established with a second factor or not.
     pub fn decide(
         &self,
         host: &str,
@@ -247,8 +253,9 @@ impl Rules {
         method: &str,
         user: Option<&User>,
         role: Option<Role>,
+        second_factor: bool,
     ) -> Decision<'_> {
-        self.rule_for(host, path, method).map_or(Decision::NoRule, |rule| rule.decide(user, role))
+        self.rule_for(host, path, method).map_or(Decision::NoRule, |rule| rule.decide(user, role, second_factor))
     }
 }
 
@@ -291,22 +298,25 @@ mod tests {
         .expect("rules");
         let ada = user("ada@example.com", true);
         assert!(
-            matches!(rules.decide("app.example.com", "/public/x", "GET", None, None), Decision::Allow(r) if r.path == "/public")
+            matches!(rules.decide("app.example.com", "/public/x", "GET", None, None, false), Decision::Allow(r) if r.path == "/public")
         );
         assert!(
-            matches!(rules.decide("app.example.com", "/publicity", "GET", None, None), Decision::SignIn(r) if r.path == "/")
+            matches!(rules.decide("app.example.com", "/publicity", "GET", None, None, false), Decision::SignIn(r) if r.path == "/")
         );
         assert!(
-            matches!(rules.decide("APP.example.com", "/admin", "GET", Some(&ada), None), Decision::Allow(r) if r.host == HostPattern::Exact("app.example.com".into()))
+            matches!(rules.decide("APP.example.com", "/admin", "GET", Some(&ada), None, false), Decision::Allow(r) if r.host == HostPattern::Exact("app.example.com".into()))
         );
         let other = user("bob@other.org", true);
-        assert!(matches!(rules.decide("ops.example.com", "/admin/x", "GET", Some(&other), None), Decision::Deny(_)));
-        assert!(matches!(rules.decide("ops.example.com", "/", "GET", Some(&ada), None), Decision::NoRule));
+        assert!(matches!(
+            rules.decide("ops.example.com", "/admin/x", "GET", Some(&other), None, false),
+            Decision::Deny(_)
+        ));
+        assert!(matches!(rules.decide("ops.example.com", "/", "GET", Some(&ada), None, false), Decision::NoRule));
         assert!(
-            matches!(rules.decide("example.com", "/admin", "GET", Some(&ada), None), Decision::NoRule),
+            matches!(rules.decide("example.com", "/admin", "GET", Some(&ada), None, false), Decision::NoRule),
             "a wildcard is subdomains only"
         );
-        assert!(matches!(rules.decide("evilexample.com", "/admin", "GET", Some(&ada), None), Decision::NoRule));
+        assert!(matches!(rules.decide("evilexample.com", "/admin", "GET", Some(&ada), None, false), Decision::NoRule));
         assert!(rules.protects_host("ops.example.com") && !rules.protects_host("example.org"));
         assert_eq!(rules.csp_sources(), ["app.example.com:*", "*.example.com:*"]);
     }
@@ -314,26 +324,47 @@ mod tests {
     #[test]
     fn requirements_and_methods() {
         let rules = Rules::new(vec![rule("a.test", "/", "verified_email", &["get", "HEAD"])]).expect("rules");
-        assert!(matches!(rules.decide("a.test", "/", "POST", Some(&user("a@b.test", true)), None), Decision::NoRule));
-        assert!(matches!(rules.decide("a.test", "/", "GET", Some(&user("a@b.test", false)), None), Decision::Deny(_)));
-        assert!(matches!(rules.decide("a.test", "/", "GET", Some(&user("a@b.test", true)), None), Decision::Allow(_)));
+        assert!(matches!(
+            rules.decide("a.test", "/", "POST", Some(&user("a@b.test", true)), None, false),
+            Decision::NoRule
+        ));
+        assert!(matches!(
+            rules.decide("a.test", "/", "GET", Some(&user("a@b.test", false)), None, false),
+            Decision::Deny(_)
+        ));
+        assert!(matches!(
+            rules.decide("a.test", "/", "GET", Some(&user("a@b.test", true)), None, false),
+            Decision::Allow(_)
+        ));
         let domain = Requirement::parse("email_domain:Example.COM").expect("domain");
         assert!(
-            domain.met_by(&user("x@example.com", true), None) && !domain.met_by(&user("x@example.com", false), None)
+            domain.met_by(&user("x@example.com", true), None, false)
+                && !domain.met_by(&user("x@example.com", false), None, false)
         );
-        assert!(!domain.met_by(&user("x@notexample.com", true), None));
+        assert!(!domain.met_by(&user("x@notexample.com", true), None, false));
+    }
+
+    #[test]
+    fn mfa_rules_need_a_session_established_with_a_second_factor() {
+        let rules = Rules::new(vec![rule("a.test", "/", "mfa", &[])]).expect("rules");
+        let ada = user("ada@a.test", true);
+        assert!(matches!(rules.decide("a.test", "/", "GET", Some(&ada), None, false), Decision::Deny(_)));
+        assert!(matches!(rules.decide("a.test", "/", "GET", Some(&ada), None, true), Decision::Allow(_)));
+        assert!(matches!(rules.decide("a.test", "/", "GET", None, None, true), Decision::SignIn(_)));
+        assert_eq!(Requirement::parse(" mfa "), Ok(Requirement::Mfa));
+        assert_eq!(Requirement::Mfa.as_text(), "mfa");
     }
 
     #[test]
     fn role_rules_need_at_least_that_role_in_the_active_workspace() {
         let rules = Rules::new(vec![rule("a.test", "/", "role:admin", &[])]).expect("rules");
         let ada = user("ada@a.test", true);
-        let decide = |role| rules.decide("a.test", "/", "GET", Some(&ada), role);
+        let decide = |role| rules.decide("a.test", "/", "GET", Some(&ada), role, false);
         assert!(matches!(decide(None), Decision::Deny(_)), "no active workspace");
         assert!(matches!(decide(Some(Role::Member)), Decision::Deny(_)));
         assert!(matches!(decide(Some(Role::Admin)), Decision::Allow(_)));
         assert!(matches!(decide(Some(Role::Owner)), Decision::Allow(_)));
-        assert!(matches!(rules.decide("a.test", "/", "GET", None, Some(Role::Owner)), Decision::SignIn(_)));
+        assert!(matches!(rules.decide("a.test", "/", "GET", None, Some(Role::Owner), false), Decision::SignIn(_)));
     }
 
     #[test]

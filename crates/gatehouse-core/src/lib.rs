@@ -14,6 +14,7 @@ pub mod email;
 pub mod forward_auth;
 pub mod health;
 pub mod jobs;
+pub mod mfa;
 pub mod mode;
 pub mod oauth;
 pub mod password;

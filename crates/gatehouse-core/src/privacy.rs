@@ -51,6 +51,33 @@ pub struct PersonalData {
     pub email_links: Vec<ExportedLink>,
     /// Provider sign-ins or links started and not yet finished.
     pub sign_ins_in_progress: Vec<ExportedSignIn>,
+    /// Authenticator apps (TOTP): when added, confirmed and last used; never the secret.
+    pub authenticator_apps: Vec<crate::mfa::TotpFactor>,
+    /// Recovery codes: when issued and used; never a code or its hash.
+    pub recovery_codes: Vec<ExportedRecoveryCode>,
+    /// Sign-ins whose first step passed and whose second factor is still awaited.
+    pub second_steps_in_progress: Vec<ExportedSecondStep>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExportedRecoveryCode {
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub used_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExportedSecondStep {
+    /// How the first step was passed (`pwd`, `oauth`, `email`).
+    pub first_factor: crate::sessions::AuthMethod,
+    pub user_agent: Option<String>,
+    pub return_to: Option<String>,
+    pub failures: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

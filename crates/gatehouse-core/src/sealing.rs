@@ -183,17 +183,26 @@ pub enum SealedKind {
     VaultKey,
     /// The wrapped data key of an erased account's tokens awaiting revocation.
     VaultRevocationKey,
+    /// An authenticator app's shared secret.
+    TotpSecret,
 }
 
 impl SealedKind {
-    pub const ALL: [SealedKind; 5] =
-        [Self::SigningKey, Self::WebhookSecret, Self::WebhookPreviousSecret, Self::VaultKey, Self::VaultRevocationKey];
+    pub const ALL: [SealedKind; 6] = [
+        Self::SigningKey,
+        Self::WebhookSecret,
+        Self::WebhookPreviousSecret,
+        Self::VaultKey,
+        Self::VaultRevocationKey,
+        Self::TotpSecret,
+    ];
 
     pub fn purpose(self) -> &'static [u8] {
         match self {
             Self::SigningKey => SIGNING_KEY_PURPOSE,
             Self::WebhookSecret | Self::WebhookPreviousSecret => WEBHOOK_SECRET_PURPOSE,
             Self::VaultKey | Self::VaultRevocationKey => VAULT_PURPOSE,
+            Self::TotpSecret => crate::mfa::TOTP_PURPOSE,
         }
     }
 
@@ -204,6 +213,7 @@ impl SealedKind {
             Self::WebhookPreviousSecret => "previous webhook secrets",
             Self::VaultKey => "vault data keys",
             Self::VaultRevocationKey => "vault data keys awaiting revocation",
+            Self::TotpSecret => "authenticator app secrets",
         }
     }
 }

@@ -73,6 +73,64 @@ pub struct Session {
     /// The address the session was created from.
     #[schema(value_type = Option<String>)]
     pub ip: Option<IpAddr>,
+    /// How the session was established, as RFC 8176 method values: `pwd` (password), `otp` (an
+    /// authenticator app's code or a recovery code), `oauth` (a provider), `email` (an emailed
+    /// link). Empty for sessions from before second factors existed.
+    pub amr: Vec<AuthMethod>,
+    /// When the person last proved who they are in this session: at sign-in, or at a later
+    /// reauthentication (step-up).
+    #[serde(with = "time::serde::rfc3339")]
+    pub auth_time: OffsetDateTime,
+}
+
+/// A way of proving who one is, as its RFC 8176 `amr` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// A password.
+    Pwd,
+    /// A one-time code: an authenticator app's, or a recovery code.
+    Otp,
+    /// A provider sign-in (Google, GitHub, OpenID Connect).
+    Oauth,
+    /// A link sent to the account's address.
+    Email,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pwd => "pwd",
+            Self::Otp => "otp",
+            Self::Oauth => "oauth",
+            Self::Email => "email",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pwd" => Self::Pwd,
+            "otp" => Self::Otp,
+            "oauth" => Self::Oauth,
+            "email" => Self::Email,
+            _ => return None,
+        })
+    }
+
+    /// Whether this method is a second factor: something held, beside what is known.
+    pub fn is_second_factor(self) -> bool {
+        matches!(self, Self::Otp)
+    }
+
+    /// Methods as stored: space-separated values.
+    pub fn join(methods: &[AuthMethod]) -> String {
+        methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Methods as stored, skipping values this binary does not know (a newer release's).
+    pub fn split(text: &str) -> Vec<AuthMethod> {
+        text.split_ascii_whitespace().filter_map(Self::parse).collect()
+    }
 }
 
 /// The outcome of checking a session on a request.
@@ -93,7 +151,14 @@ fn after(now: OffsetDateTime, duration: Duration) -> OffsetDateTime {
 }
 
 impl Session {
-    pub fn start(id: Uuid, user_id: Uuid, now: OffsetDateTime, policy: &SessionPolicy, client: &ClientContext) -> Self {
+    pub fn start(
+        id: Uuid,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        policy: &SessionPolicy,
+        client: &ClientContext,
+        amr: &[AuthMethod],
+    ) -> Self {
         let absolute_expires_at = after(now, policy.absolute_lifetime);
         Self {
             id,
@@ -104,7 +169,19 @@ impl Session {
             absolute_expires_at,
             user_agent: client.user_agent.clone(),
             ip: client.ip,
+            amr: amr.to_vec(),
+            auth_time: now,
         }
+    }
+
+    /// Whether the session was established with a second factor.
+    pub fn has_second_factor(&self) -> bool {
+        self.amr.iter().any(|method| method.is_second_factor())
+    }
+
+    /// Whether the person proved who they are within `window` of `now`.
+    pub fn authenticated_within(&self, now: OffsetDateTime, window: Duration) -> bool {
+        now - self.auth_time <= time::Duration::try_from(window).unwrap_or(time::Duration::MAX)
     }
 
     pub fn check(&self, now: OffsetDateTime, policy: &SessionPolicy, client: &ClientContext) -> SessionCheck {
@@ -201,6 +278,17 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         jobs: &[NewJob],
     ) -> Result<Vec<TokenHash>, StoreError>;
 
+    /// Records a fresh proof of who the person is (a step-up): sets the session's `auth_time` and
+    /// adds `method` to its `amr`, with the audit event, in one transaction. False when the session
+    /// is gone.
+    async fn reauthenticated(
+        &self,
+        session_id: Uuid,
+        at: OffsetDateTime,
+        method: AuthMethod,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError>;
+
     /// The user's sessions, most recently used first.
     async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError>;
 
@@ -236,7 +324,17 @@ mod tests {
 
     fn start(binding: Binding) -> (Session, OffsetDateTime) {
         let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
-        (Session::start(Uuid::nil(), Uuid::nil(), now, &policy(binding), &client("ua/1", "203.0.113.7")), now)
+        (
+            Session::start(
+                Uuid::nil(),
+                Uuid::nil(),
+                now,
+                &policy(binding),
+                &client("ua/1", "203.0.113.7"),
+                &[AuthMethod::Pwd],
+            ),
+            now,
+        )
     }
 
     #[test]

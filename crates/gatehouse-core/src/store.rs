@@ -104,11 +104,13 @@ pub struct Removed {
     pub sessions: u64,
     pub email_links: u64,
     pub oauth_states: u64,
+    /// Second steps of sign-ins that were never completed.
+    pub second_steps: u64,
 }
 
 /// Deletes what has outlived its use, so tables stop growing: succeeded jobs and finished webhook
-/// deliveries (with their attempts) finished before `finished_before`, and sessions and email
-/// links expired at `now`. Dead jobs and pending deliveries are kept: someone may still act on them.
+/// deliveries (with their attempts) finished before `finished_before`, and sessions, email links,
+/// sign-in states and second steps expired at `now`. Dead jobs and pending deliveries are kept: someone may still act on them.
 #[async_trait]
 pub trait Housekeeping: Send + Sync + std::fmt::Debug {
     async fn remove_expired(

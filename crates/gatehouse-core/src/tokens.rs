@@ -196,6 +196,13 @@ pub struct AccessClaims {
     pub wid: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<crate::workspaces::Role>,
+    /// How the session was established (RFC 8176 values, as `GET /v1/session` says).
+    #[serde(default)]
+    pub amr: Vec<crate::sessions::AuthMethod>,
+    /// When the person last proved who they are in the session (Unix seconds, as in OpenID
+    /// Connect). Absent in tokens issued before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// The keys in use: the newest unretired one signs, every published one verifies.
@@ -282,6 +289,8 @@ mod tests {
             sid: Uuid::new_v4(),
             wid: None,
             role: None,
+            amr: vec![crate::sessions::AuthMethod::Pwd, crate::sessions::AuthMethod::Otp],
+            auth_time: Some(now.unix_timestamp()),
         }
     }
 

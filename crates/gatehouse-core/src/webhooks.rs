@@ -24,7 +24,7 @@ use crate::jobs::{JobType, NewJob, RetryPolicy};
 use crate::store::StoreError;
 
 /// Events Gatehouse itself emits.
-pub const BUILTIN_EVENTS: [&str; 15] = [
+pub const BUILTIN_EVENTS: [&str; 18] = [
     "user.created",
     "user.updated",
     "user.deleted",
@@ -40,6 +40,9 @@ pub const BUILTIN_EVENTS: [&str; 15] = [
     "member.added",
     "member.removed",
     "member.role_changed",
+    "mfa.enabled",
+    "mfa.disabled",
+    "mfa.recovery_code_used",
 ];
 
 pub const SECRET_PREFIX: &str = "whsec_";

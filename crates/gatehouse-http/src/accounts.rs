@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::accounts::{EmailAddress, NewUser, User, parse_name};
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::password::{Password, Verification};
-use gatehouse_core::sessions::{ClientContext, NewSession, SessionToken};
+use gatehouse_core::sessions::{AuthMethod, ClientContext, NewSession, SessionToken};
 use gatehouse_core::store::StoreError;
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{body_bytes, json_body};
+use crate::mfa::{FirstStep, second_factor_response};
 use crate::rate_limit::{LimitKey, RateLimitHeaders, check, with_headers};
 use crate::sessions::{Client, CurrentSession, SignedIn, new_session, session_cookie, signed_in_response};
 use crate::state::AppState;
@@ -178,7 +179,11 @@ pub(crate) async fn sign_up(
     };
     let (verification, email_job) = services.email.verification_for(&new_user.as_user(), now, return_to)?;
     // When login waits for a verified address, signup does not sign in either.
-    let signed_in = if services.email.require_verified { None } else { Some(new_session(state, user_id, &client)?) };
+    let signed_in = if services.email.require_verified {
+        None
+    } else {
+        Some(new_session(state, user_id, &client, &[AuthMethod::Pwd])?)
+    };
     let mut event = AuditEvent::new(AuditAction::UserSignedUp, Actor::User(user_id), now, &client)
         .target("user", user_id)
         .detail("email", email.masked());
@@ -211,6 +216,10 @@ pub(crate) async fn sign_up(
     responses(
         (status = 200, description = "Signed in; the session cookie is set.", body = SignedIn,
             headers(("set-cookie" = String, description = "The session cookie."))),
+        (status = 202, description = "The password was right and the account has a second factor: no session \
+            yet. Send a code with `mfa_token` to `POST /v1/login/mfa` within 5 minutes.",
+            body = crate::mfa::SecondFactorRequired,
+            headers(("set-cookie" = String, description = "The second step's cookie (HttpOnly)."))),
         (status = 401, description = "`invalid_credentials`: wrong email or password, or a disabled account."),
         (status = 403, description = "`email_not_verified`: the password was right, but login waits for the \
             emailed link."),
@@ -239,12 +248,14 @@ async fn login_json(
     login_limit(state, &client, limits).await?;
     let headers = request.headers().clone();
     let body: LoginRequest = json_body(&headers, &body_bytes(request, state).await?)?;
-    let (user, session, token) = log_in(state, client, &body, limits).await?;
-    Ok(signed_in_response(
-        StatusCode::OK,
-        Some(session_cookie(state, Some(&token))),
-        SignedIn { user, session: session.session, workspace: None },
-    ))
+    Ok(match log_in(state, client, &body, limits, None).await? {
+        FirstStep::SignedIn { user, session, token } => signed_in_response(
+            StatusCode::OK,
+            Some(session_cookie(state, Some(&token))),
+            SignedIn { user, session: session.session, workspace: None },
+        ),
+        FirstStep::SecondStep { step, token, .. } => second_factor_response(state, &step, &token),
+    })
 }
 
 /// The per-IP login limit, checked before the request is read.
@@ -258,13 +269,15 @@ pub(crate) async fn login_limit(
 }
 
 /// Checks the password (after the per-account limit) and starts a session, stored with its audit
-/// event and webhook.
+/// event and webhook; or, for an account with a second factor, the second step (which leads on to
+/// `return_to`, already allowlisted).
 pub(crate) async fn log_in(
     state: &AppState,
     client: ClientContext,
     body: &LoginRequest,
     limits: &mut RateLimitHeaders,
-) -> Result<(User, NewSession, SessionToken), ApiError> {
+    return_to: Option<&str>,
+) -> Result<FirstStep, ApiError> {
     // A malformed address cannot match an account; it still pays for one verification below.
     let email = EmailAddress::parse(&body.email).ok();
     let account = email.as_ref().map_or_else(|| body.email.trim().to_lowercase(), |e| e.normalized().to_owned());
@@ -316,14 +329,18 @@ pub(crate) async fn log_in(
         }
     };
 
-    let (new_session, token) = new_session(state, user.id, &client)?;
+    if crate::mfa::guards_sign_in(state, user.id).await? {
+        let (step, token) = crate::mfa::start_second_step(state, user.id, AuthMethod::Pwd, &client, return_to).await?;
+        return Ok(FirstStep::SecondStep { step, token });
+    }
+    let (new_session, token) = new_session(state, user.id, &client, &[AuthMethod::Pwd])?;
     let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, &client)
         .target("session", new_session.session.id);
     let data = json!({ "session_id": new_session.session.id, "user_id": user.id, "method": "password" });
     let jobs = [gatehouse_event(state, "session.created", data)?];
     services.sessions.create_session(&new_session, &[event], &jobs).await?;
     services.enqueued(&jobs);
-    Ok((user, new_session, token))
+    Ok(FirstStep::SignedIn { user, session: new_session, token })
 }
 
 /// `POST /v1/logout`: ends the current session (reached by cookie or access token), if any, and

@@ -16,13 +16,14 @@ use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::email::{EmailJob, LinkKey, LinkLifetimes, LinkPurpose, LinkRequest, NewLink, Redemption};
 use gatehouse_core::password::Password;
 use gatehouse_core::secret::RandomToken;
-use gatehouse_core::sessions::{ClientContext, NewSession, SessionToken};
+use gatehouse_core::sessions::{AuthMethod, ClientContext};
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, body_bytes, json_body};
+use crate::mfa::FirstStep;
 use crate::rate_limit::{LimitKey, RateLimitHeaders, check, with_headers};
 use crate::sessions::{Client, CurrentSession, SignedIn, new_session, session_cookie, signed_in_response};
 use crate::state::AppState;
@@ -400,6 +401,9 @@ pub(crate) async fn request_magic_link(
     responses(
         (status = 200, description = "Signed in; the session cookie is set.", body = SignedIn,
             headers(("set-cookie" = String, description = "The session cookie."))),
+        (status = 202, description = "The link was right and the account has a second factor: no session yet, \
+            as with login.", body = crate::mfa::SecondFactorRequired,
+            headers(("set-cookie" = String, description = "The second step's cookie (HttpOnly)."))),
         (status = 400, description = "`link_invalid`: unknown, expired or already used."),
     ),
 )]
@@ -408,12 +412,14 @@ pub(crate) async fn redeem_magic_link(
     Client(client): Client,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let (user, session, cookie_token) = sign_in_with_link(&state, &client, &body.token).await?;
-    Ok(signed_in_response(
-        StatusCode::OK,
-        Some(session_cookie(&state, Some(&cookie_token))),
-        SignedIn { user, session: session.session, workspace: None },
-    ))
+    Ok(match sign_in_with_link(&state, &client, &body.token, None).await? {
+        FirstStep::SignedIn { user, session, token } => signed_in_response(
+            StatusCode::OK,
+            Some(session_cookie(&state, Some(&token))),
+            SignedIn { user, session: session.session, workspace: None },
+        ),
+        FirstStep::SecondStep { step, token, .. } => crate::mfa::second_factor_response(&state, &step, &token),
+    })
 }
 
 /// Spends a reset link: sets the password and ends every session of the user.
@@ -447,15 +453,31 @@ pub(crate) async fn reset_with_link(
 }
 
 /// Spends a sign-in link and starts a session; the link proves the address, so it is verified too.
+/// For an account with a second factor, the link is spent (and the address verified) and the
+/// second step starts instead, leading on to `return_to` (already allowlisted).
 pub(crate) async fn sign_in_with_link(
     state: &AppState,
     client: &ClientContext,
     token: &str,
-) -> Result<(User, NewSession, SessionToken), ApiError> {
+    return_to: Option<&str>,
+) -> Result<FirstStep, ApiError> {
     let (token, mut user) = link_user(state, token, LinkPurpose::MagicLink).await?;
     let services = state.services();
     let now = services.clock.now();
-    let (session, cookie_token) = new_session(state, user.id, client)?;
+    if crate::mfa::guards_sign_in(state, user.id).await? {
+        let jobs = verification_events(state, &user)?;
+        services
+            .links
+            .redeem_link(&token.hash(), user.id, now, &Redemption::VerifyEmail, &[], &jobs)
+            .await?
+            .ok_or(ApiError::LinkInvalid)?;
+        services.enqueued(&jobs);
+        services.sessions.forget_user(user.id).await;
+        user.email_verified = true;
+        let (step, token) = crate::mfa::start_second_step(state, user.id, AuthMethod::Email, client, return_to).await?;
+        return Ok(FirstStep::SecondStep { step, token });
+    }
+    let (session, cookie_token) = new_session(state, user.id, client, &[AuthMethod::Email])?;
     let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, client)
         .target("session", session.session.id)
         .detail("method", "magic_link");
@@ -471,5 +493,5 @@ pub(crate) async fn sign_in_with_link(
     services.enqueued(&jobs);
     services.sessions.forget_user(user.id).await;
     user.email_verified = true;
-    Ok((user, session, cookie_token))
+    Ok(FirstStep::SignedIn { user, session, token: cookie_token })
 }

@@ -86,6 +86,12 @@ pub enum ApiError {
     LastOwner(&'static str),
     #[error("{0}")]
     ReauthenticationRequired(&'static str),
+    #[error("the sign-in's second step is unknown, expired, used up or from another browser; sign in again")]
+    SecondStepInvalid,
+    #[error("the code is wrong or was used already")]
+    InvalidCode,
+    #[error("the account has an authenticator app already; remove it before adding another")]
+    MfaAlreadyEnabled,
     #[error("the invitation is unknown, expired or already used; ask for a new one")]
     InvitationInvalid,
     #[error("the invitation was sent to another address; sign in with the address it was sent to")]
@@ -153,6 +159,9 @@ impl ApiError {
             ApiError::ReauthenticationRequired(_) => {
                 (StatusCode::FORBIDDEN, "reauthentication_required", "Reauthentication required")
             }
+            ApiError::SecondStepInvalid => (StatusCode::UNAUTHORIZED, "second_step_invalid", "Sign-in step invalid"),
+            ApiError::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code", "Invalid code"),
+            ApiError::MfaAlreadyEnabled => (StatusCode::CONFLICT, "mfa_already_enabled", "Already enabled"),
             ApiError::InvitationInvalid => (StatusCode::BAD_REQUEST, "invitation_invalid", "Invalid invitation"),
             ApiError::InvitationEmailMismatch => {
                 (StatusCode::FORBIDDEN, "invitation_email_mismatch", "Invitation for another address")

@@ -194,7 +194,8 @@ async fn decision(state: &AppState, parts: &mut http::request::Parts) -> Result<
         Err(other) => return Err(other),
     };
     let role = current.as_ref().and_then(|c| c.workspace).map(|active| active.role);
-    match rule.decide(current.as_ref().map(|c| &c.user), role) {
+    let second_factor = current.as_ref().is_some_and(|c| c.session.has_second_factor());
+    match rule.decide(current.as_ref().map(|c| &c.user), role, second_factor) {
         Decision::Allow(rule) => {
             count(&rule.name, "allowed");
             Ok(allowed(settings, current.as_ref()))

@@ -13,6 +13,7 @@ pub mod forward_auth;
 mod health;
 pub mod identities;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;

@@ -21,7 +21,7 @@ use gatehouse_core::oauth::{
     TokenSet, decide_sign_in,
 };
 use gatehouse_core::secret::RandomToken;
-use gatehouse_core::sessions::ClientContext;
+use gatehouse_core::sessions::{AuthMethod, ClientContext};
 use gatehouse_core::store::StoreError;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -403,15 +403,49 @@ async fn complete(
         SignInError::Flow(flow) => flow,
         SignInError::Api(api) => internal(api),
     };
-    let (user_id, session_cookie) = match stored.purpose {
+    let (user_id, signed_in) = match stored.purpose {
         StatePurpose::SignIn => sign_in(state, provider, &identity, client).await.map_err(flow_error)?,
         StatePurpose::Link { user_id, session_id } => {
             link(state, provider, &identity, user_id, session_id, client).await.map_err(flow_error)?;
-            (user_id, None)
+            (user_id, ProviderSignIn::Linked)
         }
     };
     crate::vault::keep(state, provider, user_id, &tokens, &stored.scopes, client).await.map_err(internal)?;
-    Ok(redirect_with(&stored.redirect_to, session_cookie))
+    Ok(match signed_in {
+        ProviderSignIn::Session(cookie) => redirect_with(&stored.redirect_to, Some(cookie)),
+        ProviderSignIn::Linked => redirect_with(&stored.redirect_to, None),
+        ProviderSignIn::SecondStep(cookie) => {
+            redirect_with(&second_step_location(state, &stored.redirect_to), Some(cookie))
+        }
+    })
+}
+
+/// What a provider callback ends in.
+enum ProviderSignIn {
+    /// Signed in: the session cookie.
+    Session(HeaderValue),
+    /// An identity linked to the signed-in account.
+    Linked,
+    /// The account has a second factor: the second step's cookie.
+    SecondStep(HeaderValue),
+}
+
+/// Where a provider sign-in that needs a second factor goes: the hosted second-step page, leading on
+/// to `redirect_to`; without hosted pages, `redirect_to` itself with `mfa_required=true`, for the
+/// app to ask for the code and send it to `POST /v1/login/mfa` (the step's cookie goes with it).
+fn second_step_location(state: &AppState, redirect_to: &str) -> String {
+    if state.services().pages.is_some() {
+        let page = crate::pages::with_return_to("/login/mfa", Some(redirect_to), &[]);
+        format!("{}{page}", state.services().oauth.public_url)
+    } else {
+        match url::Url::parse(redirect_to) {
+            Ok(mut url) => {
+                url.query_pairs_mut().append_pair("mfa_required", "true");
+                url.to_string()
+            }
+            Err(_) => redirect_to.to_owned(),
+        }
+    }
 }
 
 enum SignInError {
@@ -458,7 +492,7 @@ async fn sign_in(
     provider: &dyn ProviderClient,
     identity: &ProviderIdentity,
     client: &ClientContext,
-) -> Result<(Uuid, Option<HeaderValue>), SignInError> {
+) -> Result<(Uuid, ProviderSignIn), SignInError> {
     let services = state.services();
     let info = provider.info();
     let identities = &services.oauth.identities;
@@ -476,7 +510,14 @@ async fn sign_in(
         SignInDecision::EmailRequired => return Err(SignInError::Flow(FlowError("email_required"))),
         SignInDecision::Disabled => return Err(SignInError::Flow(FlowError("account_disabled"))),
     };
-    let (session, token) = new_session(state, user_id, client)?;
+    // An existing account with a second factor gets no session yet (a new one has no factor).
+    let second_step = match &decision {
+        SignInDecision::Existing(_) | SignInDecision::LinkByEmail(_) => {
+            crate::mfa::guards_sign_in(state, user_id).await?
+        }
+        _ => false,
+    };
+    let (session, token) = new_session(state, user_id, client, &[AuthMethod::Oauth])?;
     let login = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user_id), now, client)
         .target("session", session.session.id)
         .detail("provider", info.name.as_str());
@@ -484,17 +525,23 @@ async fn sign_in(
         json!({ "session_id": session.session.id, "user_id": user_id, "method": "oauth", "provider": info.name });
     let mut jobs = vec![gatehouse_event(state, "session.created", created)?];
     match decision {
+        SignInDecision::Existing(_) if second_step => {}
         SignInDecision::Existing(_) => {
             services.sessions.create_session(&session, &[login], &jobs).await?;
         }
         SignInDecision::LinkByEmail(_) => {
             let record = new_identity(&info.name, identity, user_id, now);
+            if second_step {
+                jobs.clear();
+            }
             jobs.push(linked_event(state, &record)?);
             let linked = AuditEvent::new(AuditAction::IdentityLinked, Actor::User(user_id), now, client)
                 .target("identity", record.id)
                 .detail("provider", info.name.as_str())
                 .detail("how", "verified_email");
-            match identities.link_identity(&record, Some(&session), &jobs, &[linked, login]).await {
+            let (session, events) =
+                if second_step { (None, vec![linked]) } else { (Some(&session), vec![linked, login]) };
+            match identities.link_identity(&record, session, &jobs, &events).await {
                 Ok(()) => {}
                 Err(StoreError::Duplicate { .. }) => return Err(SignInError::Flow(FlowError("identity_in_use"))),
                 Err(other) => return Err(other.into()),
@@ -530,7 +577,11 @@ async fn sign_in(
         SignInDecision::EmailConflict | SignInDecision::EmailRequired | SignInDecision::Disabled => {}
     }
     services.enqueued(&jobs);
-    Ok((user_id, Some(session_cookie(state, Some(&token)))))
+    if second_step {
+        let (_, step_token) = crate::mfa::start_second_step(state, user_id, AuthMethod::Oauth, client, None).await?;
+        return Ok((user_id, ProviderSignIn::SecondStep(crate::mfa::step_cookie(state, Some(&step_token)))));
+    }
+    Ok((user_id, ProviderSignIn::Session(session_cookie(state, Some(&token)))))
 }
 
 /// Links the identity to the account whose session started the flow.

@@ -21,9 +21,6 @@ use crate::sessions::{CurrentSession, session_cookie};
 use crate::state::AppState;
 use crate::webhooks::gatehouse_event;
 
-/// Accounts without a password confirm an erasure by having signed in this recently.
-pub const RECENT_SIGN_IN: time::Duration = time::Duration::minutes(5);
-
 /// Everything held about `user_id`, with its `user.data_exported` audit event recorded.
 pub async fn export_user(
     state: &AppState,
@@ -133,19 +130,22 @@ pub(crate) async fn export(State(state): State<AppState>, current: CurrentSessio
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EraseRequest {
-    /// The current password; required for accounts that have one. Without one, the session must
-    /// have signed in within the last 5 minutes.
+    /// The current password. Not needed when the session signed in or reauthenticated
+    /// (`POST /v1/me/reauthenticate`) within the last 5 minutes.
     password: Option<String>,
 }
 
-/// Whether the person just proved who they are: the password, or a sign-in within 5 minutes for
-/// an account without one. Password attempts count against the login limits.
+/// Whether the person just proved who they are: a sign-in or step-up within 5 minutes (the
+/// session's `auth_time`), or the password now. Password attempts count against the login limits.
 pub(crate) async fn reauthenticate(
     state: &AppState,
     current: &CurrentSession,
     password: Option<&str>,
     limits: &mut RateLimitHeaders,
 ) -> Result<(), ApiError> {
+    if crate::mfa::require_recent(state, current).is_ok() {
+        return Ok(());
+    }
     let services = state.services();
     let credentials = services.accounts.credentials_by_email(current.user.email.normalized()).await?;
     let stored = credentials.and_then(|c| c.password_hash);
@@ -160,9 +160,9 @@ pub(crate) async fn reauthenticate(
             }
         }
         (Some(_), None) => Err(ApiError::ReauthenticationRequired("confirm with the account's current password")),
-        (None, _) if services.clock.now() - current.session.created_at <= RECENT_SIGN_IN => Ok(()),
         (None, _) => Err(ApiError::ReauthenticationRequired(
-            "this account has no password: sign in again (within 5 minutes) to confirm",
+            "this account has no password: sign in again, or confirm with a code at POST /v1/me/reauthenticate, \
+             and try again within 5 minutes",
         )),
     }
 }
@@ -177,8 +177,8 @@ pub(crate) async fn reauthenticate(
     responses(
         (status = 204, description = "Erased; the session cookie is cleared.",
             headers(("set-cookie" = String, description = "Clears the session cookie."))),
-        (status = 403, description = "`reauthentication_required`: the password is missing or wrong, or (without \
-            a password) the sign-in is older than 5 minutes."),
+        (status = 403, description = "`reauthentication_required`: the session did not sign in or reauthenticate \
+            within 5 minutes, and the password is missing or wrong."),
         (status = 409, description = "`last_owner`: the account is the last owner of a workspace with other \
             members."),
         (status = 429, description = "`rate_limited`: too many password attempts on this account."),

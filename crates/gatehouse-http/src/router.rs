@@ -26,7 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    accounts, admin, client_ip, csrf, email, forward_auth, health, identities, metrics, oauth, openapi, privacy,
+    accounts, admin, client_ip, csrf, email, forward_auth, health, identities, metrics, mfa, oauth, openapi, privacy,
     rate_limit, request_id, service_keys, sessions, tokens, vault, webhooks, workspaces,
 };
 
@@ -42,6 +42,12 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::signup))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::logout))
+        .routes(routes!(mfa::complete))
+        .routes(routes!(mfa::reauthenticate))
+        .routes(routes!(mfa::factors))
+        .routes(routes!(mfa::enrol, mfa::disable))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::recovery_codes))
         .routes(routes!(email::request_verification))
         .routes(routes!(email::verify))
         .routes(routes!(email::forgot_password))

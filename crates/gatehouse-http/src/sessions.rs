@@ -188,15 +188,17 @@ async fn authenticate(
     })
 }
 
-/// A new session for `user_id`: the record to store and the token for the cookie.
+/// A new session for `user_id`, established by `amr`: the record to store and the token for the
+/// cookie.
 pub fn new_session(
     state: &AppState,
     user_id: Uuid,
     client: &ClientContext,
+    amr: &[gatehouse_core::sessions::AuthMethod],
 ) -> Result<(NewSession, SessionToken), ApiError> {
     let token = SessionToken::from_random(crate::error::os_random()?);
     let now = state.services().clock.now();
-    let session = Session::start(Uuid::new_v4(), user_id, now, state.session_policy(), client);
+    let session = Session::start(Uuid::new_v4(), user_id, now, state.session_policy(), client, amr);
     Ok((NewSession { session, token_hash: token.hash() }, token))
 }
 

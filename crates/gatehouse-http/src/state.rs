@@ -82,6 +82,7 @@ pub struct Services {
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordService,
+    pub mfa: crate::mfa::MfaSettings,
     pub tokens: TokenService,
     pub api_keys: Arc<dyn ApiKeyStore>,
     pub limiter: Arc<dyn Limiter>,

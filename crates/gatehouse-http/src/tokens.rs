@@ -100,6 +100,8 @@ impl TokenService {
             sid: current.session.id,
             wid: current.workspace.map(|active| active.id),
             role: current.workspace.map(|active| active.role),
+            amr: current.session.amr.clone(),
+            auth_time: Some(current.session.auth_time.unix_timestamp()),
         };
         self.ring().sign(&claims)
     }

@@ -568,6 +568,16 @@ impl SessionStore for LocalSessionCache {
         Ok(revoked)
     }
 
+    async fn reauthenticated(
+        &self,
+        session_id: Uuid,
+        at: time::OffsetDateTime,
+        method: gatehouse_core::sessions::AuthMethod,
+        events: &[gatehouse_core::audit::AuditEvent],
+    ) -> Result<bool, StoreError> {
+        self.inner.reauthenticated(session_id, at, method, events).await
+    }
+
     async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError> {
         self.inner.sessions_of_user(user_id).await
     }

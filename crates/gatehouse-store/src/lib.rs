@@ -20,6 +20,7 @@ mod sql_housekeeping;
 mod sql_invalidations;
 mod sql_jobs;
 mod sql_links;
+mod sql_mfa;
 mod sql_oauth;
 mod sql_ports;
 mod sql_sealed;
@@ -167,6 +168,13 @@ impl Database {
     }
 
     pub fn vault(&self) -> Arc<dyn VaultStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn mfa(&self) -> Arc<dyn gatehouse_core::mfa::MfaStore> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),

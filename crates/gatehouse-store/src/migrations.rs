@@ -40,6 +40,7 @@ const EMBEDDED: &[EmbeddedMigration] = embedded![
     0008 => "workspaces_privacy",
     0009 => "session_invalidations",
     0010 => "job_indexes",
+    0011 => "second_factors",
 ];
 
 #[derive(Debug, Clone, Copy)]

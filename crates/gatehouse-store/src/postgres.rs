@@ -164,6 +164,13 @@ mod oauth {
     crate::sql_oauth::sql_oauth!(PostgresStore, sqlx::PgConnection, sqlx::postgres::PgRow);
 }
 
+/// Second factors and the second step of a sign-in.
+mod mfa {
+    use super::PostgresStore;
+
+    crate::sql_mfa::sql_mfa!(PostgresStore, sqlx::PgConnection, sqlx::postgres::PgRow);
+}
+
 /// Every sealed value, for re-sealing under a new master secret.
 mod sealed {
     use super::PostgresStore;

@@ -72,6 +72,26 @@ pub const COLUMNS: &[(&str, &str, Holds)] = &[
     ("jobs", "payload", Person("jobs")),
     ("jobs", "run_at", Person("jobs")),
     ("jobs", "state", Person("jobs")),
+    ("mfa_recovery_codes", "code_hash", Nothing("the SHA-256 of a recovery code; removed with its row")),
+    ("mfa_recovery_codes", "created_at", Person("recovery_codes")),
+    ("mfa_recovery_codes", "used_at", Person("recovery_codes")),
+    ("mfa_recovery_codes", "user_id", Person("recovery_codes")),
+    ("mfa_steps", "created_at", Person("second_steps_in_progress")),
+    ("mfa_steps", "expires_at", Person("second_steps_in_progress")),
+    ("mfa_steps", "failures", Person("second_steps_in_progress")),
+    ("mfa_steps", "first_factor", Person("second_steps_in_progress")),
+    ("mfa_steps", "id", Person("second_steps_in_progress")),
+    ("mfa_steps", "return_to", Person("second_steps_in_progress")),
+    ("mfa_steps", "token_hash", Nothing("the SHA-256 of a second step's token; removed with its row")),
+    ("mfa_steps", "user_agent", Person("second_steps_in_progress")),
+    ("mfa_steps", "user_id", Person("second_steps_in_progress")),
+    ("mfa_totp", "confirmed_at", Person("authenticator_apps")),
+    ("mfa_totp", "created_at", Person("authenticator_apps")),
+    ("mfa_totp", "id", Person("authenticator_apps")),
+    ("mfa_totp", "last_step", Nothing("a 30-second step counter; removed with its row")),
+    ("mfa_totp", "last_used_at", Person("authenticator_apps")),
+    ("mfa_totp", "sealed_secret", SEALED),
+    ("mfa_totp", "user_id", Person("authenticator_apps")),
     ("oauth_states", "browser_hash", Nothing("the SHA-256 of a browser-binding cookie; removed with its row")),
     ("oauth_states", "created_at", Person("sign_ins_in_progress")),
     ("oauth_states", "expires_at", Person("sign_ins_in_progress")),
@@ -88,6 +108,8 @@ pub const COLUMNS: &[(&str, &str, Holds)] = &[
     ("session_invalidations", "token_hash", INVALIDATION),
     ("session_invalidations", "xid", INVALIDATION),
     ("sessions", "absolute_expires_at", Person("sessions")),
+    ("sessions", "amr", Person("sessions")),
+    ("sessions", "auth_time", Person("sessions")),
     ("sessions", "created_at", Person("sessions")),
     ("sessions", "id", Person("sessions")),
     ("sessions", "idle_expires_at", Person("sessions")),
@@ -190,13 +212,15 @@ macro_rules! sql_privacy {
         use gatehouse_core::audit::StoredAuditEvent;
         use gatehouse_core::privacy::{
             EXPORT_FORMAT, EXPORT_VERSION, Erased, Erasure, ExportedDelivery, ExportedJob, ExportedLink,
-            ExportedSession, ExportedSignIn, ExportedUser, PersonalData, PrivacyStore, scrub,
+            ExportedRecoveryCode, ExportedSecondStep, ExportedSession, ExportedSignIn, ExportedUser, PersonalData,
+            PrivacyStore, scrub,
         };
         use gatehouse_core::store::StoreError;
         use gatehouse_core::workspaces::WorkspaceStore as _;
         use gatehouse_core::oauth::IdentityStore as _;
         use gatehouse_core::vault::VaultStore as _;
         use gatehouse_core::sessions::SessionStore as _;
+        use gatehouse_core::mfa::MfaStore as _;
         use sqlx::Row as _;
         use time::OffsetDateTime;
         use uuid::Uuid;
@@ -421,6 +445,47 @@ macro_rules! sql_privacy {
                     }
                 }
 
+                let authenticator_apps = self.totp(user_id).await?.into_iter().map(|stored| stored.factor).collect();
+                let recovery_codes = sqlx::query(
+                    "SELECT created_at, used_at FROM mfa_recovery_codes WHERE user_id = $1 ORDER BY created_at, used_at",
+                )
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?
+                .iter()
+                .map(|row| {
+                    let used: Option<i64> = row.try_get("used_at").map_err(from_sqlx)?;
+                    Ok(ExportedRecoveryCode {
+                        created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                        used_at: used.map(from_millis).transpose()?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+                let second_steps_in_progress = sqlx::query(
+                    "SELECT first_factor, user_agent, return_to, failures, created_at, expires_at FROM mfa_steps \
+                     WHERE user_id = $1 ORDER BY created_at DESC",
+                )
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?
+                .iter()
+                .map(|row| {
+                    let first: String = row.try_get("first_factor").map_err(from_sqlx)?;
+                    let failures: i32 = row.try_get("failures").map_err(from_sqlx)?;
+                    Ok(ExportedSecondStep {
+                        first_factor: gatehouse_core::sessions::AuthMethod::parse(&first)
+                            .ok_or_else(|| StoreError::Backend(format!("stored first factor {first:?} is unknown")))?,
+                        user_agent: row.try_get("user_agent").map_err(from_sqlx)?,
+                        return_to: row.try_get("return_to").map_err(from_sqlx)?,
+                        failures: u32::try_from(failures).unwrap_or(0),
+                        created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                        expires_at: from_millis(row.try_get("expires_at").map_err(from_sqlx)?)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+
                 Ok(Some(PersonalData {
                     format: EXPORT_FORMAT,
                     version: EXPORT_VERSION,
@@ -437,6 +502,9 @@ macro_rules! sql_privacy {
                     jobs,
                     email_links,
                     sign_ins_in_progress,
+                    authenticator_apps,
+                    recovery_codes,
+                    second_steps_in_progress,
                 }))
             }
 

@@ -20,10 +20,11 @@ use async_trait::async_trait;
 use gatehouse_core::accounts::{EmailAddress, User};
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::jobs::NewJob;
-use gatehouse_core::sessions::{NewSession, Session, SessionStore, SessionWithUser, TokenHash};
+use gatehouse_core::sessions::{AuthMethod, NewSession, Session, SessionStore, SessionWithUser, TokenHash};
 use gatehouse_core::store::StoreError;
 use gatehouse_core::workspaces::{ActiveWorkspace, Role};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::coherence::Coherence;
@@ -62,6 +63,11 @@ struct Cached {
     /// The active workspace and the role in it; absent in entries written before workspaces.
     #[serde(default)]
     workspace: Option<(Uuid, Role)>,
+    /// How the session was established; absent in entries written before second factors.
+    #[serde(default)]
+    amr: Vec<AuthMethod>,
+    #[serde(default)]
+    auth_time: Option<i64>,
 }
 
 impl Cached {
@@ -83,6 +89,8 @@ impl Cached {
             disabled: u.disabled,
             user_created_at: millis(u.created_at),
             workspace: record.workspace.map(|active| (active.id, active.role)),
+            amr: s.amr.clone(),
+            auth_time: Some(millis(s.auth_time)),
         }
     }
 
@@ -99,6 +107,8 @@ impl Cached {
                 absolute_expires_at: from_millis(self.absolute_expires_at)?,
                 user_agent: self.user_agent,
                 ip: self.ip,
+                amr: self.amr,
+                auth_time: from_millis(self.auth_time.unwrap_or(self.created_at))?,
             },
             user: User {
                 id: self.user_id,
@@ -265,6 +275,16 @@ impl SessionStore for CachedSessionStore {
         if self.coherence.catch_up().await.is_err() {
             self.coherence.distrust_all();
         }
+    }
+
+    async fn reauthenticated(
+        &self,
+        session_id: Uuid,
+        at: OffsetDateTime,
+        method: AuthMethod,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError> {
+        self.sql.reauthenticated(session_id, at, method, events).await
     }
 
     async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError> {

@@ -78,6 +78,13 @@ macro_rules! sql_housekeeping {
                             now,
                         )
                         .await?,
+                    second_steps: self
+                        .delete_in_batches(
+                            "DELETE FROM mfa_steps WHERE id IN (SELECT id FROM mfa_steps \
+                             WHERE expires_at < $1 LIMIT $2)",
+                            now,
+                        )
+                        .await?,
                 })
             }
         }

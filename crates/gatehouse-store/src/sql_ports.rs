@@ -52,7 +52,7 @@ macro_rules! sql_ports {
         use crate::sql_ports::{USER_COLUMNS, from_millis, millis, token_hash, uuid};
 
         const SESSION_COLUMNS: &str = "s.id, s.token_hash, s.user_id, s.created_at, s.last_seen_at, \
-                                       s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip";
+                                       s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.ip, s.amr, s.auth_time";
 
         /// Sessions with their user and the membership of their active workspace.
         const SESSION_WITH_USER: &str = "sessions s JOIN users u ON u.id = s.user_id LEFT JOIN workspace_members wm \
@@ -107,7 +107,8 @@ macro_rules! sql_ports {
                 let s = &new.session;
                 sqlx::query(
                     "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, \
-                     absolute_expires_at, user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     absolute_expires_at, user_agent, ip, amr, auth_time) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(s.id.to_string())
                 .bind(&new.token_hash.0[..])
@@ -118,6 +119,8 @@ macro_rules! sql_ports {
                 .bind(millis(s.absolute_expires_at))
                 .bind(s.user_agent.as_deref())
                 .bind(s.ip.map(|ip| ip.to_string()))
+                .bind(gatehouse_core::sessions::AuthMethod::join(&s.amr))
+                .bind(millis(s.auth_time))
                 .execute(&mut *conn)
                 .await
                 .map_err(from_sqlx)?;
@@ -199,15 +202,21 @@ macro_rules! sql_ports {
                 let id: String = row.try_get("id").map_err(from_sqlx)?;
                 let user_id: String = row.try_get("user_id").map_err(from_sqlx)?;
                 let ip: Option<String> = row.try_get("ip").map_err(from_sqlx)?;
+                let amr: String = row.try_get("amr").map_err(from_sqlx)?;
+                let created_at: i64 = row.try_get("created_at").map_err(from_sqlx)?;
+                let auth_time: Option<i64> = row.try_get("auth_time").map_err(from_sqlx)?;
                 Ok(Session {
                     id: uuid(&id)?,
                     user_id: uuid(&user_id)?,
-                    created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                    created_at: from_millis(created_at)?,
                     last_seen_at: from_millis(row.try_get("last_seen_at").map_err(from_sqlx)?)?,
                     idle_expires_at: from_millis(row.try_get("idle_expires_at").map_err(from_sqlx)?)?,
                     absolute_expires_at: from_millis(row.try_get("absolute_expires_at").map_err(from_sqlx)?)?,
                     user_agent: row.try_get("user_agent").map_err(from_sqlx)?,
                     ip: ip.and_then(|ip| ip.parse().ok()),
+                    amr: gatehouse_core::sessions::AuthMethod::split(&amr),
+                    // Sessions from before second factors were established when they were created.
+                    auth_time: from_millis(auth_time.unwrap_or(created_at))?,
                 })
             }
         }
@@ -420,6 +429,40 @@ macro_rules! sql_ports {
                 }
                 tx.commit().await.map_err(from_sqlx)?;
                 deleted.into_iter().map(token_hash).collect()
+            }
+
+            async fn reauthenticated(
+                &self,
+                session_id: Uuid,
+                at: OffsetDateTime,
+                method: gatehouse_core::sessions::AuthMethod,
+                events: &[AuditEvent],
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                let amr: Option<String> = sqlx::query_scalar("SELECT amr FROM sessions WHERE id = $1")
+                    .bind(session_id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                let Some(amr) = amr else { return Ok(false) };
+                let mut methods = gatehouse_core::sessions::AuthMethod::split(&amr);
+                if !methods.contains(&method) {
+                    methods.push(method);
+                }
+                let changed = sqlx::query("UPDATE sessions SET auth_time = $1, amr = $2 WHERE id = $3")
+                    .bind(millis(at))
+                    .bind(gatehouse_core::sessions::AuthMethod::join(&methods))
+                    .bind(session_id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?
+                    .rows_affected()
+                    == 1;
+                if changed {
+                    Self::insert_audit(&mut tx, events).await?;
+                }
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(changed)
             }
 
             async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<Session>, StoreError> {

@@ -12,6 +12,7 @@ pub(crate) fn location(kind: SealedKind) -> (&'static str, &'static str, &'stati
         SealedKind::WebhookPreviousSecret => ("webhook_endpoints", "id", "previous_sealed_secret"),
         SealedKind::VaultKey => ("vault_connections", "id", "wrapped_key"),
         SealedKind::VaultRevocationKey => ("vault_revocations", "id", "wrapped_key"),
+        SealedKind::TotpSecret => ("mfa_totp", "id", "sealed_secret"),
     }
 }
 
@@ -47,6 +48,10 @@ macro_rules! sql_sealed {
                         .map_err(|_| StoreError::Backend(format!("stored provider {provider:?} is invalid")))?;
                     gatehouse_core::vault::record_label(uuid(key)?, uuid::Uuid::nil(), &provider)
                 }
+                SealedKind::TotpSecret => {
+                    let user_id: String = row.try_get("user_id").map_err(from_sqlx)?;
+                    gatehouse_core::mfa::sealing_label(uuid(key)?, uuid(&user_id)?)
+                }
             })
         }
 
@@ -62,6 +67,7 @@ macro_rules! sql_sealed {
                 let extra = match kind {
                     SealedKind::VaultKey => ", user_id, provider",
                     SealedKind::VaultRevocationKey => ", provider",
+                    SealedKind::TotpSecret => ", user_id",
                     _ => "",
                 };
                 let sql = format!(

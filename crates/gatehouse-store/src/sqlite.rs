@@ -114,6 +114,13 @@ mod oauth {
     crate::sql_oauth::sql_oauth!(SqliteStore, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
 }
 
+/// Second factors and the second step of a sign-in.
+mod mfa {
+    use super::SqliteStore;
+
+    crate::sql_mfa::sql_mfa!(SqliteStore, sqlx::SqliteConnection, sqlx::sqlite::SqliteRow);
+}
+
 /// Every sealed value, for re-sealing under a new master secret.
 mod sealed {
     use super::SqliteStore;

@@ -341,6 +341,11 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         audit: database.audit(),
         clock,
         passwords,
+        mfa: gatehouse_http::mfa::MfaSettings {
+            store: database.mfa(),
+            sealing: Arc::new(KeyEncryption::for_purpose(&keyring, gatehouse_core::mfa::TOTP_PURPOSE)),
+            issuer: config.email.app_name.clone(),
+        },
         tokens,
         api_keys,
         limiter: Arc::new(limiter),

@@ -25,6 +25,7 @@ pub async fn pass(store: &dyn Housekeeping, clock: &dyn Clock, retention: Durati
                 ("sessions", removed.sessions),
                 ("email_links", removed.email_links),
                 ("oauth_states", removed.oauth_states),
+                ("second_steps", removed.second_steps),
             ] {
                 metrics::counter!("gatehouse_housekeeping_removed_total", "what" => what).increment(count);
             }
@@ -35,6 +36,7 @@ pub async fn pass(store: &dyn Housekeeping, clock: &dyn Clock, retention: Durati
                     sessions = removed.sessions,
                     email_links = removed.email_links,
                     oauth_states = removed.oauth_states,
+                    second_steps = removed.second_steps,
                     "removed expired records"
                 );
             }

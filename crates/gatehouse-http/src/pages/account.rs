@@ -10,12 +10,14 @@ use uuid::Uuid;
 
 use super::forms::{Form, Query};
 use super::sign_in::known;
+use super::sign_in::typed_answer;
 use super::{Page, accepts_html, see_other, with_return_to};
 use crate::csrf::session_token_and_cookie;
 use crate::email::{link_ip_limit, verify_own_address};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::identities::{begin_link, unlink_identity};
+use crate::mfa::{Proof, begin_enrolment, confirm_enrolment, regenerate, remove, step_up};
 use crate::privacy::{erase_user, reauthenticate};
 use crate::rate_limit::RateLimitHeaders;
 use crate::sessions::{CurrentSession, revoke_all_others, revoke_one, session_cookie};
@@ -111,14 +113,65 @@ pub(super) async fn page(
         .iter()
         .map(|membership| json!({ "name": membership.name, "role": membership.role.as_str() }))
         .collect();
+    let mfa = security_view(&state, &current).await?;
     let extra = json!({ "user": user, "sessions": sessions, "providers": providers, "identities": identities,
-        "connections": connections, "workspaces": workspaces });
+        "connections": connections, "workspaces": workspaces, "mfa": mfa });
     let (token, cookie) = session_token_and_cookie(&state, &current);
     let mut page =
         Page::new("account.html", extra).cookie(cookie).notice(known(&state, "account", query.get("notice")));
     page.csrf_token = token;
     page.error = known(&state, "errors", query.get("error"));
     Ok(page.render(&state))
+}
+
+/// The two-step section: whether the sign-in is fresh enough for changes (else the page asks
+/// for the password or a code first), the app and its recovery codes, and an app being added
+/// (its QR code and secret, shown only to a fresh session).
+async fn security_view(state: &AppState, current: &CurrentSession) -> Result<serde_json::Value, ApiError> {
+    let services = state.services();
+    let fresh = crate::mfa::require_recent(state, current).is_ok();
+    let factors = services.mfa.store.factors(current.user.id).await?;
+    let has_password = services
+        .accounts
+        .credentials_by_email(current.user.email.normalized())
+        .await?
+        .is_some_and(|credentials| credentials.password_hash.is_some());
+    let pending = match &factors.totp {
+        Some(totp) if totp.confirmed_at.is_none() && fresh => {
+            let enrolment = crate::mfa::pending_enrolment(state, current).await?;
+            enrolment.map(|(secret, uri)| json!({ "secret": spaced(&secret), "qr_svg": qr_svg(&uri) }))
+        }
+        _ => None,
+    };
+    let app = factors.totp.as_ref().filter(|totp| totp.confirmed_at.is_some()).map(|totp| {
+        json!({
+            "created_at_text": readable(totp.created_at),
+            "last_used_text": totp.last_used_at.map(readable),
+        })
+    });
+    Ok(json!({
+        "fresh": fresh,
+        "has_password": has_password,
+        "app": app,
+        "pending": pending,
+        "recovery_codes_left": factors.recovery_codes_left,
+    }))
+}
+
+/// A base32 secret in groups of four, as a person types it.
+fn spaced(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars.chunks(4).map(|chunk| chunk.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
+}
+
+/// The `otpauth://` URI as an inline SVG QR code (no script, no image request, so the page's CSP
+/// stays as it is).
+fn qr_svg(uri: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
+    let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).quiet_zone(true).build();
+    // The XML prolog has no place inside HTML.
+    let start = svg.find("<svg")?;
+    Some(svg[start..].replacen("<svg ", "<svg role=\"img\" aria-labelledby=\"qr-label\" ", 1))
 }
 
 /// "Firefox on Linux": enough of a user agent for a person to tell their devices apart.
@@ -274,6 +327,82 @@ pub(super) async fn disconnect(
         Ok("disconnected")
     })
     .await
+}
+
+/// `POST /account/reauthenticate`: the password or a code, so the next 5 minutes may change
+/// the sign-in settings.
+pub(super) async fn confirm_identity(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    form: Form,
+) -> Response {
+    act(state, current, |state, current| async move {
+        let mut limits = RateLimitHeaders::default();
+        let proof = match (form.get("password").filter(|p| !p.is_empty()), form.get("code")) {
+            (Some(password), _) => Proof::Password(password),
+            (None, Some(code)) => Proof::Factor(typed_answer(code).ok_or(ApiError::InvalidCode)?),
+            (None, None) => return Err(ApiError::ReauthenticationRequired("no password or code")),
+        };
+        step_up(&state, &current, proof, &mut limits).await?;
+        Ok("reauthenticated")
+    })
+    .await
+}
+
+/// `POST /account/mfa/totp`: starts adding an authenticator app; the page then shows its QR code.
+pub(super) async fn start_totp(State(state): State<AppState>, current: Result<CurrentSession, ApiError>) -> Response {
+    act(state, current, |state, current| async move {
+        begin_enrolment(&state, &current).await?;
+        Ok("totp_started")
+    })
+    .await
+}
+
+/// `POST /account/mfa/totp/confirm`: the app's first code turns it on; the recovery codes are
+/// shown now, once (this answer is a page, not a redirect, and is never cached).
+pub(super) async fn confirm_totp(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    form: Form,
+) -> Response {
+    let current = match current {
+        Ok(current) => current,
+        Err(ApiError::Unauthenticated(_)) => return sign_in_first(&state),
+        Err(other) => return back(&state, Err(other)),
+    };
+    match confirm_enrolment(&state, &current, form.text("code")).await {
+        Ok(codes) => recovery_codes_page(&state, &codes),
+        Err(error) => back(&state, Err(error)),
+    }
+}
+
+fn recovery_codes_page(state: &AppState, codes: &[String]) -> Response {
+    Page::new("recovery_codes.html", json!({ "codes": codes })).render(state)
+}
+
+/// `POST /account/mfa/totp/remove`: removes the app (or one being added) and the recovery codes.
+pub(super) async fn remove_totp(State(state): State<AppState>, current: Result<CurrentSession, ApiError>) -> Response {
+    act(state, current, |state, current| async move {
+        remove(&state, &current).await?;
+        Ok("totp_removed")
+    })
+    .await
+}
+
+/// `POST /account/mfa/recovery-codes`: ten new recovery codes, shown once.
+pub(super) async fn new_recovery_codes(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+) -> Response {
+    let current = match current {
+        Ok(current) => current,
+        Err(ApiError::Unauthenticated(_)) => return sign_in_first(&state),
+        Err(other) => return back(&state, Err(other)),
+    };
+    match regenerate(&state, &current).await {
+        Ok(codes) => recovery_codes_page(&state, &codes),
+        Err(error) => back(&state, Err(error)),
+    }
 }
 
 /// `POST /account/delete`: erases the account, after the same reauthentication as `DELETE /v1/me`.

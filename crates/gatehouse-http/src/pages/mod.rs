@@ -46,6 +46,8 @@ pub const PAGE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/login"),
     ("GET", "/login/email-link"),
     ("POST", "/login/email-link"),
+    ("GET", "/login/mfa"),
+    ("POST", "/login/mfa"),
     ("GET", "/signup"),
     ("POST", "/signup"),
     ("POST", "/logout"),
@@ -64,6 +66,11 @@ pub const PAGE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/account/identities/{id}/link"),
     ("POST", "/account/identities/{id}/unlink"),
     ("POST", "/account/connections/{id}/disconnect"),
+    ("POST", "/account/reauthenticate"),
+    ("POST", "/account/mfa/totp"),
+    ("POST", "/account/mfa/totp/confirm"),
+    ("POST", "/account/mfa/totp/remove"),
+    ("POST", "/account/mfa/recovery-codes"),
     ("POST", "/account/delete"),
     ("GET", "/invitation"),
     ("POST", "/invitation"),
@@ -71,8 +78,16 @@ pub const PAGE_ROUTES: &[(&str, &str)] = &[
 
 /// The page routes that have no session to protect: the CSRF layer checks their origin only, and
 /// the handler checks the form's own token.
-pub(crate) const SIGNED_OUT_FORMS: &[&str] =
-    &["/login", "/login/email-link", "/signup", "/forgot-password", "/reset-password", "/verify-email", "/magic-link"];
+pub(crate) const SIGNED_OUT_FORMS: &[&str] = &[
+    "/login",
+    "/login/email-link",
+    "/login/mfa",
+    "/signup",
+    "/forgot-password",
+    "/reset-password",
+    "/verify-email",
+    "/magic-link",
+];
 
 /// The page routes.
 pub(crate) fn routes() -> Router<AppState> {
@@ -82,6 +97,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/favicon.ico", get(no_icon))
         .route("/login", get(sign_in::login_page).post(sign_in::login))
         .route("/login/email-link", get(sign_in::email_link_page).post(sign_in::email_link))
+        .route("/login/mfa", get(sign_in::second_step_page).post(sign_in::second_step))
         .route("/signup", get(sign_in::signup_page).post(sign_in::signup))
         .route("/logout", post(sign_in::logout))
         .route("/forgot-password", get(sign_in::forgot_page).post(sign_in::forgot))
@@ -95,6 +111,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/identities/{id}/link", post(account::link))
         .route("/account/identities/{id}/unlink", post(account::unlink))
         .route("/account/connections/{id}/disconnect", post(account::disconnect))
+        .route("/account/reauthenticate", post(account::confirm_identity))
+        .route("/account/mfa/totp", post(account::start_totp))
+        .route("/account/mfa/totp/confirm", post(account::confirm_totp))
+        .route("/account/mfa/totp/remove", post(account::remove_totp))
+        .route("/account/mfa/recovery-codes", post(account::new_recovery_codes))
         .route("/account/delete", post(account::delete))
         .route("/invitation", get(account::invitation_page).post(account::accept_invitation))
 }
@@ -133,6 +154,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("reset_password.html", include_str!("../../templates/pages/reset_password.html")),
     ("verify_email.html", include_str!("../../templates/pages/verify_email.html")),
     ("magic_link.html", include_str!("../../templates/pages/magic_link.html")),
+    ("login_mfa.html", include_str!("../../templates/pages/login_mfa.html")),
+    ("recovery_codes.html", include_str!("../../templates/pages/recovery_codes.html")),
     ("account.html", include_str!("../../templates/pages/account.html")),
     ("message.html", include_str!("../../templates/pages/message.html")),
     ("invitation.html", include_str!("../../templates/pages/invitation.html")),
@@ -283,6 +306,8 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
         ("reset_password.html", json!({ "link_ok": true, "token": "t" })),
         ("verify_email.html", json!({ "link_ok": true, "token": "t" })),
         ("magic_link.html", json!({ "link_ok": true, "token": "t" })),
+        ("login_mfa.html", json!({})),
+        ("recovery_codes.html", json!({ "codes": ["abcd-efgh-jkmn-pqrs"] })),
         ("message.html", json!({ "title": "Done", "text": "Text", "link": { "href": "/", "label": "Go" } })),
         (
             "invitation.html",
@@ -299,6 +324,31 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
                 "connections": [{ "provider": "github", "display_name": "GitHub", "status": "active",
                     "scopes": ["repo"] }],
                 "workspaces": [{ "name": "Acme", "role": "owner" }],
+                "mfa": { "fresh": false, "has_password": true, "pending": null, "recovery_codes_left": 9,
+                    "app": { "created_at_text": "2026-01-01 00:00 UTC", "last_used_text": "2026-01-02 00:00 UTC" } },
+            }),
+        ),
+        (
+            "account.html",
+            json!({
+                "user": user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
+                "mfa": { "fresh": true, "has_password": false, "app": null, "recovery_codes_left": 0,
+                    "pending": { "secret": "ABCD EFGH", "qr_svg": "<svg></svg>" } },
+            }),
+        ),
+        (
+            "account.html",
+            json!({
+                "user": user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
+                "mfa": { "fresh": true, "has_password": true, "app": { "created_at_text": "x", "last_used_text": null },
+                    "pending": null, "recovery_codes_left": 10 },
+            }),
+        ),
+        (
+            "account.html",
+            json!({
+                "user": user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
+                "mfa": { "fresh": false, "has_password": false, "app": null, "pending": null, "recovery_codes_left": 0 },
             }),
         ),
     ]
@@ -371,6 +421,9 @@ impl Page {
             }
             ApiError::EmailNotVerified => {
                 self.errors.insert("email".into(), pages.say("errors.email_not_verified", &[]));
+            }
+            ApiError::InvalidCode => {
+                self.errors.insert("code".into(), pages.say("errors.invalid_code", &[]));
             }
             ApiError::Store(gatehouse_core::store::StoreError::Duplicate { .. }) => {
                 self.errors.insert("email".into(), pages.say("errors.duplicate_entry", &[]));
@@ -615,6 +668,9 @@ mod tests {
             ApiError::InsufficientRole(""),
             ApiError::LastOwner(""),
             ApiError::ReauthenticationRequired(""),
+            ApiError::SecondStepInvalid,
+            ApiError::InvalidCode,
+            ApiError::MfaAlreadyEnabled,
             ApiError::InvitationInvalid,
             ApiError::InvitationEmailMismatch,
             ApiError::Store(StoreError::Duplicate { what: String::new() }),
@@ -663,6 +719,9 @@ mod tests {
             | ApiError::InsufficientRole(_)
             | ApiError::LastOwner(_)
             | ApiError::ReauthenticationRequired(_)
+            | ApiError::SecondStepInvalid
+            | ApiError::InvalidCode
+            | ApiError::MfaAlreadyEnabled
             | ApiError::InvitationInvalid
             | ApiError::InvitationEmailMismatch
             | ApiError::Store(_)

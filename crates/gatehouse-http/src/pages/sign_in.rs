@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use gatehouse_core::email::LinkPurpose;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use serde_json::json;
 
 use super::forms::{Form, Query};
@@ -18,6 +18,7 @@ use crate::email::{
     LinkAsked, ResetRequest, ask_for_link, link_ip_limit, link_user, reset_with_link, sign_in_with_link, verify_address,
 };
 use crate::error::ApiError;
+use crate::mfa::{Answer, FirstStep, complete_second_step};
 use crate::rate_limit::RateLimitHeaders;
 use crate::sessions::{Client, CurrentSession, session_cookie};
 use crate::state::AppState;
@@ -111,13 +112,13 @@ pub(super) async fn login(
     let mut limits = RateLimitHeaders::default();
     let body = LoginRequest { email: form.text("email").to_owned(), password: form.text("password").to_owned() };
     let outcome = match login_limit(&state, &client, &mut limits).await {
-        Ok(()) => log_in(&state, client, &body, &mut limits).await,
+        Ok(()) => log_in(&state, client, &body, &mut limits, return_to.as_deref()).await,
         Err(error) => Err(error),
     };
     match outcome {
-        Ok((_, _, token)) => {
-            let cookie = session_cookie(&state, Some(&token));
-            Ok(see_other(&state, &destination(return_to.as_deref()), vec![cookie]))
+        Ok(first) => {
+            let (location, cookie) = after_first_step(&state, first, return_to.as_deref());
+            Ok(see_other(&state, &location, vec![cookie]))
         }
         Err(error) => Ok(page.failed(pages(&state)?, &error).render(&state)),
     }
@@ -420,8 +421,84 @@ pub(super) async fn magic(
 ) -> PageResult {
     let (state, client, token) = (&state, &client, form.text("token"));
     press(state, &headers, &form, "magic_link.html", move |return_to| async move {
-        let (_, _, session) = sign_in_with_link(state, client, token).await?;
-        Ok((destination(return_to.as_deref()), vec![session_cookie(state, Some(&session))]))
+        let first = sign_in_with_link(state, client, token, return_to.as_deref()).await?;
+        let (location, cookie) = after_first_step(state, first, return_to.as_deref());
+        Ok((location, vec![cookie]))
     })
     .await
+}
+
+/// Where a passed first step leads: on to `return_to` signed in, or to the second step's page.
+pub(super) fn after_first_step(state: &AppState, first: FirstStep, return_to: Option<&str>) -> (String, HeaderValue) {
+    match first {
+        FirstStep::SignedIn { token, .. } => (destination(return_to), session_cookie(state, Some(&token))),
+        FirstStep::SecondStep { token, .. } => {
+            (with_return_to("/login/mfa", return_to, &[]), crate::mfa::step_cookie(state, Some(&token)))
+        }
+    }
+}
+
+/// `GET /login/mfa`: asks for the second factor of a sign-in whose first step passed in this
+/// browser (the step's cookie); without a live step, back to sign in.
+pub(super) async fn second_step_page(
+    State(state): State<AppState>,
+    Client(client): Client,
+    query: Query,
+    headers: HeaderMap,
+) -> PageResult {
+    html_only(&headers)?;
+    let return_to = allowed_return_to(&state, query.get("return_to"));
+    if crate::mfa::live_step(&state, &headers, None, &client).await.is_err() {
+        return Ok(step_gone(&state, return_to.as_deref()));
+    }
+    Ok(form_page(&state, &headers, "login_mfa.html", json!({}), return_to.as_deref())?.render(&state))
+}
+
+/// Back to sign in, saying the second step is gone (expired, used up, or never started here).
+fn step_gone(state: &AppState, return_to: Option<&str>) -> Response {
+    let location = with_return_to("/login", return_to, &[("notice", "second_step_expired")]);
+    see_other(state, &location, vec![crate::mfa::step_cookie(state, None)])
+}
+
+/// What a person typed in the one code field: digits are the app's code, anything else a
+/// recovery code. Nothing typed is nothing.
+pub(super) fn typed_answer(typed: &str) -> Option<Answer<'_>> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        None
+    } else if typed.chars().all(|c| c.is_ascii_digit() || c == ' ') {
+        Some(Answer::Code(typed))
+    } else {
+        Some(Answer::RecoveryCode(typed))
+    }
+}
+
+/// `POST /login/mfa`: a code or a recovery code; right, a 303 to `return_to` signed in.
+pub(super) async fn second_step(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    form: Form,
+) -> PageResult {
+    let return_to = allowed_return_to(&state, form.get("return_to"));
+    let page = form_page(&state, &headers, "login_mfa.html", json!({}), return_to.as_deref())?;
+    if !form_token_valid(&state, &headers, form.get("csrf_token")) {
+        return Ok(expired(&state, page)?.render(&state));
+    }
+    let Some(answer) = typed_answer(form.text("code")) else {
+        return Ok(page.failed(pages(&state)?, &ApiError::InvalidCode).render(&state));
+    };
+    let mut limits = RateLimitHeaders::default();
+    let outcome = match login_limit(&state, &client, &mut limits).await {
+        Ok(()) => complete_second_step(&state, &headers, None, answer, &client, &mut limits).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok((_, _, token)) => {
+            let cookies = vec![session_cookie(&state, Some(&token)), crate::mfa::step_cookie(&state, None)];
+            Ok(see_other(&state, &destination(return_to.as_deref()), cookies))
+        }
+        Err(ApiError::SecondStepInvalid) => Ok(step_gone(&state, return_to.as_deref())),
+        Err(error) => Ok(page.failed(pages(&state)?, &error).render(&state)),
+    }
 }

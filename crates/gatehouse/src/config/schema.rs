@@ -664,7 +664,7 @@ pub const SETTINGS: &[Setting] = &[
             "forward_auth.rules",
             Kind::TableList,
             None,
-            "Access rules for /v1/forward-auth, one `[[forward_auth.rules]]` table each: `host` (exact, or `*.example.com` for subdomains), `path` (a prefix, default `/`), `require` (`public`, `signed_in`, `verified_email`, `email_domain:DOMAIN` or `role:ROLE`, at least that role in the session's active workspace) and optional `methods`. The longest matching path wins, then an exact host; no matching rule denies. Browsers are sent back to protected hosts after sign-in. See docs/forward-auth.md.",
+            "Access rules for /v1/forward-auth, one `[[forward_auth.rules]]` table each: `host` (exact, or `*.example.com` for subdomains), `path` (a prefix, default `/`), `require` (`public`, `signed_in`, `verified_email`, `mfa` (a session signed in with a second factor), `email_domain:DOMAIN` or `role:ROLE`, at least that role in the session's active workspace) and optional `methods`. The longest matching path wins, then an exact host; no matching rule denies. Browsers are sent back to protected hosts after sign-in. See docs/forward-auth.md.",
         )
     },
     setting(

@@ -16,6 +16,7 @@ mod http;
 mod jobs;
 mod limits;
 mod metrics;
+mod mfa;
 mod oauth;
 mod openapi;
 mod outages;

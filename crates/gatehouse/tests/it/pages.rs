@@ -315,7 +315,8 @@ async fn an_invitation_is_accepted_on_its_page_and_the_account_can_be_deleted() 
     assert_eq!(status, StatusCode::BAD_REQUEST, "used once");
     assert!(html.contains("already used"), "{html}");
 
-    // Deleting the account: the password, then gone.
+    // Deleting the account: past the 5 minutes after sign-in, the password, then gone.
+    app.advance(std::time::Duration::from_secs(6 * 60));
     let (status, headers, _) =
         post_form(&app, "/account/delete", &cookies, &[("csrf_token", &csrf), ("password", "wrong")]).await;
     assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/account?error=reauthentication_required"));
@@ -349,4 +350,121 @@ async fn verify_directly(app: &TestApp, user_id: uuid::Uuid, now: time::OffsetDa
         .await
         .expect("redeem");
     services.sessions.forget_user(user_id).await;
+}
+
+/// The cookies a browser holds: each `Set-Cookie` replaces its name (`Max-Age=0` removes it).
+#[derive(Default)]
+struct Jar(std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(header::SET_COOKIE) {
+            let text = value.to_str().expect("ascii");
+            let pair = text.split(';').next().expect("pair");
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if text.contains("Max-Age=0") {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// The authenticator app from the account page to the second step of `/login` and back, with
+/// pyotp reading the key the page shows.
+#[tokio::test]
+async fn an_authenticator_app_is_set_up_on_the_account_page_and_asked_for_at_sign_in() {
+    let app = app().await;
+    let mut jar = Jar::default();
+    jar.take(&app.signup("ada@example.com").await.headers);
+    let (_, headers, html) = page(&app, "/account", &jar.header()).await;
+    jar.take(&headers);
+    assert!(html.contains("Set up an authenticator app"), "a fresh sign-in may add one: {html}");
+    let csrf = hidden(&html, "csrf_token");
+    let (status, headers, _) = post_form(&app, "/account/mfa/totp", &jar.header(), &[("csrf_token", &csrf)]).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/account?notice=totp_started"));
+
+    let (_, _, html) = page(&app, "/account?notice=totp_started", &jar.header()).await;
+    assert!(html.contains("<svg role=\"img\" aria-labelledby=\"qr-label\""), "an inline QR code: {html}");
+    assert!(!html.contains("<?xml"), "no XML prolog inside HTML");
+    let marker = "id=\"totp-secret\">";
+    let start = html.find(marker).expect("the key is shown") + marker.len();
+    let secret: String = html[start..].split('<').next().expect("text").split_whitespace().collect();
+    let wrong = [("csrf_token", csrf.as_str()), ("code", "000000")];
+    let (status, headers, _) = post_form(&app, "/account/mfa/totp/confirm", &jar.header(), &wrong).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/account?error=invalid_code"));
+    let code = crate::mfa::app_code(&app, &secret);
+    let right = [("csrf_token", csrf.as_str()), ("code", code.as_str())];
+    let (status, headers, html) = post_form(&app, "/account/mfa/totp/confirm", &jar.header(), &right).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(html.matches("<li><code>").count(), 10, "ten recovery codes, shown now: {html}");
+    let (_, _, html) = page(&app, "/account", &jar.header()).await;
+    assert!(html.contains("10 left") && !html.contains("<svg"), "{html}");
+
+    // Signing in again: the password leads to the code, which leads on to `return_to`.
+    let mut browser = Jar::default();
+    let (_, headers, html) = page(&app, "/login", "").await;
+    browser.take(&headers);
+    let token = hidden(&html, "csrf_token");
+    let fields = [
+        ("email", "ada@example.com"),
+        ("password", PASSWORD),
+        ("csrf_token", token.as_str()),
+        ("return_to", "https://app.example.com/home"),
+    ];
+    let (status, headers, _) = post_form(&app, "/login", &browser.header(), &fields).await;
+    assert_eq!(
+        (status, location(&headers)),
+        (StatusCode::SEE_OTHER, "/login/mfa?return_to=https%3A%2F%2Fapp.example.com%2Fhome")
+    );
+    browser.take(&headers);
+    assert!(!browser.0.contains_key("gatehouse_session"), "no session before the code");
+    let (status, _, html) =
+        page(&app, "/login/mfa?return_to=https%3A%2F%2Fapp.example.com%2Fhome", &browser.header()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("autocomplete=\"one-time-code\""), "{html}");
+    let step = [("csrf_token", token.as_str()), ("code", "000000"), ("return_to", "https://app.example.com/home")];
+    let (status, _, html) = post_form(&app, "/login/mfa", &browser.header(), &step).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("code-error") && html.contains("That code is not right"), "{html}");
+    app.advance(std::time::Duration::from_secs(30));
+    let code = crate::mfa::app_code(&app, &secret);
+    let step = [("csrf_token", token.as_str()), ("code", code.as_str()), ("return_to", "https://app.example.com/home")];
+    let (status, headers, _) = post_form(&app, "/login/mfa", &browser.header(), &step).await;
+    assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "https://app.example.com/home"));
+    browser.take(&headers);
+    assert!(browser.0.contains_key("gatehouse_session") && !browser.0.contains_key("gatehouse_session_mfa"));
+    // The step is spent: its page sends the browser back to sign in.
+    let (status, headers, _) =
+        post_form(&app, "/login/mfa", &format!("{}; gatehouse_session_mfa=x", browser.header()), &step).await;
+    assert_eq!(
+        (status, location(&headers)),
+        (StatusCode::SEE_OTHER, "/login?return_to=https%3A%2F%2Fapp.example.com%2Fhome&notice=second_step_expired")
+    );
+
+    // Later, removing it asks for a fresh proof in place, then works.
+    app.advance(std::time::Duration::from_secs(6 * 60));
+    let (_, _, html) = page(&app, "/account", &jar.header()).await;
+    assert!(html.contains("first confirm it is you") && !html.contains("/account/mfa/totp/remove"), "{html}");
+    let remove = [("csrf_token", csrf.as_str())];
+    let (_, headers, _) = post_form(&app, "/account/mfa/totp/remove", &jar.header(), &remove).await;
+    assert_eq!(location(&headers), "/account?error=reauthentication_required", "the button is not the only guard");
+    let code = crate::mfa::app_code(&app, &secret);
+    let proof = [("csrf_token", csrf.as_str()), ("code", code.as_str())];
+    let (_, headers, _) = post_form(&app, "/account/reauthenticate", &jar.header(), &proof).await;
+    assert_eq!(location(&headers), "/account?notice=reauthenticated");
+    let (_, headers, _) = post_form(&app, "/account/mfa/totp/remove", &jar.header(), &remove).await;
+    assert_eq!(location(&headers), "/account?notice=totp_removed");
+    let (_, _, html) = page(&app, "/account?notice=totp_removed", &jar.header()).await;
+    assert!(
+        html.contains("The authenticator app is removed") && html.contains("Set up an authenticator app"),
+        "{html}"
+    );
+    app.finish().await;
 }

@@ -3,8 +3,9 @@
 //! export, section by section; after the erasure no row names them, and their sessions end on a
 //! second instance at once.
 
+use gatehouse_core::mfa::{RecoveryCode, SecondStep, StoredTotp, TotpFactor};
 use gatehouse_core::oauth::{Identity, OAuthState, Pkce, ProviderName, StatePurpose};
-use gatehouse_core::sessions::TokenHash;
+use gatehouse_core::sessions::{AuthMethod, TokenHash};
 use gatehouse_core::vault::{ConnectionStatus, SealRandom, SealedConnection, Tokens};
 use gatehouse_store::privacy::{COLUMNS, Holds, classification};
 use gatehouse_store::schema_walk::{columns, rows_containing, rows_naming_any};
@@ -109,6 +110,28 @@ async fn fill(app: &TestApp, ada: &str, user_id: Uuid, webhooks_key: &str) {
         expires_at: now + time::Duration::minutes(10),
     };
     services.oauth.states.insert_state(&state).await.expect("state");
+    // An authenticator app with its recovery codes, and a sign-in waiting for its second step.
+    let factor = StoredTotp {
+        factor: TotpFactor { id: Uuid::new_v4(), created_at: now, confirmed_at: None, last_used_at: None },
+        user_id,
+        sealed_secret: vec![1, 2, 3],
+        last_step: None,
+    };
+    let mfa = &services.mfa.store;
+    mfa.begin_totp(&factor, &[]).await.expect("totp");
+    let hashes: Vec<_> = (0..10_u8).map(|i| RecoveryCode::from_random([i; 10]).hash()).collect();
+    assert!(mfa.confirm_totp(user_id, factor.factor.id, 1, now, &hashes, &[], &[]).await.expect("confirm"));
+    let step = SecondStep {
+        id: Uuid::new_v4(),
+        user_id,
+        first_factor: AuthMethod::Pwd,
+        return_to: None,
+        user_agent: Some("test".into()),
+        created_at: now,
+        expires_at: now + time::Duration::minutes(5),
+        failures: 0,
+    };
+    mfa.create_step(&step, &TokenHash([6; 32])).await.expect("step");
     // A workspace of their own, an invitation they sent, one sent to them, and a workspace they
     // are a member of.
     let own = app.post_json("/v1/workspaces", Some(ada), json!({ "name": "Ada's" })).await.body["id"].clone();
@@ -206,6 +229,8 @@ async fn export_and_erasure_cover_every_column(backend: &str) {
         StatusCode::OK,
         "the second instance knows the session"
     );
+    // Past the 5 minutes after sign-in, the password is asked for.
+    app.advance(std::time::Duration::from_secs(6 * 60));
     let wrong = app.call_json(Method::DELETE, "/v1/me", &ada, Some(json!({ "password": "not it" }))).await;
     assert_eq!((wrong.status, wrong.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("reauthentication_required")));
     let missing = app.call_json(Method::DELETE, "/v1/me", &ada, None).await;
@@ -308,7 +333,13 @@ async fn an_account_without_a_password_is_erased_only_right_after_signing_in() {
     let user_id: Uuid = created.body["id"].as_str().expect("id").parse().expect("uuid");
     let sign_in = || async {
         let client = gatehouse_core::sessions::ClientContext::default();
-        let (new, token) = gatehouse_http::sessions::new_session(&app.app.state, user_id, &client).expect("session");
+        let (new, token) = gatehouse_http::sessions::new_session(
+            &app.app.state,
+            user_id,
+            &client,
+            &[gatehouse_core::sessions::AuthMethod::Pwd],
+        )
+        .expect("session");
         app.app.state.services().sessions.create_session(&new, &[], &[]).await.expect("store");
         format!("{}={}", app.app.config.session.cookie_name, token.encode())
     };
