@@ -2,11 +2,13 @@
 
 import json
 import re
+import time
 import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
+import pyotp
 from playwright.sync_api import expect
 
 PASSWORD = "a long and lovely passphrase"
@@ -352,3 +354,71 @@ def test_an_invitation_is_followed_from_its_email_and_the_account_deleted(gh, vi
     assert whoami(v).status == 401
     members = api_as(o, "GET", f"/v1/workspaces/{workspace.json()['id']}/members")
     assert [m["email"] for m in members.json()["members"]] == [owner]
+
+
+def test_an_authenticator_app_is_set_up_and_asked_for_at_sign_in(gh, visit):
+    """Two-step sign-in with pyotp as the phone's authenticator app: set up from the account page
+    (QR code and typed key), the recovery codes shown once, a code at sign-in, a recovery code
+    working once, and the app removed again."""
+    shots = Path(__file__).resolve().parents[2] / "target/browser/screenshots"
+    email = new_email("totp")
+    api_signup(gh, email)
+    v = visit()
+    fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
+    two_step = v.page.locator("section[aria-labelledby=two-step]")
+    submit(v, "form[action='/account/mfa/totp'] button")
+    expect(v.page.locator(".notice")).to_have_text("Now scan the QR code with your authenticator app.")
+    expect(two_step.locator("figure.qr svg")).to_be_visible()
+    secret = v.page.locator("#totp-secret").inner_text().replace(" ", "")
+    app = pyotp.TOTP(secret)
+    two_step.screenshot(path=shots / f"totp-setup-{gh.backend}.png")
+    v.page.fill("#code", app.now())
+    submit(v, "form[action='/account/mfa/totp/confirm'] button")
+    expect(v.page.locator("h1")).to_have_text("Save your recovery codes")
+    codes = v.page.locator("ol.codes code").all_inner_texts()
+    assert len(codes) == 10 and all(re.fullmatch(r"[0-9a-z]{4}(-[0-9a-z]{4}){3}", c) for c in codes), codes
+    v.page.screenshot(path=shots / f"totp-recovery-codes-{gh.backend}.png")
+    with v.page.expect_navigation():
+        v.page.click("text=I have saved them")
+    expect(two_step).to_contain_text("Authenticator app")
+    expect(two_step).to_contain_text("10 left")
+    assert whoami(v).json()["session"]["amr"] == ["pwd", "otp"]
+    submit(v, "form.signout button")
+
+    # The password is only the first step now.
+    fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
+    assert path_of(v) == "/login/mfa"
+    assert whoami(v).status == 401, "no session before the code"
+    expect(v.page.locator("h1")).to_have_text("Enter your code")
+    v.page.screenshot(path=shots / f"totp-second-step-{gh.backend}.png")
+    v.page.fill("#code", "000000")
+    assert submit(v).status == 401
+    expect(v.page.locator("#code-error")).to_contain_text("That code is not right")
+    # The next 30-second step's code: the one that confirmed the app cannot be used again, and
+    # the server allows one step of clock skew.
+    v.page.fill("#code", app.at(time.time() + 30))
+    submit(v)
+    assert path_of(v) == "/account"
+    assert whoami(v).json()["session"]["amr"] == ["pwd", "otp"]
+
+    # A recovery code signs in once, in another browser; the pages there pass an accessibility audit
+    # (axe is a script, so that browser lets the audit bypass the CSP).
+    other = visit(bypass_csp=True)
+    fill_and_submit(other, "/login", {"email": email, "password": PASSWORD})
+    assert_accessible(other, "/login/mfa")
+    other.page.fill("#code", codes[0].upper())
+    submit(other)
+    assert path_of(other) == "/account"
+    assert_accessible(other, "/account with an authenticator app")
+    third = visit()
+    fill_and_submit(third, "/login", {"email": email, "password": PASSWORD})
+    third.page.fill("#code", codes[0])
+    assert submit(third).status == 401, "a recovery code works once"
+
+    # Removing the app: this sign-in is fresh, so it is allowed without asking again.
+    v.go("/account")
+    submit(v, "form[action='/account/mfa/totp/remove'] button")
+    expect(v.page.locator(".notice")).to_contain_text("The authenticator app is removed")
+    expect(two_step.locator("form[action='/account/mfa/totp'] button")).to_be_visible()
+    # The one console line is the wrong code's 401 above; nothing was blocked by the CSP.
+    assert len(v.console_errors) == 1 and "401" in v.console_errors[0], v.console_errors

@@ -219,13 +219,18 @@ macro_rules! sql_mfa {
                 events: &[AuditEvent],
             ) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-                let confirmed: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
+                // A write first, which also holds the app's row: on SQLite a transaction that
+                // reads before it writes cannot wait for another writer; on PostgreSQL a removal
+                // of the app waits for this to finish.
+                let confirmed = sqlx::query(
+                    "UPDATE mfa_totp SET last_used_at = last_used_at WHERE user_id = $1 AND confirmed_at IS NOT NULL",
                 )
                 .bind(user_id.to_string())
-                .fetch_one(&mut *tx)
+                .execute(&mut *tx)
                 .await
-                .map_err(from_sqlx)?;
+                .map_err(from_sqlx)?
+                .rows_affected()
+                    > 0;
                 if !confirmed {
                     return Ok(false);
                 }

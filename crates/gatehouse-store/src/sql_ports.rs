@@ -438,25 +438,23 @@ macro_rules! sql_ports {
                 method: gatehouse_core::sessions::AuthMethod,
                 events: &[AuditEvent],
             ) -> Result<bool, StoreError> {
+                // One statement that writes first: on SQLite a transaction that reads and then
+                // writes cannot wait for another writer (its snapshot is stale) and fails at once.
                 let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-                let amr: Option<String> = sqlx::query_scalar("SELECT amr FROM sessions WHERE id = $1")
-                    .bind(session_id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(from_sqlx)?;
-                let Some(amr) = amr else { return Ok(false) };
-                let mut methods = gatehouse_core::sessions::AuthMethod::split(&amr);
-                if !methods.contains(&method) {
-                    methods.push(method);
-                }
-                let changed = sqlx::query("UPDATE sessions SET auth_time = $1, amr = $2 WHERE id = $3")
-                    .bind(millis(at))
-                    .bind(gatehouse_core::sessions::AuthMethod::join(&methods))
-                    .bind(session_id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(from_sqlx)?
-                    .rows_affected()
+                let changed = sqlx::query(
+                    "UPDATE sessions SET auth_time = $1, amr = CASE \
+                       WHEN (' ' || amr || ' ') LIKE ('% ' || $2 || ' %') THEN amr \
+                       WHEN amr = '' THEN $2 \
+                       ELSE amr || ' ' || $2 END \
+                     WHERE id = $3",
+                )
+                .bind(millis(at))
+                .bind(method.as_str())
+                .bind(session_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?
+                .rows_affected()
                     == 1;
                 if changed {
                     Self::insert_audit(&mut tx, events).await?;
