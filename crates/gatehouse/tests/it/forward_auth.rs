@@ -293,3 +293,35 @@ async fn bad_rules_are_refused_at_start_all_at_once() {
     assert!(error.contains("rule 2") && error.contains("`admin` is not a requirement"), "{error}");
     assert!(error.contains("two rules cover b.test/"), "{error}");
 }
+
+/// `require = "mfa"`: a session signed in with the password alone is denied, even after the
+/// account added an authenticator app; one signed in with its code is allowed.
+#[tokio::test]
+async fn a_rule_can_require_a_second_factor() {
+    let app = TestApp::sqlite(&[
+        ("GATEHOUSE_SERVER_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("GATEHOUSE_FORWARD_AUTH_RULES", r#"[{ host = "admin.test", require = "mfa" }]"#),
+    ])
+    .await;
+    let before = app.signup("ada@example.com").await.cookie();
+    let asks = |cookie: &str| {
+        let cookie = cookie.to_owned();
+        let app = &app;
+        async move {
+            let headers = [("X-Forwarded-Host", "admin.test"), ("X-Forwarded-Uri", "/"), ("Cookie", cookie.as_str())];
+            decide(app, "127.0.0.1:5000", &headers).await
+        }
+    };
+    let (status, body) = asks(&before).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forward_auth_denied")));
+    // Another device adds the app; this older session still has only its password.
+    let other = app.login("ada@example.com", crate::support::app::PASSWORD).await.cookie();
+    let started = app.post_json("/v1/me/mfa/totp", Some(&other), serde_json::json!({})).await;
+    let secret = started.body["secret"].as_str().expect("secret").to_owned();
+    let code = crate::mfa::app_code(&app, &secret);
+    let confirmed = app.post_json("/v1/me/mfa/totp/confirm", Some(&other), serde_json::json!({ "code": code })).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(asks(&before).await.0, StatusCode::FORBIDDEN, "the password-only session stays denied");
+    assert_eq!(asks(&other).await.0, StatusCode::OK, "the session that proved the code is allowed");
+    app.finish().await;
+}

@@ -1,7 +1,8 @@
 //! Second factors end to end, with `pyotp` (PyPI) as the authenticator app: enrolment from the
 //! URI it parses, sign-in with its codes, a replayed code refused, recovery codes working once,
-//! wrong codes counted, audited and limited, step-up before removing the factor, and `amr` and
-//! `auth_time` in sessions and access tokens.
+//! wrong codes counted, audited and limited, step-up before removing the factor, `amr` and
+//! `auth_time` in sessions and access tokens, and provider sign-ins and emailed links ending at
+//! the second step too.
 
 use std::process::Command;
 use std::time::Duration;
@@ -278,3 +279,82 @@ crate::support::on_every_backend!(
         with ("GATEHOUSE_RATE_LIMIT_POLICIES", "login_account = { limit = 2, period_secs = 3600, burst = 2 }"),
     the_second_step_belongs_to_its_browser_and_expires,
 );
+
+/// A provider sign-in of an account with an authenticator app ends at the second step: to the
+/// hosted page (with pages on) or back to the app with `mfa_required=true` (pages off), never with
+/// a session; the step's cookie then takes the code.
+async fn provider_sign_in_with_a_factor(pages: bool) {
+    use crate::support::fake_github::FakeGithub;
+    use crate::support::oidc::{Browser, PUBLIC_URL, location};
+    let github = FakeGithub::start().await;
+    let pages_enabled = if pages { "true" } else { "false" };
+    let app = TestApp::sqlite(&[
+        ("GATEHOUSE_PUBLIC_URL", PUBLIC_URL),
+        ("GATEHOUSE_OAUTH_PROVIDERS", &github.provider_toml()),
+        ("GATEHOUSE_PAGES_ENABLED", pages_enabled),
+    ])
+    .await;
+    let start = "/v1/oauth/github/start?redirect_to=http%3A%2F%2Fgatehouse.test%2Fin";
+    let mut first = Browser::default();
+    first.sign_in(&app, start).await;
+    let (secret, _) = enrol(&app, &first.session()).await;
+
+    let mut browser = Browser::default();
+    let done = browser.sign_in(&app, start).await;
+    let expected = if pages {
+        "http://gatehouse.test/login/mfa?return_to=http%3A%2F%2Fgatehouse.test%2Fin"
+    } else {
+        "http://gatehouse.test/in?mfa_required=true"
+    };
+    assert_eq!(location(&done), expected, "{:?}", done.body);
+    assert!(!browser.cookies.contains_key("gatehouse_session"), "no session before the code");
+    assert!(browser.cookies.contains_key("gatehouse_session_mfa"), "the step is bound to this browser");
+
+    app.advance(Duration::from_secs(30));
+    let request = http::Request::post("/v1/login/mfa")
+        .header("content-type", "application/json")
+        .header("cookie", browser.cookie_header())
+        .header("origin", app.origin())
+        .body(axum::body::Body::from(json!({ "code": app_code(&app, &secret) }).to_string()))
+        .expect("request");
+    let signed_in = app.send(request).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    assert_eq!(signed_in.body["session"]["amr"], json!(["oauth", "otp"]));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_provider_sign_in_ends_at_the_hosted_second_step() {
+    provider_sign_in_with_a_factor(true).await;
+}
+
+#[tokio::test]
+async fn a_provider_sign_in_without_pages_tells_the_app_a_code_is_needed() {
+    provider_sign_in_with_a_factor(false).await;
+}
+
+/// An emailed sign-in link of an account with an authenticator app is spent (and proves the
+/// address) but gives a second step, not a session.
+#[tokio::test]
+async fn an_emailed_sign_in_link_ends_at_the_second_step() {
+    let api = crate::support::mail::EmailApi::start().await;
+    let mut app = TestApp::sqlite(&api.env()).await;
+    app.run_jobs();
+    let ada = app.signup("ada@example.com").await.cookie();
+    api.next().await;
+    let (secret, _) = enrol(&app, &ada).await;
+    app.post_json("/v1/magic-link", None, json!({ "email": "ada@example.com" })).await;
+    let token = api.next().await.token();
+    let redeemed = app.post_json("/v1/magic-link/verify", None, json!({ "token": token })).await;
+    assert_eq!(redeemed.status, StatusCode::ACCEPTED, "{}", redeemed.body);
+    assert!(!redeemed.set_cookie().starts_with("gatehouse_session="), "no session yet");
+    let again = app.post_json("/v1/magic-link/verify", None, json!({ "token": token })).await;
+    assert_eq!(again.body["code"], "link_invalid", "the link is spent");
+    app.advance(Duration::from_secs(30));
+    let step = redeemed.body["mfa_token"].as_str().expect("mfa_token");
+    let signed_in = second_step(&app, step, json!({ "code": app_code(&app, &secret) })).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    assert_eq!(signed_in.body["session"]["amr"], json!(["email", "otp"]));
+    assert_eq!(signed_in.body["user"]["email_verified"], true);
+    app.finish().await;
+}
