@@ -359,25 +359,32 @@ pub(super) async fn start_totp(State(state): State<AppState>, current: Result<Cu
 }
 
 /// `POST /account/mfa/totp/confirm`: the app's first code turns it on; the recovery codes are
-/// shown now, once (this answer is a page, not a redirect, and is never cached).
+/// shown now, once.
 pub(super) async fn confirm_totp(
     State(state): State<AppState>,
     current: Result<CurrentSession, ApiError>,
     form: Form,
 ) -> Response {
+    let code = form.text("code").to_owned();
+    show_codes(state, current, |state, current| async move { confirm_enrolment(&state, &current, &code).await }).await
+}
+
+/// Runs `make` for the signed-in user and shows the recovery codes it returns: a page, not a
+/// redirect, and never cached, so the codes are seen this once. A failure goes back to the page.
+async fn show_codes<F, Fut>(state: AppState, current: Result<CurrentSession, ApiError>, make: F) -> Response
+where
+    F: FnOnce(AppState, CurrentSession) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, ApiError>>,
+{
     let current = match current {
         Ok(current) => current,
         Err(ApiError::Unauthenticated(_)) => return sign_in_first(&state),
         Err(other) => return back(&state, Err(other)),
     };
-    match confirm_enrolment(&state, &current, form.text("code")).await {
-        Ok(codes) => recovery_codes_page(&state, &codes),
+    match make(state.clone(), current).await {
+        Ok(codes) => Page::new("recovery_codes.html", json!({ "codes": codes })).render(&state),
         Err(error) => back(&state, Err(error)),
     }
-}
-
-fn recovery_codes_page(state: &AppState, codes: &[String]) -> Response {
-    Page::new("recovery_codes.html", json!({ "codes": codes })).render(state)
 }
 
 /// `POST /account/mfa/totp/remove`: removes the app (or one being added) and the recovery codes.
@@ -394,15 +401,7 @@ pub(super) async fn new_recovery_codes(
     State(state): State<AppState>,
     current: Result<CurrentSession, ApiError>,
 ) -> Response {
-    let current = match current {
-        Ok(current) => current,
-        Err(ApiError::Unauthenticated(_)) => return sign_in_first(&state),
-        Err(other) => return back(&state, Err(other)),
-    };
-    match regenerate(&state, &current).await {
-        Ok(codes) => recovery_codes_page(&state, &codes),
-        Err(error) => back(&state, Err(error)),
-    }
+    show_codes(state, current, |state, current| async move { regenerate(&state, &current).await }).await
 }
 
 /// `POST /account/delete`: erases the account, after the same reauthentication as `DELETE /v1/me`.
