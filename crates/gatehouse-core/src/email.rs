@@ -316,6 +316,64 @@ impl EmailJob {
     }
 }
 
+/// A security notice: an email that tells the account's owner something changed, carrying no
+/// link (nothing to click that a phisher could copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    /// Two-step sign-in was turned off (the authenticator app removed).
+    MfaDisabled,
+    /// A recovery code was used to sign in or to confirm an action.
+    RecoveryCodeUsed,
+}
+
+impl Notice {
+    pub const ALL: [Notice; 2] = [Self::MfaDisabled, Self::RecoveryCodeUsed];
+
+    /// Also the stem of its template files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MfaDisabled => "mfa_disabled",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+        }
+    }
+}
+
+/// The notice email job, enqueued in the transaction that made the change it reports.
+#[derive(Debug, Clone, Copy)]
+pub struct SendNotice;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeJob {
+    pub to: String,
+    pub notice: Notice,
+    pub name: Option<String>,
+    /// The same on every attempt: the provider's idempotency key.
+    pub id: Uuid,
+}
+
+impl JobType for SendNotice {
+    const NAME: &'static str = "email.notice";
+    type Payload = NoticeJob;
+
+    /// A notice stays worth sending for a day.
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy { max_attempts: 12, base: Duration::from_secs(10), max: Duration::from_secs(2 * 3600) }
+    }
+
+    fn timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+}
+
+impl NoticeJob {
+    /// The `notice` email to `user`, as a job ready at `now`.
+    pub fn job(notice: Notice, user: &User, now: OffsetDateTime) -> Result<NewJob, serde_json::Error> {
+        let job = Self { to: user.email.as_str().to_owned(), notice, name: user.name.clone(), id: Uuid::new_v4() };
+        NewJob::of::<SendNotice>(&job, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::accounts::User;
 use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
+use gatehouse_core::email::{Notice, NoticeJob};
+use gatehouse_core::jobs::NewJob;
 use gatehouse_core::mfa::{
     FactorSummary, MAX_STEP_FAILURES, MfaStore, REAUTHENTICATION_WINDOW, RECOVERY_CODE_COUNT, RecoveryCode,
     STEP_LIFETIME, SecondStep, StoredTotp, TOTP_SECRET_BYTES, TotpFactor, TotpSecret, recovery_code_hash,
@@ -174,7 +176,10 @@ pub(crate) async fn check_answer(
             let Some(hash) = recovery_code_hash(code) else { return Ok(false) };
             let event = AuditEvent::new(AuditAction::MfaRecoveryCodeUsed, Actor::User(user.id), now, client)
                 .target("user", user.id);
-            let jobs = [gatehouse_event(state, "mfa.recovery_code_used", json!({ "user_id": user.id }))?];
+            let jobs = [
+                gatehouse_event(state, "mfa.recovery_code_used", json!({ "user_id": user.id }))?,
+                notice(Notice::RecoveryCodeUsed, user, now)?,
+            ];
             let used = services.mfa.store.use_recovery_code(user.id, &hash, now, &[event], &jobs).await?;
             if used {
                 services.enqueued(&jobs);
@@ -182,6 +187,11 @@ pub(crate) async fn check_answer(
             Ok(used)
         }
     }
+}
+
+/// The security notice email to `user`, committed with the change it reports.
+fn notice(notice: Notice, user: &User, now: OffsetDateTime) -> Result<NewJob, ApiError> {
+    NoticeJob::job(notice, user, now).map_err(|error| ApiError::Internal(format!("a notice email job: {error}")))
 }
 
 fn open_secret(state: &AppState, stored: &StoredTotp) -> Result<TotpSecret, ApiError> {
@@ -646,7 +656,10 @@ pub(crate) async fn remove(state: &AppState, current: &CurrentSession) -> Result
         .detail("method", "totp")
         .detail("confirmed", confirmed.to_string());
     let jobs = if confirmed {
-        vec![gatehouse_event(state, "mfa.disabled", json!({ "user_id": current.user.id, "method": "totp" }))?]
+        vec![
+            gatehouse_event(state, "mfa.disabled", json!({ "user_id": current.user.id, "method": "totp" }))?,
+            notice(Notice::MfaDisabled, &current.user, now)?,
+        ]
     } else {
         Vec::new()
     };

@@ -269,7 +269,9 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let oauth_check = OAuthCheck { providers: http_providers };
     let vault = Arc::new(Vault::new(&keyring));
     let revocations = RevokeHandler { store: database.vault(), vault: vault.clone(), providers: providers.clone() };
-    let worker = worker.with(delivery).with(link_requests).with(fan_out).with(deliveries).with(revocations);
+    let notices = crate::email::NoticeDelivery(delivery.clone());
+    let worker =
+        worker.with(delivery).with(notices).with(link_requests).with(fan_out).with(deliveries).with(revocations);
     let oauth = OAuthSettings {
         providers,
         states: database.oauth_states(),

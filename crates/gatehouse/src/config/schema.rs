@@ -525,7 +525,7 @@ pub const SETTINGS: &[Setting] = &[
             "email.templates_dir",
             Kind::String,
             None,
-            "Folder whose files replace the built-in templates: `<template>.subject.txt`, `<template>.txt`, `<template>.html` for verify_email, reset_password and magic_link. Missing files keep the built-in ones.",
+            "Folder whose files replace the built-in templates: `<template>.subject.txt`, `<template>.txt`, `<template>.html` for verify_email, reset_password, magic_link and invitation, and the notices mfa_disabled and recovery_code_used. Missing files keep the built-in ones.",
         )
     },
     Setting {

@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use gatehouse_core::clock::Clock;
-use gatehouse_core::email::{EmailJob, LinkKey, LinkPurpose, SendEmail};
+use gatehouse_core::email::{EmailJob, LinkKey, LinkPurpose, NoticeJob, SendEmail, SendNotice};
 
 use crate::config::EmailConfig;
 use crate::worker::{JobError, Perform};
 pub use providers::Mailer;
-use templates::{Templates, Values, describe_duration};
+use templates::{Template, Templates, Values, describe_duration};
 
 /// One email, rendered and addressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl EmailDelivery {
             expires_in: &expires_in,
             workspace: job.workspace.as_deref().unwrap_or_default(),
         };
-        let rendered = self.templates.render(job.template, &values);
+        let rendered = self.templates.render(Template::Link(job.template), &values);
         OutgoingEmail {
             from: self.config.from.clone(),
             to: job.to.clone(),
@@ -90,6 +90,51 @@ impl EmailDelivery {
             html: rendered.html,
             idempotency_key: job.link_id.to_string(),
         }
+    }
+
+    /// A notice: no link, nothing that expires.
+    pub fn render_notice(&self, job: &NoticeJob) -> OutgoingEmail {
+        let values = Values {
+            app_name: &self.config.app_name,
+            name: job.name.as_deref().unwrap_or("there"),
+            email: &job.to,
+            link: "",
+            expires_in: "",
+            workspace: "",
+        };
+        let rendered = self.templates.render(Template::Notice(job.notice), &values);
+        OutgoingEmail {
+            from: self.config.from.clone(),
+            to: job.to.clone(),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            idempotency_key: job.id.to_string(),
+        }
+    }
+
+    /// Hands `email` to the provider and counts the outcome under its template's name.
+    async fn send(&self, email: &OutgoingEmail, template: &'static str) -> Result<(), JobError> {
+        let outcome = self.mailer.send(email).await;
+        match &outcome {
+            Ok(()) => metrics::counter!("gatehouse_emails_sent_total", "template" => template).increment(1),
+            Err(_) => metrics::counter!("gatehouse_email_failures_total", "template" => template).increment(1),
+        }
+        outcome
+    }
+}
+
+/// The `email.notice` job handler: the same provider and templates as links.
+#[derive(Debug, Clone)]
+pub struct NoticeDelivery(pub EmailDelivery);
+
+#[async_trait]
+impl Perform for NoticeDelivery {
+    type Job = SendNotice;
+
+    async fn perform(&self, job: NoticeJob) -> Result<(), JobError> {
+        let email = self.0.render_notice(&job);
+        self.0.send(&email, job.notice.as_str()).await
     }
 }
 
@@ -104,15 +149,6 @@ impl Perform for EmailDelivery {
             return Err(JobError::Permanent("the link expired before its email could be sent".into()));
         }
         let email = self.render(&job, now);
-        let outcome = self.mailer.send(&email).await;
-        match &outcome {
-            Ok(()) => {
-                metrics::counter!("gatehouse_emails_sent_total", "template" => job.template.as_str()).increment(1)
-            }
-            Err(_) => {
-                metrics::counter!("gatehouse_email_failures_total", "template" => job.template.as_str()).increment(1);
-            }
-        }
-        outcome
+        self.send(&email, job.template.as_str()).await
     }
 }

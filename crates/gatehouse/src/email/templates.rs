@@ -1,5 +1,5 @@
-//! Email templates: a subject, a plain-text body and an HTML body per link purpose, built into the
-//! binary and replaceable file by file from `email.templates_dir`.
+//! Email templates: a subject, a plain-text body and an HTML body per link purpose and per
+//! security notice, built into the binary and replaceable file by file from `email.templates_dir`.
 //!
 //! They are minijinja templates (the pages' engine): `{{ name }}` and the rest of Jinja's syntax,
 //! with the values in [`PLACEHOLDERS`]. Each is rendered once with sample values when Gatehouse
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
-use gatehouse_core::email::LinkPurpose;
+use gatehouse_core::email::{LinkPurpose, Notice};
 use gatehouse_http::templates::TemplateSet;
 use minijinja::Value;
 
@@ -56,10 +56,36 @@ const BUILTIN: &[(&str, &str)] = &[
     ("invitation.subject.txt", include_str!("../../templates/email/invitation.subject.txt")),
     ("invitation.txt", include_str!("../../templates/email/invitation.txt")),
     ("invitation.html", include_str!("../../templates/email/invitation.html")),
+    ("mfa_disabled.subject.txt", include_str!("../../templates/email/mfa_disabled.subject.txt")),
+    ("mfa_disabled.txt", include_str!("../../templates/email/mfa_disabled.txt")),
+    ("mfa_disabled.html", include_str!("../../templates/email/mfa_disabled.html")),
+    ("recovery_code_used.subject.txt", include_str!("../../templates/email/recovery_code_used.subject.txt")),
+    ("recovery_code_used.txt", include_str!("../../templates/email/recovery_code_used.txt")),
+    ("recovery_code_used.html", include_str!("../../templates/email/recovery_code_used.html")),
 ];
 
-fn file(purpose: LinkPurpose, part: &str) -> String {
-    format!("{}.{part}", purpose.as_str())
+/// Which email: a link's (by purpose) or a notice's. Its name is the stem of its template files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    Link(LinkPurpose),
+    Notice(Notice),
+}
+
+impl Template {
+    pub fn all() -> impl Iterator<Item = Template> {
+        LinkPurpose::ALL.into_iter().map(Self::Link).chain(Notice::ALL.into_iter().map(Self::Notice))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link(purpose) => purpose.as_str(),
+            Self::Notice(notice) => notice.as_str(),
+        }
+    }
+}
+
+fn file(template: Template, part: &str) -> String {
+    format!("{}.{part}", template.as_str())
 }
 
 impl Templates {
@@ -86,24 +112,23 @@ impl Templates {
             expires_in: "1 hour",
             workspace: "Acme",
         };
-        let samples: Vec<(String, Value)> = LinkPurpose::ALL
-            .iter()
-            .flat_map(|purpose| PARTS.map(|part| (file(*purpose, part), Value::from_serialize(&sample))))
+        let samples: Vec<(String, Value)> = Template::all()
+            .flat_map(|template| PARTS.map(|part| (file(template, part), Value::from_serialize(&sample))))
             .collect();
         set.check(&samples).map_err(|error| {
             anyhow::anyhow!("{error}; the values a template may use are {}", PLACEHOLDERS.join(", "))
         })?;
         let templates = Self(set);
-        for purpose in LinkPurpose::ALL {
-            anyhow::ensure!(!templates.subject(purpose, &sample).is_empty(), "{} is empty", file(purpose, PARTS[0]));
+        for template in Template::all() {
+            anyhow::ensure!(!templates.subject(template, &sample).is_empty(), "{} is empty", file(template, PARTS[0]));
         }
         Ok(templates)
     }
 
-    fn part(&self, purpose: LinkPurpose, part: &str, values: &Values<'_>) -> String {
+    fn part(&self, template: Template, part: &str, values: &Values<'_>) -> String {
         // Every template rendered with these values when it was loaded, so this cannot fail
         // short of a bug; an empty part is better than a lost email then.
-        self.0.render(&file(purpose, part), Value::from_serialize(values)).unwrap_or_else(|error| {
+        self.0.render(&file(template, part), Value::from_serialize(values)).unwrap_or_else(|error| {
             tracing::error!(%error, "an email template failed to render");
             String::new()
         })
@@ -111,17 +136,17 @@ impl Templates {
 
     /// The first non-empty line, with any line break a value brought in removed: a subject is one
     /// header line, and a value with a line break must not start another header.
-    fn subject(&self, purpose: LinkPurpose, values: &Values<'_>) -> String {
-        let text = self.part(purpose, PARTS[0], values);
+    fn subject(&self, template: Template, values: &Values<'_>) -> String {
+        let text = self.part(template, PARTS[0], values);
         let line = text.lines().find(|line| !line.trim().is_empty()).unwrap_or_default().trim().to_owned();
         line.replace(['\r', '\n'], " ")
     }
 
-    pub fn render(&self, purpose: LinkPurpose, values: &Values<'_>) -> Rendered {
+    pub fn render(&self, template: Template, values: &Values<'_>) -> Rendered {
         Rendered {
-            subject: self.subject(purpose, values),
-            text: self.part(purpose, PARTS[1], values),
-            html: self.part(purpose, PARTS[2], values),
+            subject: self.subject(template, values),
+            text: self.part(template, PARTS[1], values),
+            html: self.part(template, PARTS[2], values),
         }
     }
 }
@@ -158,7 +183,7 @@ mod tests {
     fn builtin_templates_fill_every_placeholder_and_escape_html() {
         let templates = Templates::load(None).expect("built-in templates are valid");
         for purpose in LinkPurpose::ALL {
-            let email = templates.render(purpose, &values());
+            let email = templates.render(Template::Link(purpose), &values());
             assert!(email.subject.contains("Acme"), "{purpose:?}: {}", email.subject);
             assert!(email.text.contains("https://app.example.com/verify-email?token=abc&x=1"));
             assert!(email.html.contains("token=abc&amp;x=1"), "{}", email.html);
@@ -179,8 +204,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("magic_link.subject.txt"), "Sign in, {{ name }}\n").expect("write");
         let templates = Templates::load(Some(dir.path())).expect("valid override");
-        assert_eq!(templates.render(LinkPurpose::MagicLink, &values()).subject, "Sign in, <Ada>");
-        assert!(templates.render(LinkPurpose::MagicLink, &values()).text.contains("sign in to Acme"));
+        let magic = Template::Link(LinkPurpose::MagicLink);
+        assert_eq!(templates.render(magic, &values()).subject, "Sign in, <Ada>");
+        assert!(templates.render(magic, &values()).text.contains("sign in to Acme"));
 
         std::fs::write(dir.path().join("verify_email.txt"), "Hi {{ password }}").expect("write");
         let error = Templates::load(Some(dir.path())).expect_err("unknown placeholder").to_string();
@@ -195,7 +221,19 @@ mod tests {
     fn a_line_break_in_a_value_cannot_add_a_header() {
         let templates = Templates::load(None).expect("templates");
         let values = Values { app_name: "Acme\r\nBcc: victim@example.com", ..values() };
-        assert!(!templates.render(LinkPurpose::VerifyEmail, &values).subject.contains('\n'));
+        assert!(!templates.render(Template::Link(LinkPurpose::VerifyEmail), &values).subject.contains('\n'));
+    }
+
+    #[test]
+    fn notices_name_the_account_and_carry_no_link() {
+        let templates = Templates::load(None).expect("templates");
+        for notice in Notice::ALL {
+            let email = templates.render(Template::Notice(notice), &values());
+            assert!(email.subject.contains("Acme") && !email.subject.is_empty(), "{}", email.subject);
+            assert!(email.text.contains("ada@example.com") && email.html.contains("ada@example.com"));
+            assert!(!email.text.contains("https://") && !email.html.contains("href"), "{notice:?} has a link");
+            assert!(email.text.contains("<Ada>") && email.html.contains("&lt;Ada&gt;"));
+        }
     }
 
     #[test]

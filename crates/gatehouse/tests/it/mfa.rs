@@ -334,7 +334,7 @@ async fn a_provider_sign_in_without_pages_tells_the_app_a_code_is_needed() {
 }
 
 /// An emailed sign-in link of an account with an authenticator app is spent (and proves the
-/// address) but gives a second step, not a session.
+/// address) but gives a second step, not a session; recovery codes and removal send notices.
 #[tokio::test]
 async fn an_emailed_sign_in_link_ends_at_the_second_step() {
     let api = crate::support::mail::EmailApi::start().await;
@@ -342,7 +342,7 @@ async fn an_emailed_sign_in_link_ends_at_the_second_step() {
     app.run_jobs();
     let ada = app.signup("ada@example.com").await.cookie();
     api.next().await;
-    let (secret, _) = enrol(&app, &ada).await;
+    let (secret, recovery) = enrol(&app, &ada).await;
     app.post_json("/v1/magic-link", None, json!({ "email": "ada@example.com" })).await;
     let token = api.next().await.token();
     let redeemed = app.post_json("/v1/magic-link/verify", None, json!({ "token": token })).await;
@@ -356,5 +356,17 @@ async fn an_emailed_sign_in_link_ends_at_the_second_step() {
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
     assert_eq!(signed_in.body["session"]["amr"], json!(["email", "otp"]));
     assert_eq!(signed_in.body["user"]["email_verified"], true);
+
+    // Using a recovery code and removing the app are each told to the account's address.
+    let step = first_step(&app, "ada@example.com").await;
+    let recovered = second_step(&app, &step, json!({ "recovery_code": recovery[0] })).await;
+    assert_eq!(recovered.status, StatusCode::OK, "{}", recovered.body);
+    let notice = api.next().await;
+    assert_eq!(notice.body["to"], json!(["ada@example.com"]), "{:?}", notice.body);
+    assert_eq!(notice.body["subject"], "A recovery code was used on your Gatehouse account");
+    assert!(!notice.body.to_string().contains(&recovery[0]), "the code is not in the email");
+    let removed = app.delete("/v1/me/mfa/totp", &recovered.cookie()).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+    assert_eq!(api.next().await.body["subject"], "Two-step sign-in is off for your Gatehouse account");
     app.finish().await;
 }
