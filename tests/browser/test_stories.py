@@ -346,7 +346,9 @@ def test_an_invitation_is_followed_from_its_email_and_the_account_deleted(gh, vi
     v.page.locator("details").screenshot(path=shots / f"delete-account-{gh.backend}.png")
     v.page.fill("#password", "not the password")
     submit(v, "button.danger")
-    expect(v.page.locator("#form-error")).to_have_text("Enter your current password to confirm.")
+    expect(v.page.locator("#form-error")).to_have_text(
+        "Confirm it is you first: enter your password or a code from your authenticator app."
+    )
     v.page.click("details summary")
     v.page.fill("#password", PASSWORD)
     submit(v, "button.danger")

@@ -135,15 +135,17 @@ pub(crate) struct EraseRequest {
     password: Option<String>,
 }
 
-/// Whether the person just proved who they are: a sign-in or step-up within 5 minutes (the
-/// session's `auth_time`), or the password now. Password attempts count against the login limits.
+/// Whether the person just proved who they are: the password now when one is given, else a
+/// sign-in or step-up within 5 minutes (the session's `auth_time`). Password attempts count
+/// against the login limits.
 pub(crate) async fn reauthenticate(
     state: &AppState,
     current: &CurrentSession,
     password: Option<&str>,
     limits: &mut RateLimitHeaders,
 ) -> Result<(), ApiError> {
-    if crate::mfa::require_recent(state, current).is_ok() {
+    // A password typed is checked even in a fresh session: a wrong one is never waved through.
+    if password.is_none() && crate::mfa::require_recent(state, current).is_ok() {
         return Ok(());
     }
     let services = state.services();
