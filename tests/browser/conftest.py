@@ -70,7 +70,7 @@ def browser():
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             # Everything runs as root here; and the browser never leaves loopback.
-            args=["--no-sandbox", '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+            args=["--no-sandbox", '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'],
         )
         yield browser
         browser.close()

@@ -85,7 +85,7 @@ class Caddy:
 
     def __init__(self, gatehouse_addr, app_addr, workdir):
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://localhost:{self.port}"
         config = (ROOT / "docs/forward-auth/Caddyfile").read_text()
         config = config.replace("127.0.0.1:8080", gatehouse_addr).replace("127.0.0.1:3000", app_addr)
         config = config.replace("http://:8000", f"http://:{self.port}")
@@ -114,7 +114,9 @@ class Caddy:
 class Gatehouse:
     def __init__(self, binary, workdir, database_url, redis_url, app_base):
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        # localhost, not 127.0.0.1: browsers refuse passkeys at an IP address (and treat
+        # http://localhost as a secure context). Gatehouse still listens on 127.0.0.1.
+        self.base = f"http://localhost:{self.port}"
         self.workdir = workdir
         self.oidc = OidcProvider(f"{self.base}/v1/oauth/test/callback")
         redis = f'url = "{redis_url}"\nkey_prefix = "browser-{os.getpid()}:"' if redis_url else ""
@@ -123,8 +125,9 @@ class Gatehouse:
             f'public_url = "{self.base}"\n'
             f'[server]\nlisten = "127.0.0.1:{self.port}"\nredirect_allowlist = ["{app_base}/"]\n'
             'trusted_proxies = ["127.0.0.1/32"]\n'
-            # The app behind Caddy (the forward-auth story) is on 127.0.0.1 too, another port.
-            '[forward_auth]\nrules = [{ host = "127.0.0.1", require = "signed_in" }]\n'
+            # The app behind Caddy (the forward-auth story) is on localhost too, another port, so the
+            # session cookie (host-scoped, not port-scoped) reaches it.
+            '[forward_auth]\nrules = [{ host = "localhost", require = "signed_in" }]\n'
             f'[database]\nurl = "{database_url}"\n'
             f"[redis]\n{redis}\n"
             "[password]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n"

@@ -1,5 +1,6 @@
 """Stories a person lives through in the hosted pages, in a real Chromium, on each backend."""
 
+import base64
 import json
 import re
 import time
@@ -213,7 +214,7 @@ def test_a_login_flood_shows_the_wait(gh, visit):
     last = statuses[-1]
     assert last.status == 429, [s.status for s in statuses]
     assert int(last.headers["retry-after"]) > 0
-    alert = v.page.locator(".alert")
+    alert = v.page.locator("#form-error")
     expect(alert).to_contain_text("Too many attempts. Wait")
     assert re.search(r"Wait \d+ (seconds|minutes), then try again", alert.inner_text()), alert.inner_text()
     expect(v.page.locator("#email")).to_have_value(email)
@@ -424,3 +425,108 @@ def test_an_authenticator_app_is_set_up_and_asked_for_at_sign_in(gh, visit):
     expect(two_step.locator("form[action='/account/mfa/totp'] button")).to_be_visible()
     # The one console line is the wrong code's 401 above; nothing was blocked by the CSP.
     assert len(v.console_errors) == 1 and "401" in v.console_errors[0], v.console_errors
+
+
+def virtual_authenticator(v):
+    """Chromium's virtual authenticator on this page: a platform authenticator with user
+    verification (a fingerprint that always matches) that keeps discoverable credentials."""
+    cdp = v.context.new_cdp_session(v.page)
+    cdp.send("WebAuthn.enable")
+    options = {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": True,
+        "hasUserVerification": True,
+        "isUserVerified": True,
+        "automaticPresenceSimulation": True,
+    }
+    authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})["authenticatorId"]
+    return cdp, authenticator
+
+
+def test_a_passkey_is_added_used_as_a_second_factor_and_to_sign_in_and_deleted(gh, visit):
+    shots = Path(__file__).resolve().parents[2] / "target/browser/screenshots"
+    email = new_email("passkey")
+    api_signup(gh, email)
+    v = visit()
+    cdp, authenticator = virtual_authenticator(v)
+    fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
+    two_step = v.page.locator("section[aria-labelledby=two-step]")
+    v.page.fill("#passkey-name", "Test laptop")
+    v.page.click("button[data-passkey=register]")
+    # The first second factor comes with recovery codes, shown once on the page.
+    recovery = v.page.locator("#passkey-recovery")
+    expect(recovery).to_be_visible()
+    codes = recovery.locator("ol.codes code").all_inner_texts()
+    assert len(codes) == 10, codes
+    recovery.screenshot(path=shots / f"passkey-recovery-codes-{gh.backend}.png")
+    with v.page.expect_navigation():
+        v.page.click("#passkey-recovery a")
+    expect(v.page.locator(".notice")).to_have_text("The passkey is added. Signing in can use it from now on.")
+    expect(two_step.locator("li.passkey")).to_have_count(1)
+    expect(two_step.locator("li.passkey strong")).to_have_text("Test laptop")
+    two_step.screenshot(path=shots / f"passkey-listed-{gh.backend}.png")
+    assert len(cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]) == 1
+    submit(v, "form.signout button")
+
+    # The password is the first step now; the passkey is the second.
+    fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
+    assert path_of(v) == "/login/mfa"
+    v.page.screenshot(path=shots / f"passkey-second-step-{gh.backend}.png")
+    with v.page.expect_navigation():
+        v.page.click("button[data-passkey=second-step]")
+    assert path_of(v) == "/account"
+    assert whoami(v).json()["session"]["amr"] == ["pwd", "hwk"], "a device-bound passkey: hwk"
+    submit(v, "form.signout button")
+
+    # Or alone, without the password.
+    v.go("/login")
+    v.page.screenshot(path=shots / f"passkey-sign-in-{gh.backend}.png")
+    with v.page.expect_navigation():
+        v.page.click("button[data-passkey=sign-in]")
+    assert path_of(v) == "/account"
+    assert whoami(v).json()["session"]["amr"] == ["hwk"]
+    submit(v, "form.signout button")
+
+    # An assertion whose signed client data names another site is refused.
+    def from_elsewhere(route):
+        body = json.loads(route.request.post_data)
+        data = body["credential"]["response"]["clientDataJSON"]
+        client_data = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+        # The same JSON, byte for byte, but another origin: what a phishing site's page would sign.
+        assert f'"origin":"{gh.base}"' in client_data, client_data
+        client_data = client_data.replace(f'"origin":"{gh.base}"', '"origin":"https://evil.example"')
+        encoded = base64.urlsafe_b64encode(client_data.encode()).decode().rstrip("=")
+        body["credential"]["response"]["clientDataJSON"] = encoded
+        route.continue_(post_data=json.dumps(body))
+
+    v.go("/login")
+    v.page.route("**/v1/passkeys/authenticate/finish", from_elsewhere)
+    v.page.click("button[data-passkey=sign-in]")
+    expect(v.page.locator("#passkey-error")).to_contain_text("could not be verified for this site")
+    v.page.unroute("**/v1/passkeys/authenticate/finish")
+    assert whoami(v).status == 401
+
+    # A copy of the key (its signature counter behind the stored one) is refused too.
+    credential = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"][0]
+    assert credential["signCount"] > 1
+    cdp.send("WebAuthn.removeCredential", {"authenticatorId": authenticator, "credentialId": credential["credentialId"]})
+    cdp.send("WebAuthn.addCredential", {"authenticatorId": authenticator, "credential": {**credential, "signCount": 0}})
+    v.go("/login")
+    v.page.click("button[data-passkey=sign-in]")
+    expect(v.page.locator("#passkey-error")).to_contain_text("signature counter went backwards")
+    assert whoami(v).status == 401
+
+    # Deleting it (a fresh password sign-in, the recovery code as the second step): two-step
+    # sign-in is off again.
+    fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
+    v.page.fill("#code", codes[0])
+    submit(v)
+    assert path_of(v) == "/account"
+    submit(v, "li.passkey form[action$='/delete'] button")
+    expect(v.page.locator(".notice")).to_have_text("The passkey is deleted.")
+    expect(two_step.locator("li.passkey")).to_have_count(0)
+    submit(v, "form.signout button")
+    fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
+    assert path_of(v) == "/account", "no second step any more"
+    assert v.console_errors == [] or all("401" in e for e in v.console_errors), v.console_errors

@@ -58,6 +58,11 @@ pub enum AuditAction {
     MfaRecoveryCodeUsed,
     MfaRecoveryCodesRegenerated,
     Reauthenticated,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyDeleted,
+    /// A passkey's signature counter went backwards: the key may have been copied.
+    PasskeyCloneWarning,
 }
 
 impl AuditAction {
@@ -109,6 +114,10 @@ impl AuditAction {
             AuditAction::MfaRecoveryCodeUsed => "mfa.recovery_code_used",
             AuditAction::MfaRecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
             AuditAction::Reauthenticated => "session.reauthenticated",
+            AuditAction::PasskeyAdded => "passkey.added",
+            AuditAction::PasskeyRenamed => "passkey.renamed",
+            AuditAction::PasskeyDeleted => "passkey.deleted",
+            AuditAction::PasskeyCloneWarning => "passkey.clone_warning",
         }
     }
 }

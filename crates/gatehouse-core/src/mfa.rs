@@ -206,15 +206,110 @@ impl std::fmt::Debug for StoredTotp {
 pub struct FactorSummary {
     /// The authenticator app, confirmed or waiting for its first code.
     pub totp: Option<TotpFactor>,
+    /// The account's passkeys, oldest first.
+    pub passkeys: Vec<Passkey>,
     /// Recovery codes not yet used.
     pub recovery_codes_left: u32,
 }
 
 impl FactorSummary {
-    /// Whether sign-in asks for a second factor.
-    pub fn guards_sign_in(&self) -> bool {
+    /// Whether the account has a confirmed authenticator app.
+    pub fn has_app(&self) -> bool {
         self.totp.as_ref().is_some_and(|totp| totp.confirmed_at.is_some())
     }
+
+    /// Whether sign-in asks for a second factor: a confirmed app or any passkey.
+    pub fn guards_sign_in(&self) -> bool {
+        self.has_app() || !self.passkeys.is_empty()
+    }
+
+    /// What the second step of a sign-in accepts, for the 202 that starts it.
+    pub fn methods(&self) -> Vec<&'static str> {
+        let mut methods = Vec::new();
+        if self.has_app() {
+            methods.push("totp");
+        }
+        if !self.passkeys.is_empty() {
+            methods.push("passkey");
+        }
+        methods.push("recovery_code");
+        methods
+    }
+}
+
+/// A passkey (a WebAuthn credential) as its owner sees it; never its key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Passkey {
+    pub id: Uuid,
+    /// The owner's name for it ("Work laptop").
+    pub name: String,
+    /// Whether the authenticator may sync it to other devices (a backup-eligible passkey, such as
+    /// one in a password manager); such sign-ins are `swk` in `amr`, device-bound ones `hwk`.
+    pub backup_eligible: bool,
+    /// Whether it is backed up (synced) now, as the authenticator last said.
+    pub backed_up: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl Passkey {
+    /// The `amr` value of a sign-in with this passkey (RFC 8176).
+    pub fn method(&self) -> AuthMethod {
+        if self.backup_eligible { AuthMethod::Swk } else { AuthMethod::Hwk }
+    }
+}
+
+/// The longest name a person may give a passkey, in characters.
+pub const PASSKEY_NAME_MAX: usize = 64;
+
+/// A stored passkey: what [`Passkey`] shows, and what verifying a sign-in needs (the credential
+/// id and the WebAuthn library's encoded static and dynamic state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    pub passkey: Passkey,
+    pub user_id: Uuid,
+    pub credential_id: Vec<u8>,
+    /// The public key and its fixed extensions, as the library encodes them.
+    pub static_state: Vec<u8>,
+    /// Sign counter, backup and user-verification flags, as the library encodes them.
+    pub dynamic_state: Vec<u8>,
+    /// How the authenticator is reached, as the library encodes it (a bit set).
+    pub transports: u8,
+}
+
+/// What a WebAuthn ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeremonyKind {
+    /// Adding a passkey to the signed-in account (`user_id` set).
+    Register,
+    /// Signing in, a second step or a step-up with a passkey.
+    Authenticate,
+}
+
+impl CeremonyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Authenticate => "authenticate",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Register, Self::Authenticate].into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// A WebAuthn ceremony in progress: the library's encoded server state, found again by the
+/// challenge the client signs, and spent once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ceremony {
+    pub challenge: Vec<u8>,
+    pub kind: CeremonyKind,
+    pub user_id: Option<Uuid>,
+    pub state: Vec<u8>,
+    pub expires_at: OffsetDateTime,
 }
 
 /// The second step of a sign-in.
@@ -279,7 +374,7 @@ pub trait MfaStore: Send + Sync + std::fmt::Debug {
         jobs: &[NewJob],
     ) -> Result<bool, StoreError>;
 
-    /// Replaces the recovery codes; false when the account has no confirmed factor.
+    /// Replaces the recovery codes; false when the account has no confirmed app and no passkey.
     async fn replace_recovery_codes(
         &self,
         user_id: Uuid,
@@ -288,10 +383,56 @@ pub trait MfaStore: Send + Sync + std::fmt::Debug {
         events: &[AuditEvent],
     ) -> Result<bool, StoreError>;
 
-    /// Removes the authenticator app and the recovery codes; false when there was none.
+    /// Removes the authenticator app, and the recovery codes unless a passkey remains; false when
+    /// there was none.
     async fn remove_totp(
         &self,
         user_id: Uuid,
+        at: OffsetDateTime,
+        events: &[AuditEvent],
+        jobs: &[NewJob],
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a ceremony; expired ones are removed by housekeeping.
+    async fn create_ceremony(&self, ceremony: &Ceremony) -> Result<(), StoreError>;
+
+    /// Spends the ceremony with this challenge (one `DELETE … RETURNING`), if live at `now`.
+    async fn take_ceremony(&self, challenge: &[u8], now: OffsetDateTime) -> Result<Option<Ceremony>, StoreError>;
+
+    /// Adds a passkey, with the first recovery codes when `recovery_hashes` is not empty, and its
+    /// events and jobs. `Duplicate` when the credential is registered already.
+    async fn add_passkey(
+        &self,
+        passkey: &StoredPasskey,
+        recovery_hashes: &[TokenHash],
+        events: &[AuditEvent],
+        jobs: &[NewJob],
+    ) -> Result<(), StoreError>;
+
+    /// The account's passkeys with what verifying them needs, oldest first.
+    async fn passkeys_of_user(&self, user_id: Uuid) -> Result<Vec<StoredPasskey>, StoreError>;
+
+    /// The passkey with this credential id.
+    async fn passkey_by_credential(&self, credential_id: &[u8]) -> Result<Option<StoredPasskey>, StoreError>;
+
+    /// Records a sign-in with the passkey: its new dynamic state when it changed, and when.
+    async fn passkey_used(
+        &self,
+        passkey_id: Uuid,
+        dynamic_state: Option<&[u8]>,
+        backed_up: bool,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Renames one of the account's passkeys; false when it has none with this id.
+    async fn rename_passkey(&self, user_id: Uuid, passkey_id: Uuid, name: &str) -> Result<bool, StoreError>;
+
+    /// Deletes one of the account's passkeys (and the recovery codes, when it was the last
+    /// factor), with its events and jobs; false when it has none with this id.
+    async fn delete_passkey(
+        &self,
+        user_id: Uuid,
+        passkey_id: Uuid,
         at: OffsetDateTime,
         events: &[AuditEvent],
         jobs: &[NewJob],

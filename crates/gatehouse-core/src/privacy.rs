@@ -57,6 +57,18 @@ pub struct PersonalData {
     pub recovery_codes: Vec<ExportedRecoveryCode>,
     /// Sign-ins whose first step passed and whose second factor is still awaited.
     pub second_steps_in_progress: Vec<ExportedSecondStep>,
+    /// Passkeys: name, when added and last used, whether they sync; never a key.
+    pub passkeys: Vec<crate::mfa::Passkey>,
+    /// Passkeys being added right now (a ceremony started and not finished).
+    pub passkey_ceremonies_in_progress: Vec<ExportedCeremony>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExportedCeremony {
+    /// `register` (adding a passkey).
+    pub kind: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -95,6 +95,10 @@ pub enum AuthMethod {
     Oauth,
     /// A link sent to the account's address.
     Email,
+    /// A device-bound passkey (hardware-secured key), with user verification.
+    Hwk,
+    /// A passkey that may sync between devices (software-secured key), with user verification.
+    Swk,
 }
 
 impl AuthMethod {
@@ -104,6 +108,8 @@ impl AuthMethod {
             Self::Otp => "otp",
             Self::Oauth => "oauth",
             Self::Email => "email",
+            Self::Hwk => "hwk",
+            Self::Swk => "swk",
         }
     }
 
@@ -113,13 +119,16 @@ impl AuthMethod {
             "otp" => Self::Otp,
             "oauth" => Self::Oauth,
             "email" => Self::Email,
+            "hwk" => Self::Hwk,
+            "swk" => Self::Swk,
             _ => return None,
         })
     }
 
-    /// Whether this method is a second factor: something held, beside what is known.
+    /// Whether this method is a second factor: something held, beside what is known. A passkey
+    /// is, with the user verification it always asks for (a PIN or biometric on the device).
     pub fn is_second_factor(self) -> bool {
-        matches!(self, Self::Otp)
+        matches!(self, Self::Otp | Self::Hwk | Self::Swk)
     }
 
     /// Methods as stored: space-separated values.

@@ -106,6 +106,8 @@ pub struct Removed {
     pub oauth_states: u64,
     /// Second steps of sign-ins that were never completed.
     pub second_steps: u64,
+    /// Passkey ceremonies that were never finished.
+    pub passkey_ceremonies: u64,
 }
 
 /// Deletes what has outlived its use, so tables stop growing: succeeded jobs and finished webhook

@@ -254,7 +254,7 @@ async fn login_json(
             Some(session_cookie(state, Some(&token))),
             SignedIn { user, session: session.session, workspace: None },
         ),
-        FirstStep::SecondStep { step, token, .. } => second_factor_response(state, &step, &token),
+        FirstStep::SecondStep { step, token, methods } => second_factor_response(state, &step, &token, methods),
     })
 }
 
@@ -329,9 +329,9 @@ pub(crate) async fn log_in(
         }
     };
 
-    if crate::mfa::guards_sign_in(state, user.id).await? {
+    if let Some(methods) = crate::mfa::second_step_methods(state, user.id).await? {
         let (step, token) = crate::mfa::start_second_step(state, user.id, AuthMethod::Pwd, &client, return_to).await?;
-        return Ok(FirstStep::SecondStep { step, token });
+        return Ok(FirstStep::SecondStep { step, token, methods });
     }
     let (new_session, token) = new_session(state, user.id, &client, &[AuthMethod::Pwd])?;
     let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, &client)

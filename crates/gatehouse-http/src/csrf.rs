@@ -27,7 +27,13 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 const CSRF_FIELD: &str = "csrf_token";
 
 /// Routes that have no session to protect yet: they get the origin check only.
-const ORIGIN_ONLY: &[&str] = &["/v1/signup", "/v1/login", "/v1/login/mfa"];
+const ORIGIN_ONLY: &[&str] = &[
+    "/v1/signup",
+    "/v1/login",
+    "/v1/login/mfa",
+    "/v1/passkeys/authenticate/start",
+    "/v1/passkeys/authenticate/finish",
+];
 
 fn is_unsafe(method: &Method) -> bool {
     matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)

@@ -418,7 +418,9 @@ pub(crate) async fn redeem_magic_link(
             Some(session_cookie(&state, Some(&token))),
             SignedIn { user, session: session.session, workspace: None },
         ),
-        FirstStep::SecondStep { step, token, .. } => crate::mfa::second_factor_response(&state, &step, &token),
+        FirstStep::SecondStep { step, token, methods } => {
+            crate::mfa::second_factor_response(&state, &step, &token, methods)
+        }
     })
 }
 
@@ -464,7 +466,7 @@ pub(crate) async fn sign_in_with_link(
     let (token, mut user) = link_user(state, token, LinkPurpose::MagicLink).await?;
     let services = state.services();
     let now = services.clock.now();
-    if crate::mfa::guards_sign_in(state, user.id).await? {
+    if let Some(methods) = crate::mfa::second_step_methods(state, user.id).await? {
         let jobs = verification_events(state, &user)?;
         services
             .links
@@ -475,7 +477,7 @@ pub(crate) async fn sign_in_with_link(
         services.sessions.forget_user(user.id).await;
         user.email_verified = true;
         let (step, token) = crate::mfa::start_second_step(state, user.id, AuthMethod::Email, client, return_to).await?;
-        return Ok(FirstStep::SecondStep { step, token });
+        return Ok(FirstStep::SecondStep { step, token, methods });
     }
     let (session, cookie_token) = new_session(state, user.id, client, &[AuthMethod::Email])?;
     let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, client)

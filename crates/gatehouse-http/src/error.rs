@@ -92,6 +92,10 @@ pub enum ApiError {
     InvalidCode,
     #[error("the account has an authenticator app already; remove it before adding another")]
     MfaAlreadyEnabled,
+    #[error("{0}")]
+    PasskeysUnavailable(String),
+    #[error("{0}")]
+    PasskeyInvalid(&'static str),
     #[error("the invitation is unknown, expired or already used; ask for a new one")]
     InvitationInvalid,
     #[error("the invitation was sent to another address; sign in with the address it was sent to")]
@@ -162,6 +166,8 @@ impl ApiError {
             ApiError::SecondStepInvalid => (StatusCode::UNAUTHORIZED, "second_step_invalid", "Sign-in step invalid"),
             ApiError::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code", "Invalid code"),
             ApiError::MfaAlreadyEnabled => (StatusCode::CONFLICT, "mfa_already_enabled", "Already enabled"),
+            ApiError::PasskeysUnavailable(_) => (StatusCode::CONFLICT, "passkeys_unavailable", "Passkeys unavailable"),
+            ApiError::PasskeyInvalid(_) => (StatusCode::UNAUTHORIZED, "passkey_invalid", "Passkey not accepted"),
             ApiError::InvitationInvalid => (StatusCode::BAD_REQUEST, "invitation_invalid", "Invalid invitation"),
             ApiError::InvitationEmailMismatch => {
                 (StatusCode::FORBIDDEN, "invitation_email_mismatch", "Invitation for another address")

@@ -17,6 +17,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
+pub mod passkeys;
 pub mod password;
 pub mod privacy;
 pub mod rate_limit;

@@ -39,13 +39,15 @@ use crate::sessions::{
 use crate::state::AppState;
 use crate::webhooks::gatehouse_event;
 
-/// What the second factors need: their store, the key that seals app secrets, and the name an
-/// authenticator app shows.
+/// What the second factors need: their store, the key that seals app secrets, the name an
+/// authenticator app shows, and the passkeys' relying party.
 #[derive(Debug, Clone)]
 pub struct MfaSettings {
     pub store: Arc<dyn MfaStore>,
     pub sealing: Arc<KeyEncryption>,
     pub issuer: String,
+    /// The relying party passkeys are made for, or why they are off.
+    pub passkeys: crate::passkeys::Passkeys,
 }
 
 /// The cookie that holds a second step's token: the session cookie's name with `_mfa`.
@@ -74,13 +76,26 @@ pub(crate) fn step_cookie(state: &AppState, token: Option<&RandomToken>) -> Head
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant, reason = "built once per sign-in and taken apart at once")]
 pub(crate) enum FirstStep {
-    SignedIn { user: User, session: NewSession, token: SessionToken },
-    SecondStep { step: SecondStep, token: RandomToken },
+    SignedIn {
+        user: User,
+        session: NewSession,
+        token: SessionToken,
+    },
+    /// `methods`: what the second step accepts (`totp`, `passkey`, `recovery_code`).
+    SecondStep {
+        step: SecondStep,
+        token: RandomToken,
+        methods: Vec<&'static str>,
+    },
 }
 
-/// Whether the account's sign-in asks for a second factor.
-pub(crate) async fn guards_sign_in(state: &AppState, user_id: Uuid) -> Result<bool, ApiError> {
-    Ok(state.services().mfa.store.factors(user_id).await?.guards_sign_in())
+/// What the second step of the account's sign-in accepts, or `None` when it has none.
+pub(crate) async fn second_step_methods(
+    state: &AppState,
+    user_id: Uuid,
+) -> Result<Option<Vec<&'static str>>, ApiError> {
+    let factors = state.services().mfa.store.factors(user_id).await?;
+    Ok(factors.guards_sign_in().then(|| factors.methods()))
 }
 
 /// Stores the second step of a sign-in whose first step (`first`) passed.
@@ -115,20 +130,22 @@ pub(crate) struct SecondFactorRequired {
     /// The second step's token, for clients without cookies: send it as `mfa_token`. Browsers
     /// also get it as an HttpOnly cookie.
     mfa_token: String,
-    /// What the second step accepts: `totp` (an authenticator app's code) and `recovery_code`.
+    /// What the second step accepts: `totp` (an authenticator app's code), `passkey` and
+    /// `recovery_code`, as far as the account has them.
     methods: Vec<&'static str>,
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
 }
 
 /// The 202 that tells a client the first step passed and a second factor is needed.
-pub(crate) fn second_factor_response(state: &AppState, step: &SecondStep, token: &RandomToken) -> Response {
-    let body = SecondFactorRequired {
-        mfa_required: true,
-        mfa_token: token.encode(),
-        methods: vec!["totp", "recovery_code"],
-        expires_at: step.expires_at,
-    };
+pub(crate) fn second_factor_response(
+    state: &AppState,
+    step: &SecondStep,
+    token: &RandomToken,
+    methods: Vec<&'static str>,
+) -> Response {
+    let body =
+        SecondFactorRequired { mfa_required: true, mfa_token: token.encode(), methods, expires_at: step.expires_at };
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     response.headers_mut().append(header::SET_COOKIE, step_cookie(state, Some(token)));
     response
@@ -140,6 +157,8 @@ pub(crate) enum Answer<'a> {
     /// Six digits from the authenticator app.
     Code(&'a str),
     RecoveryCode(&'a str),
+    /// A passkey's assertion (the `toJSON()` of `navigator.credentials.get()`).
+    Passkey(&'a serde_json::Value),
 }
 
 impl Answer<'_> {
@@ -147,33 +166,43 @@ impl Answer<'_> {
         match self {
             Self::Code(_) => "totp",
             Self::RecoveryCode(_) => "recovery_code",
+            Self::Passkey(_) => "passkey",
         }
     }
 }
 
 /// Checks a second factor for `user` and, when right, records its use: the code's step (so it
-/// works once), or the recovery code spent with its audit event and webhook. False when wrong.
+/// works once), the recovery code spent with its audit event and webhook, or the passkey's new
+/// counter. The `amr` method it proves, or `None` when wrong.
 pub(crate) async fn check_answer(
     state: &AppState,
     user: &User,
     answer: Answer<'_>,
     client: &ClientContext,
-) -> Result<bool, ApiError> {
+) -> Result<Option<AuthMethod>, ApiError> {
     let services = state.services();
     let now = services.clock.now();
+    let otp = |accepted: bool| accepted.then_some(AuthMethod::Otp);
     match answer {
         Answer::Code(code) => {
-            let Some(stored) = services.mfa.store.totp(user.id).await? else { return Ok(false) };
+            let Some(stored) = services.mfa.store.totp(user.id).await? else { return Ok(None) };
             if stored.factor.confirmed_at.is_none() {
-                return Ok(false);
+                return Ok(None);
             }
             let secret = open_secret(state, &stored)?;
-            let Some(step) = secret.matching_step(code, now) else { return Ok(false) };
+            let Some(step) = secret.matching_step(code, now) else { return Ok(None) };
             // Refused when this step or a later one was accepted already: a replayed code.
-            Ok(services.mfa.store.use_totp_step(user.id, step, now).await?)
+            Ok(otp(services.mfa.store.use_totp_step(user.id, step, now).await?))
+        }
+        Answer::Passkey(credential) => {
+            match crate::passkeys::verify_assertion(state, credential.clone(), Some(user.id), client).await {
+                Ok(asserted) => Ok(Some(asserted.method)),
+                Err(ApiError::PasskeyInvalid(_)) => Ok(None),
+                Err(other) => Err(other),
+            }
         }
         Answer::RecoveryCode(code) => {
-            let Some(hash) = recovery_code_hash(code) else { return Ok(false) };
+            let Some(hash) = recovery_code_hash(code) else { return Ok(None) };
             let event = AuditEvent::new(AuditAction::MfaRecoveryCodeUsed, Actor::User(user.id), now, client)
                 .target("user", user.id);
             let jobs = [
@@ -184,13 +213,13 @@ pub(crate) async fn check_answer(
             if used {
                 services.enqueued(&jobs);
             }
-            Ok(used)
+            Ok(otp(used))
         }
     }
 }
 
 /// The security notice email to `user`, committed with the change it reports.
-fn notice(notice: Notice, user: &User, now: OffsetDateTime) -> Result<NewJob, ApiError> {
+pub(crate) fn notice(notice: Notice, user: &User, now: OffsetDateTime) -> Result<NewJob, ApiError> {
     NoticeJob::job(notice, user, now).map_err(|error| ApiError::Internal(format!("a notice email job: {error}")))
 }
 
@@ -205,14 +234,19 @@ fn open_secret(state: &AppState, stored: &StoredTotp) -> Result<TotpSecret, ApiE
     TotpSecret::from_stored(bytes).ok_or_else(|| ApiError::Internal("a stored authenticator secret is short".into()))
 }
 
-/// The code or recovery code in a request body: exactly one of them.
-fn answer_of<'a>(code: Option<&'a str>, recovery_code: Option<&'a str>) -> Result<Answer<'a>, ApiError> {
-    match (code.filter(|c| !c.trim().is_empty()), recovery_code.filter(|c| !c.trim().is_empty())) {
-        (Some(code), None) => Ok(Answer::Code(code)),
-        (None, Some(code)) => Ok(Answer::RecoveryCode(code)),
+/// The code, recovery code or passkey in a request body: exactly one of them.
+fn answer_of<'a>(
+    code: Option<&'a str>,
+    recovery_code: Option<&'a str>,
+    passkey: Option<&'a serde_json::Value>,
+) -> Result<Answer<'a>, ApiError> {
+    match (code.filter(|c| !c.trim().is_empty()), recovery_code.filter(|c| !c.trim().is_empty()), passkey) {
+        (Some(code), None, None) => Ok(Answer::Code(code)),
+        (None, Some(code), None) => Ok(Answer::RecoveryCode(code)),
+        (None, None, Some(passkey)) => Ok(Answer::Passkey(passkey)),
         _ => Err(ApiError::Validation(vec![crate::error::FieldError {
             field: "code".into(),
-            message: "give either `code` (from the authenticator app) or `recovery_code`".into(),
+            message: "give one of `code` (from the authenticator app), `recovery_code` or `passkey`".into(),
         }])),
     }
 }
@@ -227,6 +261,10 @@ pub(crate) struct SecondStepRequest {
     code: Option<String>,
     /// One of the account's recovery codes, instead of `code`.
     recovery_code: Option<String>,
+    /// A passkey's assertion, instead of a code: the `toJSON()` of `navigator.credentials.get()`
+    /// with the options of `POST /v1/passkeys/authenticate/start`.
+    #[schema(value_type = Option<Object>)]
+    passkey: Option<serde_json::Value>,
 }
 
 /// `POST /v1/login/mfa`: completes a sign-in with the second factor; limited per IP (`login_ip`)
@@ -256,7 +294,7 @@ pub(crate) async fn complete(
             crate::accounts::login_limit(&state, &client, &mut limits).await?;
             let headers = request.headers().clone();
             let body: SecondStepRequest = json_body(&headers, &body_bytes(request, &state).await?)?;
-            let answer = answer_of(body.code.as_deref(), body.recovery_code.as_deref())?;
+            let answer = answer_of(body.code.as_deref(), body.recovery_code.as_deref(), body.passkey.as_ref())?;
             let (user, session, token) =
                 complete_second_step(&state, &headers, body.mfa_token.as_deref(), answer, &client, &mut limits).await?;
             let mut response = signed_in_response(
@@ -310,7 +348,7 @@ pub(crate) async fn complete_second_step(
     let user = services.user_admin.user(step.user_id).await?.filter(|user| !user.disabled);
     let Some(user) = user else { return Err(ApiError::SecondStepInvalid) };
     let now = services.clock.now();
-    if !check_answer(state, &user, answer, client).await? {
+    let Some(method) = check_answer(state, &user, answer, client).await? else {
         let failures = step.failures + 1;
         let event = AuditEvent::new(AuditAction::MfaFailed, Actor::User(user.id), now, client)
             .target("user", user.id)
@@ -320,9 +358,12 @@ pub(crate) async fn complete_second_step(
         if failures >= MAX_STEP_FAILURES {
             return Err(ApiError::SecondStepInvalid);
         }
-        return Err(ApiError::InvalidCode);
-    }
-    let (session, token) = new_session(state, user.id, client, &[step.first_factor, AuthMethod::Otp])?;
+        return Err(match answer {
+            Answer::Passkey(_) => ApiError::PasskeyInvalid("that passkey is not this account's, or did not verify"),
+            _ => ApiError::InvalidCode,
+        });
+    };
+    let (session, token) = new_session(state, user.id, client, &[step.first_factor, method])?;
     let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::User(user.id), now, client)
         .target("session", session.session.id)
         .detail("second_factor", answer.kind());
@@ -343,6 +384,7 @@ pub(crate) async fn complete_second_step(
 /// The `method` a `session.created` event names for a first factor.
 fn method_name(first: AuthMethod) -> &'static str {
     match first {
+        AuthMethod::Hwk | AuthMethod::Swk => "passkey",
         AuthMethod::Pwd | AuthMethod::Otp => "password",
         AuthMethod::Oauth => "oauth",
         AuthMethod::Email => "magic_link",
@@ -371,6 +413,9 @@ pub(crate) struct ReauthenticateRequest {
     code: Option<String>,
     /// One of the account's recovery codes.
     recovery_code: Option<String>,
+    /// A passkey's assertion (see `POST /v1/passkeys/authenticate/start`).
+    #[schema(value_type = Option<Object>)]
+    passkey: Option<serde_json::Value>,
 }
 
 /// What the session now says about how and when its person proved who they are.
@@ -407,10 +452,11 @@ pub(crate) async fn reauthenticate(
     with_headers(async {
         let mut limits = RateLimitHeaders::default();
         let result = async {
-            let proof = match (body.password.as_deref(), body.code.as_deref(), body.recovery_code.as_deref()) {
-                (Some(password), None, None) => Proof::Password(password),
-                (None, code, recovery) => Proof::Factor(answer_of(code, recovery)?),
-                _ => Proof::Factor(answer_of(None, None)?),
+            let factor = (body.code.as_deref(), body.recovery_code.as_deref(), body.passkey.as_ref());
+            let proof = match (body.password.as_deref(), factor) {
+                (Some(password), (None, None, None)) => Proof::Password(password),
+                (None, (code, recovery, passkey)) => Proof::Factor(answer_of(code, recovery, passkey)?),
+                _ => Proof::Factor(answer_of(None, None, None)?),
             };
             let session = step_up(&state, &current, proof, &mut limits).await?;
             Ok(Json(session).into_response())
@@ -454,7 +500,10 @@ pub(crate) async fn step_up(
             );
             (valid, AuthMethod::Pwd)
         }
-        Proof::Factor(answer) => (check_answer(state, &current.user, answer, &current.client).await?, AuthMethod::Otp),
+        Proof::Factor(answer) => match check_answer(state, &current.user, answer, &current.client).await? {
+            Some(method) => (true, method),
+            None => (false, AuthMethod::Otp),
+        },
     };
     let now = services.clock.now();
     if !ok {
@@ -580,7 +629,7 @@ pub(crate) struct RecoveryCodes {
     recovery_codes: Vec<String>,
 }
 
-fn new_recovery_codes() -> Result<Vec<RecoveryCode>, ApiError> {
+pub(crate) fn new_recovery_codes() -> Result<Vec<RecoveryCode>, ApiError> {
     (0..RECOVERY_CODE_COUNT).map(|_| os_random::<10>().map(RecoveryCode::from_random)).collect()
 }
 

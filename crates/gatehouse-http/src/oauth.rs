@@ -513,7 +513,7 @@ async fn sign_in(
     // An existing account with a second factor gets no session yet (a new one has no factor).
     let second_step = match &decision {
         SignInDecision::Existing(_) | SignInDecision::LinkByEmail(_) => {
-            crate::mfa::guards_sign_in(state, user_id).await?
+            crate::mfa::second_step_methods(state, user_id).await?.is_some()
         }
         _ => false,
     };

@@ -26,8 +26,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    accounts, admin, client_ip, csrf, email, forward_auth, health, identities, metrics, mfa, oauth, openapi, privacy,
-    rate_limit, request_id, service_keys, sessions, tokens, vault, webhooks, workspaces,
+    accounts, admin, client_ip, csrf, email, forward_auth, health, identities, metrics, mfa, oauth, openapi, passkeys,
+    privacy, rate_limit, request_id, service_keys, sessions, tokens, vault, webhooks, workspaces,
 };
 
 /// The route table: every route, each registered from its handler's `#[utoipa::path]` attribute,
@@ -48,6 +48,12 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::enrol, mfa::disable))
         .routes(routes!(mfa::confirm))
         .routes(routes!(mfa::recovery_codes))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::rename, passkeys::delete))
+        .routes(routes!(passkeys::authenticate_start))
+        .routes(routes!(passkeys::authenticate_finish))
         .routes(routes!(email::request_verification))
         .routes(routes!(email::verify))
         .routes(routes!(email::forgot_password))

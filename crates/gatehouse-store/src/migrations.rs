@@ -41,6 +41,7 @@ const EMBEDDED: &[EmbeddedMigration] = embedded![
     0009 => "session_invalidations",
     0010 => "job_indexes",
     0011 => "second_factors",
+    0012 => "passkeys",
 ];
 
 #[derive(Debug, Clone, Copy)]

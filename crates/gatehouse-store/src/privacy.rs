@@ -92,6 +92,17 @@ pub const COLUMNS: &[(&str, &str, Holds)] = &[
     ("mfa_totp", "last_used_at", Person("authenticator_apps")),
     ("mfa_totp", "sealed_secret", SEALED),
     ("mfa_totp", "user_id", Person("authenticator_apps")),
+    ("passkeys", "backed_up", Person("passkeys")),
+    ("passkeys", "backup_eligible", Person("passkeys")),
+    ("passkeys", "created_at", Person("passkeys")),
+    ("passkeys", "credential_id", Nothing("a random id the authenticator chose; removed with its row")),
+    ("passkeys", "dynamic_state", Nothing("a signature counter and flags; removed with its row")),
+    ("passkeys", "id", Person("passkeys")),
+    ("passkeys", "last_used_at", Person("passkeys")),
+    ("passkeys", "name", Person("passkeys")),
+    ("passkeys", "static_state", Nothing("a public key; removed with its row")),
+    ("passkeys", "transports", Nothing("how the authenticator is reached; removed with its row")),
+    ("passkeys", "user_id", Person("passkeys")),
     ("oauth_states", "browser_hash", Nothing("the SHA-256 of a browser-binding cookie; removed with its row")),
     ("oauth_states", "created_at", Person("sign_ins_in_progress")),
     ("oauth_states", "expires_at", Person("sign_ins_in_progress")),
@@ -152,6 +163,11 @@ pub const COLUMNS: &[(&str, &str, Holds)] = &[
     ("vault_revocations", "id", Nothing("an erased person's tokens awaiting revocation, with no link to them")),
     ("vault_revocations", "provider", Nothing("an erased person's tokens awaiting revocation, with no link to them")),
     ("vault_revocations", "wrapped_key", SEALED),
+    ("webauthn_ceremonies", "challenge", Nothing("a random challenge; removed with its row")),
+    ("webauthn_ceremonies", "expires_at", Person("passkey_ceremonies_in_progress")),
+    ("webauthn_ceremonies", "kind", Person("passkey_ceremonies_in_progress")),
+    ("webauthn_ceremonies", "state", Nothing("a ceremony's options (a challenge and settings); removed with its row")),
+    ("webauthn_ceremonies", "user_id", Person("passkey_ceremonies_in_progress")),
     ("webhook_attempts", "attempted_at", Nothing("delivery bookkeeping")),
     ("webhook_attempts", "delivery_id", Nothing("delivery bookkeeping")),
     ("webhook_attempts", "error_class", Nothing("delivery bookkeeping")),
@@ -212,7 +228,7 @@ macro_rules! sql_privacy {
         use gatehouse_core::audit::StoredAuditEvent;
         use gatehouse_core::privacy::{
             EXPORT_FORMAT, EXPORT_VERSION, Erased, Erasure, ExportedDelivery, ExportedJob, ExportedLink,
-            ExportedRecoveryCode, ExportedSecondStep, ExportedSession, ExportedSignIn, ExportedUser, PersonalData,
+            ExportedCeremony, ExportedRecoveryCode, ExportedSecondStep, ExportedSession, ExportedSignIn, ExportedUser, PersonalData,
             PrivacyStore, scrub,
         };
         use gatehouse_core::store::StoreError;
@@ -486,6 +502,23 @@ macro_rules! sql_privacy {
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
 
+                let passkeys = self.factors(user_id).await?.passkeys;
+                let passkey_ceremonies_in_progress = sqlx::query(
+                    "SELECT kind, expires_at FROM webauthn_ceremonies WHERE user_id = $1 ORDER BY expires_at",
+                )
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?
+                .iter()
+                .map(|row| {
+                    Ok(ExportedCeremony {
+                        kind: row.try_get("kind").map_err(from_sqlx)?,
+                        expires_at: from_millis(row.try_get("expires_at").map_err(from_sqlx)?)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+
                 Ok(Some(PersonalData {
                     format: EXPORT_FORMAT,
                     version: EXPORT_VERSION,
@@ -505,6 +538,8 @@ macro_rules! sql_privacy {
                     authenticator_apps,
                     recovery_codes,
                     second_steps_in_progress,
+                    passkeys,
+                    passkey_ceremonies_in_progress,
                 }))
             }
 

@@ -85,6 +85,13 @@ macro_rules! sql_housekeeping {
                             now,
                         )
                         .await?,
+                    passkey_ceremonies: self
+                        .delete_in_batches(
+                            "DELETE FROM webauthn_ceremonies WHERE challenge IN (SELECT challenge FROM \
+                             webauthn_ceremonies WHERE expires_at < $1 LIMIT $2)",
+                            now,
+                        )
+                        .await?,
                 })
             }
         }

@@ -11,7 +11,9 @@ macro_rules! sql_mfa {
         use async_trait::async_trait;
         use gatehouse_core::audit::AuditEvent;
         use gatehouse_core::jobs::NewJob;
-        use gatehouse_core::mfa::{FactorSummary, MfaStore, SecondStep, StoredTotp, TotpFactor};
+        use gatehouse_core::mfa::{
+            Ceremony, CeremonyKind, FactorSummary, MfaStore, Passkey, SecondStep, StoredPasskey, StoredTotp, TotpFactor,
+        };
         use gatehouse_core::sessions::{AuthMethod, NewSession, TokenHash};
         use gatehouse_core::store::StoreError;
         use sqlx::Row as _;
@@ -42,6 +44,29 @@ macro_rules! sql_mfa {
                 user_id: uuid(&user_id)?,
                 sealed_secret: row.try_get("sealed_secret").map_err(from_sqlx)?,
                 last_step: row.try_get("last_step").map_err(from_sqlx)?,
+            })
+        }
+
+        const PASSKEY_COLUMNS: &str = "id, user_id, credential_id, name, static_state, dynamic_state, transports, \
+             backup_eligible, backed_up, created_at, last_used_at";
+
+        fn passkey_from_row(row: &$row) -> Result<StoredPasskey, StoreError> {
+            let id: String = row.try_get("id").map_err(from_sqlx)?;
+            let user_id: String = row.try_get("user_id").map_err(from_sqlx)?;
+            Ok(StoredPasskey {
+                passkey: Passkey {
+                    id: uuid(&id)?,
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    backup_eligible: row.try_get("backup_eligible").map_err(from_sqlx)?,
+                    backed_up: row.try_get("backed_up").map_err(from_sqlx)?,
+                    created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                    last_used_at: optional_time(row, "last_used_at")?,
+                },
+                user_id: uuid(&user_id)?,
+                credential_id: row.try_get("credential_id").map_err(from_sqlx)?,
+                static_state: row.try_get("static_state").map_err(from_sqlx)?,
+                dynamic_state: row.try_get("dynamic_state").map_err(from_sqlx)?,
+                transports: u8::try_from(row.try_get::<i32, _>("transports").map_err(from_sqlx)?).unwrap_or(0),
             })
         }
 
@@ -99,7 +124,8 @@ macro_rules! sql_mfa {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(from_sqlx)?;
-                Ok(FactorSummary { totp, recovery_codes_left: u32::try_from(left).unwrap_or(0) })
+                let passkeys = self.passkeys_of_user(user_id).await?.into_iter().map(|stored| stored.passkey).collect();
+                Ok(FactorSummary { totp, passkeys, recovery_codes_left: u32::try_from(left).unwrap_or(0) })
             }
 
             async fn totp(&self, user_id: Uuid) -> Result<Option<StoredTotp>, StoreError> {
@@ -222,7 +248,7 @@ macro_rules! sql_mfa {
                 // A write first, which also holds the app's row: on SQLite a transaction that
                 // reads before it writes cannot wait for another writer; on PostgreSQL a removal
                 // of the app waits for this to finish.
-                let confirmed = sqlx::query(
+                let app = sqlx::query(
                     "UPDATE mfa_totp SET last_used_at = last_used_at WHERE user_id = $1 AND confirmed_at IS NOT NULL",
                 )
                 .bind(user_id.to_string())
@@ -231,6 +257,12 @@ macro_rules! sql_mfa {
                 .map_err(from_sqlx)?
                 .rows_affected()
                     > 0;
+                let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+                    .bind(user_id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                let confirmed = app || passkeys > 0;
                 if !confirmed {
                     return Ok(false);
                 }
@@ -258,11 +290,185 @@ macro_rules! sql_mfa {
                 if !removed {
                     return Ok(false);
                 }
-                sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+                // The codes stay while a passkey still guards the account.
+                sqlx::query(
+                    "DELETE FROM mfa_recovery_codes WHERE user_id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)",
+                )
+                .bind(user_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+                Self::insert_jobs(&mut tx, jobs, at).await?;
+                Self::insert_audit(&mut tx, events).await?;
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(true)
+            }
+
+            async fn create_ceremony(&self, ceremony: &Ceremony) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO webauthn_ceremonies (challenge, kind, user_id, state, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&ceremony.challenge[..])
+                .bind(ceremony.kind.as_str())
+                .bind(ceremony.user_id.map(|id| id.to_string()))
+                .bind(&ceremony.state[..])
+                .bind(millis(ceremony.expires_at))
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(())
+            }
+
+            async fn take_ceremony(
+                &self,
+                challenge: &[u8],
+                now: OffsetDateTime,
+            ) -> Result<Option<Ceremony>, StoreError> {
+                let row = sqlx::query(
+                    "DELETE FROM webauthn_ceremonies WHERE challenge = $1 \
+                     RETURNING challenge, kind, user_id, state, expires_at",
+                )
+                .bind(challenge)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                let Some(row) = row else { return Ok(None) };
+                let kind: String = row.try_get("kind").map_err(from_sqlx)?;
+                let user_id: Option<String> = row.try_get("user_id").map_err(from_sqlx)?;
+                let ceremony = Ceremony {
+                    challenge: row.try_get("challenge").map_err(from_sqlx)?,
+                    kind: CeremonyKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Backend(format!("stored ceremony kind {kind:?} is unknown")))?,
+                    user_id: user_id.as_deref().map(uuid).transpose()?,
+                    state: row.try_get("state").map_err(from_sqlx)?,
+                    expires_at: from_millis(row.try_get("expires_at").map_err(from_sqlx)?)?,
+                };
+                Ok((ceremony.expires_at > now).then_some(ceremony))
+            }
+
+            async fn add_passkey(
+                &self,
+                passkey: &StoredPasskey,
+                recovery_hashes: &[TokenHash],
+                events: &[AuditEvent],
+                jobs: &[NewJob],
+            ) -> Result<(), StoreError> {
+                let at = passkey.passkey.created_at;
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                sqlx::query(
+                    "INSERT INTO passkeys (id, user_id, credential_id, name, static_state, dynamic_state, \
+                     transports, backup_eligible, backed_up, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(passkey.passkey.id.to_string())
+                .bind(passkey.user_id.to_string())
+                .bind(&passkey.credential_id[..])
+                .bind(&passkey.passkey.name)
+                .bind(&passkey.static_state[..])
+                .bind(&passkey.dynamic_state[..])
+                .bind(i32::from(passkey.transports))
+                .bind(passkey.passkey.backup_eligible)
+                .bind(passkey.passkey.backed_up)
+                .bind(millis(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+                if !recovery_hashes.is_empty() {
+                    Self::insert_recovery_codes(&mut tx, passkey.user_id, recovery_hashes, at).await?;
+                }
+                Self::insert_jobs(&mut tx, jobs, at).await?;
+                Self::insert_audit(&mut tx, events).await?;
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(())
+            }
+
+            async fn passkeys_of_user(&self, user_id: Uuid) -> Result<Vec<StoredPasskey>, StoreError> {
+                let sql = format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE user_id = $1 ORDER BY created_at, id");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(user_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?
+                    .iter()
+                    .map(passkey_from_row)
+                    .collect()
+            }
+
+            async fn passkey_by_credential(&self, credential_id: &[u8]) -> Result<Option<StoredPasskey>, StoreError> {
+                let sql = format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(credential_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                row.as_ref().map(passkey_from_row).transpose()
+            }
+
+            async fn passkey_used(
+                &self,
+                passkey_id: Uuid,
+                dynamic_state: Option<&[u8]>,
+                backed_up: bool,
+                at: OffsetDateTime,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE passkeys SET last_used_at = $1, backed_up = $2, \
+                     dynamic_state = COALESCE($3, dynamic_state) WHERE id = $4",
+                )
+                .bind(millis(at))
+                .bind(backed_up)
+                .bind(dynamic_state)
+                .bind(passkey_id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(())
+            }
+
+            async fn rename_passkey(&self, user_id: Uuid, passkey_id: Uuid, name: &str) -> Result<bool, StoreError> {
+                let changed = sqlx::query("UPDATE passkeys SET name = $1 WHERE id = $2 AND user_id = $3")
+                    .bind(name)
+                    .bind(passkey_id.to_string())
+                    .bind(user_id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?
+                    .rows_affected();
+                Ok(changed > 0)
+            }
+
+            async fn delete_passkey(
+                &self,
+                user_id: Uuid,
+                passkey_id: Uuid,
+                at: OffsetDateTime,
+                events: &[AuditEvent],
+                jobs: &[NewJob],
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+                let removed = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
+                    .bind(passkey_id.to_string())
                     .bind(user_id.to_string())
                     .execute(&mut *tx)
                     .await
-                    .map_err(from_sqlx)?;
+                    .map_err(from_sqlx)?
+                    .rows_affected()
+                    > 0;
+                if !removed {
+                    return Ok(false);
+                }
+                // The last factor gone: the recovery codes go with it.
+                sqlx::query(
+                    "DELETE FROM mfa_recovery_codes WHERE user_id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) \
+                     AND NOT EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
+                )
+                .bind(user_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
                 Self::insert_jobs(&mut tx, jobs, at).await?;
                 Self::insert_audit(&mut tx, events).await?;
                 tx.commit().await.map_err(from_sqlx)?;

@@ -347,6 +347,10 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             store: database.mfa(),
             sealing: Arc::new(KeyEncryption::for_purpose(&keyring, gatehouse_core::mfa::TOTP_PURPOSE)),
             issuer: config.email.app_name.clone(),
+            passkeys: match &config.passkeys.relying_party {
+                Ok(rp) => gatehouse_http::passkeys::RelyingParty::new(&rp.id, rp.origins.clone()).map(Arc::new),
+                Err(reason) => Err(reason.clone()),
+            },
         },
         tokens,
         api_keys,

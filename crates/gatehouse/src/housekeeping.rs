@@ -26,6 +26,7 @@ pub async fn pass(store: &dyn Housekeeping, clock: &dyn Clock, retention: Durati
                 ("email_links", removed.email_links),
                 ("oauth_states", removed.oauth_states),
                 ("second_steps", removed.second_steps),
+                ("passkey_ceremonies", removed.passkey_ceremonies),
             ] {
                 metrics::counter!("gatehouse_housekeeping_removed_total", "what" => what).increment(count);
             }
@@ -37,6 +38,7 @@ pub async fn pass(store: &dyn Housekeeping, clock: &dyn Clock, retention: Durati
                     email_links = removed.email_links,
                     oauth_states = removed.oauth_states,
                     second_steps = removed.second_steps,
+                    passkey_ceremonies = removed.passkey_ceremonies,
                     "removed expired records"
                 );
             }

@@ -149,10 +149,25 @@ async fn security_view(state: &AppState, current: &CurrentSession) -> Result<ser
             "last_used_text": totp.last_used_at.map(readable),
         })
     });
+    let passkeys: Vec<_> = factors
+        .passkeys
+        .iter()
+        .map(|passkey| {
+            json!({
+                "id": passkey.id,
+                "name": passkey.name,
+                "backup_eligible": passkey.backup_eligible,
+                "created_at_text": readable(passkey.created_at),
+                "last_used_text": passkey.last_used_at.map(readable),
+            })
+        })
+        .collect();
     Ok(json!({
         "fresh": fresh,
         "has_password": has_password,
         "app": app,
+        "passkeys_on": services.mfa.passkeys.is_ok(),
+        "passkeys": passkeys,
         "pending": pending,
         "recovery_codes_left": factors.recovery_codes_left,
     }))
@@ -402,6 +417,34 @@ pub(super) async fn new_recovery_codes(
     current: Result<CurrentSession, ApiError>,
 ) -> Response {
     show_codes(state, current, |state, current| async move { regenerate(&state, &current).await }).await
+}
+
+/// `POST /account/passkeys/{id}/rename`.
+pub(super) async fn rename_passkey(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    ApiPath(id): ApiPath<Uuid>,
+    form: Form,
+) -> Response {
+    let name = form.text("name").to_owned();
+    act(state, current, |state, current| async move {
+        crate::passkeys::rename_passkey(&state, &current, id, &name).await?;
+        Ok("passkey_renamed")
+    })
+    .await
+}
+
+/// `POST /account/passkeys/{id}/delete`: needs a fresh sign-in, as the API does.
+pub(super) async fn delete_passkey(
+    State(state): State<AppState>,
+    current: Result<CurrentSession, ApiError>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Response {
+    act(state, current, |state, current| async move {
+        crate::passkeys::delete_passkey(&state, &current, id).await?;
+        Ok("passkey_deleted")
+    })
+    .await
 }
 
 /// `POST /account/delete`: erases the account, after the same reauthentication as `DELETE /v1/me`.

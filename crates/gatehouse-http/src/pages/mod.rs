@@ -41,6 +41,7 @@ use crate::templates::{TemplateError, TemplateSet};
 pub const PAGE_ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/assets/gatehouse.css"),
+    ("GET", "/assets/passkeys.js"),
     ("GET", "/favicon.ico"),
     ("GET", "/login"),
     ("POST", "/login"),
@@ -71,6 +72,8 @@ pub const PAGE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/account/mfa/totp/confirm"),
     ("POST", "/account/mfa/totp/remove"),
     ("POST", "/account/mfa/recovery-codes"),
+    ("POST", "/account/passkeys/{id}/rename"),
+    ("POST", "/account/passkeys/{id}/delete"),
     ("POST", "/account/delete"),
     ("GET", "/invitation"),
     ("POST", "/invitation"),
@@ -94,6 +97,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(sign_in::home))
         .route("/assets/gatehouse.css", get(stylesheet))
+        .route("/assets/passkeys.js", get(script))
         .route("/favicon.ico", get(no_icon))
         .route("/login", get(sign_in::login_page).post(sign_in::login))
         .route("/login/email-link", get(sign_in::email_link_page).post(sign_in::email_link))
@@ -116,6 +120,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/mfa/totp/confirm", post(account::confirm_totp))
         .route("/account/mfa/totp/remove", post(account::remove_totp))
         .route("/account/mfa/recovery-codes", post(account::new_recovery_codes))
+        .route("/account/passkeys/{id}/rename", post(account::rename_passkey))
+        .route("/account/passkeys/{id}/delete", post(account::delete_passkey))
         .route("/account/delete", post(account::delete))
         .route("/invitation", get(account::invitation_page).post(account::accept_invitation))
 }
@@ -139,6 +145,8 @@ pub struct PageSettings {
     text: serde_json::Value,
     stylesheet: axum::body::Bytes,
     stylesheet_path: String,
+    /// The pages' one script, for passkeys (WebAuthn has no form-only way).
+    script_path: String,
     csp: HeaderValue,
     csp_account: HeaderValue,
 }
@@ -163,6 +171,9 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 
 const BUILTIN_TEXT: &str = include_str!("../../templates/pages/text.json");
+/// Not a template: it has no wording and nothing to brand; the pages pass it what it needs in
+/// `data-` attributes.
+const SCRIPT: &str = include_str!("../../templates/pages/passkeys.js");
 const TEXT_FILE: &str = "text.json";
 
 impl PageSettings {
@@ -184,12 +195,16 @@ impl PageSettings {
         // A changed stylesheet gets a new address, so browsers may cache it for long.
         let digest = hex_prefix(&Sha256::digest(stylesheet.as_bytes()));
         let stylesheet_path = format!("/assets/gatehouse.css?v={digest}");
+        let script_path = format!("/assets/passkeys.js?v={}", hex_prefix(&Sha256::digest(SCRIPT.as_bytes())));
         let logo_origin = branding.logo_url.as_deref().and_then(origin_of);
         let img = match &logo_origin {
             Some(origin) => format!("img-src 'self' {origin}"),
             None => "img-src 'self'".to_owned(),
         };
-        let base = format!("default-src 'none'; style-src 'self'; {img}; base-uri 'none'; frame-ancestors 'none'");
+        let base = format!(
+            "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; {img}; base-uri 'none'; \
+             frame-ancestors 'none'"
+        );
         let mut targets = vec!["'self'".to_owned()];
         targets.extend(form_targets.iter().cloned());
         let csp = format!("{base}; form-action {}", targets.join(" "));
@@ -198,6 +213,7 @@ impl PageSettings {
             text,
             stylesheet: stylesheet.into(),
             stylesheet_path,
+            script_path,
             csp: HeaderValue::from_str(&csp).map_err(|_| invalid_csp())?,
             // The account page's link buttons post, then redirect to a provider, whose origin
             // is not known here; `form-action` would block that redirect.
@@ -257,6 +273,7 @@ impl PageSettings {
     fn context(&self, page: &Page) -> Value {
         let mut map = serde_json::Map::new();
         map.insert("stylesheet".into(), json!(self.stylesheet_path));
+        map.insert("script".into(), json!(self.script_path));
         map.insert("csrf_token".into(), json!(page.csrf_token));
         map.insert("return_to".into(), json!(page.return_to));
         map.insert("notice".into(), json!(page.notice));
@@ -299,14 +316,15 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
     let provider = json!({ "name": "github", "display_name": "GitHub", "linked": false,
         "start_url": "/v1/oauth/github/start" });
     vec![
-        ("login.html", json!({ "providers": [provider] })),
+        ("login.html", json!({ "providers": [provider], "passkeys": true, "next": "/account" })),
         ("signup.html", json!({})),
         ("email_link.html", json!({})),
         ("forgot_password.html", json!({})),
         ("reset_password.html", json!({ "link_ok": true, "token": "t" })),
         ("verify_email.html", json!({ "link_ok": true, "token": "t" })),
         ("magic_link.html", json!({ "link_ok": true, "token": "t" })),
-        ("login_mfa.html", json!({})),
+        ("login_mfa.html", json!({ "passkey": true, "app": false, "next": "/account" })),
+        ("login_mfa.html", json!({ "passkey": false, "app": true, "next": "/account" })),
         ("recovery_codes.html", json!({ "codes": ["abcd-efgh-jkmn-pqrs"] })),
         ("message.html", json!({ "title": "Done", "text": "Text", "link": { "href": "/", "label": "Go" } })),
         (
@@ -325,6 +343,8 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
                     "scopes": ["repo"] }],
                 "workspaces": [{ "name": "Acme", "role": "owner" }],
                 "mfa": { "fresh": false, "has_password": true, "pending": null, "recovery_codes_left": 9,
+                    "passkeys_on": true, "passkeys": [{ "id": "00000000-0000-0000-0000-000000000000", "name": "Laptop",
+                        "backup_eligible": true, "created_at_text": "x", "last_used_text": "y" }],
                     "app": { "created_at_text": "2026-01-01 00:00 UTC", "last_used_text": "2026-01-02 00:00 UTC" } },
             }),
         ),
@@ -333,6 +353,7 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
             json!({
                 "user": user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
                 "mfa": { "fresh": true, "has_password": false, "app": null, "recovery_codes_left": 0,
+                    "passkeys_on": false, "passkeys": [],
                     "pending": { "secret": "ABCD EFGH", "qr_svg": "<svg></svg>" } },
             }),
         ),
@@ -341,6 +362,8 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
             json!({
                 "user": user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
                 "mfa": { "fresh": true, "has_password": true, "app": { "created_at_text": "x", "last_used_text": null },
+                    "passkeys_on": true, "passkeys": [{ "id": "00000000-0000-0000-0000-000000000000", "name": "Key",
+                        "backup_eligible": false, "created_at_text": "x", "last_used_text": null }],
                     "pending": null, "recovery_codes_left": 10 },
             }),
         ),
@@ -348,7 +371,8 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
             "account.html",
             json!({
                 "user": user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
-                "mfa": { "fresh": false, "has_password": false, "app": null, "pending": null, "recovery_codes_left": 0 },
+                "mfa": { "fresh": false, "has_password": false, "app": null, "pending": null, "recovery_codes_left": 0,
+                    "passkeys_on": true, "passkeys": [] },
             }),
         ),
     ]
@@ -504,6 +528,15 @@ async fn stylesheet(axum::extract::State(state): axum::extract::State<AppState>)
     let mut response = pages.stylesheet.clone().into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    response
+}
+
+/// `GET /assets/passkeys.js`: the script behind the passkey buttons.
+async fn script() -> Response {
+    let mut response = SCRIPT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
     response
 }
@@ -671,6 +704,8 @@ mod tests {
             ApiError::SecondStepInvalid,
             ApiError::InvalidCode,
             ApiError::MfaAlreadyEnabled,
+            ApiError::PasskeysUnavailable(String::new()),
+            ApiError::PasskeyInvalid(""),
             ApiError::InvitationInvalid,
             ApiError::InvitationEmailMismatch,
             ApiError::Store(StoreError::Duplicate { what: String::new() }),
@@ -722,6 +757,8 @@ mod tests {
             | ApiError::SecondStepInvalid
             | ApiError::InvalidCode
             | ApiError::MfaAlreadyEnabled
+            | ApiError::PasskeysUnavailable(_)
+            | ApiError::PasskeyInvalid(_)
             | ApiError::InvitationInvalid
             | ApiError::InvitationEmailMismatch
             | ApiError::Store(_)

@@ -75,7 +75,9 @@ fn login_view(state: &AppState, headers: &HeaderMap, return_to: Option<&str>) ->
             json!({ "name": info.name.as_str(), "display_name": info.display_name, "start_url": start })
         })
         .collect();
-    form_page(state, headers, "login.html", json!({ "providers": providers }), return_to)
+    let passkeys = state.services().mfa.passkeys.is_ok();
+    let extra = json!({ "providers": providers, "passkeys": passkeys, "next": destination(return_to) });
+    form_page(state, headers, "login.html", extra, return_to)
 }
 
 /// `GET /login`: the sign-in form; signed in already, straight on to `return_to`.
@@ -448,10 +450,23 @@ pub(super) async fn second_step_page(
 ) -> PageResult {
     html_only(&headers)?;
     let return_to = allowed_return_to(&state, query.get("return_to"));
-    if crate::mfa::live_step(&state, &headers, None, &client).await.is_err() {
+    let Ok(step) = crate::mfa::live_step(&state, &headers, None, &client).await else {
         return Ok(step_gone(&state, return_to.as_deref()));
-    }
-    Ok(form_page(&state, &headers, "login_mfa.html", json!({}), return_to.as_deref())?.render(&state))
+    };
+    let extra = second_step_view(&state, step.user_id, return_to.as_deref()).await?;
+    Ok(form_page(&state, &headers, "login_mfa.html", extra, return_to.as_deref())?.render(&state))
+}
+
+/// What the second step's page offers: the app's code field or a recovery code's, and the
+/// passkey button when the account has one.
+async fn second_step_view(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    return_to: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
+    let factors = state.services().mfa.store.factors(user_id).await?;
+    let passkey = state.services().mfa.passkeys.is_ok() && !factors.passkeys.is_empty();
+    Ok(json!({ "passkey": passkey, "app": factors.has_app(), "next": destination(return_to) }))
 }
 
 /// Back to sign in, saying the second step is gone (expired, used up, or never started here).
@@ -481,7 +496,11 @@ pub(super) async fn second_step(
     form: Form,
 ) -> PageResult {
     let return_to = allowed_return_to(&state, form.get("return_to"));
-    let page = form_page(&state, &headers, "login_mfa.html", json!({}), return_to.as_deref())?;
+    let Ok(step) = crate::mfa::live_step(&state, &headers, None, &client).await else {
+        return Ok(step_gone(&state, return_to.as_deref()));
+    };
+    let extra = second_step_view(&state, step.user_id, return_to.as_deref()).await?;
+    let page = form_page(&state, &headers, "login_mfa.html", extra, return_to.as_deref())?;
     if !form_token_valid(&state, &headers, form.get("csrf_token")) {
         return Ok(expired(&state, page)?.render(&state));
     }

@@ -9,6 +9,7 @@ pub mod forward_auth;
 mod load;
 mod oauth;
 pub mod pages;
+pub mod passkeys;
 pub mod render;
 pub mod schema;
 
@@ -61,6 +62,7 @@ pub struct Config {
     pub oauth_providers: Vec<ProviderConfig>,
     pub pages: pages::PagesConfig,
     pub forward_auth: forward_auth::ForwardAuthConfig,
+    pub passkeys: passkeys::PasskeysConfig,
     pub log: LogConfig,
     /// The merged raw values with their sources, for `config check`.
     pub raw: RawValues,
@@ -398,6 +400,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let oauth_providers = oauth::providers(r, production);
     let pages = pages::pages_config(r);
     let forward_auth = forward_auth::forward_auth_config(r);
+    let passkeys = passkeys::passkeys_config(r, public_url.as_ref());
 
     Some(Config {
         mode: mode?,
@@ -448,6 +451,7 @@ fn build(r: &mut Reader) -> Option<Config> {
         oauth_providers: oauth_providers?,
         pages: pages?,
         forward_auth: forward_auth?,
+        passkeys: passkeys?,
         log: LogConfig { level, format },
         raw: r.raw.clone(),
     })

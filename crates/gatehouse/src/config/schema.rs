@@ -738,6 +738,30 @@ pub const SETTINGS: &[Setting] = &[
         ..setting("pages.support_email", Kind::String, None, "An address for help, shown at the foot of each page.")
     },
     setting(
+        "passkeys.enabled",
+        Kind::Choice(&["auto", "on", "off"]),
+        Some("\"auto\""),
+        "Offer passkeys (WebAuthn). `auto` offers them when browsers would accept the relying party: a domain name (not an IP address) as `passkeys.rp_id` and https origins (or http on localhost); the development default public_url http://127.0.0.1:8080 does not, a public_url of http://localhost:8080 does. `on` refuses to start when they would not. See docs/second-factors.md.",
+    ),
+    Setting {
+        example: Some("\"example.com\""),
+        ..setting(
+            "passkeys.rp_id",
+            Kind::String,
+            None,
+            "The WebAuthn relying party id: a domain name that every origin is on or under. Defaults to public_url's host. A passkey works only for the id it was made for, so changing it strands existing passkeys.",
+        )
+    },
+    Setting {
+        example: Some("[\"https://auth.example.com\"]"),
+        ..setting(
+            "passkeys.origins",
+            Kind::StringList,
+            None,
+            "The origins (scheme://host[:port]) whose pages may use passkeys. Defaults to public_url's origin.",
+        )
+    },
+    setting(
         "log.level",
         Kind::String,
         Some("\"info\""),

@@ -21,6 +21,7 @@ mod oauth;
 mod openapi;
 mod outages;
 mod pages;
+mod passkeys;
 mod privacy;
 mod rate_limit;
 mod redis;

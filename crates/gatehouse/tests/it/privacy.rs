@@ -3,7 +3,9 @@
 //! export, section by section; after the erasure no row names them, and their sessions end on a
 //! second instance at once.
 
-use gatehouse_core::mfa::{RecoveryCode, SecondStep, StoredTotp, TotpFactor};
+use gatehouse_core::mfa::{
+    Ceremony, CeremonyKind, Passkey, RecoveryCode, SecondStep, StoredPasskey, StoredTotp, TotpFactor,
+};
 use gatehouse_core::oauth::{Identity, OAuthState, Pkce, ProviderName, StatePurpose};
 use gatehouse_core::sessions::{AuthMethod, TokenHash};
 use gatehouse_core::vault::{ConnectionStatus, SealRandom, SealedConnection, Tokens};
@@ -132,6 +134,31 @@ async fn fill(app: &TestApp, ada: &str, user_id: Uuid, webhooks_key: &str) {
         failures: 0,
     };
     mfa.create_step(&step, &TokenHash([6; 32])).await.expect("step");
+    // A passkey, and another being added.
+    let passkey = StoredPasskey {
+        passkey: Passkey {
+            id: Uuid::new_v4(),
+            name: "Laptop".into(),
+            backup_eligible: true,
+            backed_up: false,
+            created_at: now,
+            last_used_at: None,
+        },
+        user_id,
+        credential_id: vec![7; 32],
+        static_state: vec![1],
+        dynamic_state: vec![0; 7],
+        transports: 0,
+    };
+    mfa.add_passkey(&passkey, &[], &[], &[]).await.expect("passkey");
+    let ceremony = Ceremony {
+        challenge: vec![8; 16],
+        kind: CeremonyKind::Register,
+        user_id: Some(user_id),
+        state: vec![1, 2],
+        expires_at: now + time::Duration::minutes(5),
+    };
+    mfa.create_ceremony(&ceremony).await.expect("ceremony");
     // A workspace of their own, an invitation they sent, one sent to them, and a workspace they
     // are a member of.
     let own = app.post_json("/v1/workspaces", Some(ada), json!({ "name": "Ada's" })).await.body["id"].clone();
