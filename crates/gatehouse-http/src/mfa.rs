@@ -277,9 +277,10 @@ pub(crate) struct SecondStepRequest {
     responses(
         (status = 200, description = "Signed in; the session cookie is set and the step's cookie cleared.",
             body = SignedIn, headers(("set-cookie" = String, description = "The session cookie."))),
-        (status = 401, description = "`invalid_code`: the code is wrong or was used already; \
-            `second_step_invalid`: the step is unknown, expired, used up or from another browser (sign in again)."),
-        (status = 422, description = "`validation_failed`: neither or both of `code` and `recovery_code`."),
+        (status = 401, description = "`invalid_code`: the code is wrong or was used already; `passkey_invalid`: \
+            the passkey is not this account's or did not verify; `second_step_invalid`: the step is unknown, \
+            expired, used up or from another browser (sign in again)."),
+        (status = 422, description = "`validation_failed`: not exactly one of `code`, `recovery_code` and `passkey`."),
         (status = 429, description = "`rate_limited`: too many attempts from this address or on this account."),
     ),
 )]
