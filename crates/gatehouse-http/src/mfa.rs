@@ -441,7 +441,7 @@ pub(crate) struct Reauthenticated {
     responses(
         (status = 200, description = "Confirmed; the session's `auth_time` is now.", body = Reauthenticated),
         (status = 403, description = "`reauthentication_required`: the password or code is wrong."),
-        (status = 422, description = "`validation_failed`: not exactly one of `password`, `code`, `recovery_code`."),
+        (status = 422, description = "`validation_failed`: not exactly one of `password`, `code`, `recovery_code`, `passkey`."),
         (status = 429, description = "`rate_limited`: too many attempts on this account."),
     ),
 )]
