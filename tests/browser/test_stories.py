@@ -1,6 +1,7 @@
 """Stories a person lives through in the hosted pages, in a real Chromium, on each backend."""
 
 import base64
+import hashlib
 import json
 import re
 import time
@@ -445,6 +446,9 @@ def virtual_authenticator(v):
 
 
 def test_a_passkey_is_added_used_as_a_second_factor_and_to_sign_in_and_deleted(gh, visit):
+    """With Chromium's virtual authenticator: added from the account page, offered in the sign-in
+    page's autofill, used as the second step and on its own, refused when its assertion names
+    another origin or its counter goes back (a copied key), and deleted."""
     shots = Path(__file__).resolve().parents[2] / "target/browser/screenshots"
     email = new_email("passkey")
     api_signup(gh, email)
@@ -469,8 +473,23 @@ def test_a_passkey_is_added_used_as_a_second_factor_and_to_sign_in_and_deleted(g
     assert len(cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]) == 1
     submit(v, "form.signout button")
 
+    # Autofill: focusing the address field offers the passkey (conditional mediation); the
+    # virtual authenticator picks it at once, as a person would from the list.
+    v.go("/login")
+    with v.page.expect_navigation():
+        v.page.focus("#email")
+    assert path_of(v) == "/account"
+    assert whoami(v).json()["session"]["amr"] == ["hwk"]
+    submit(v, "form.signout button")
+
+    def presence(on):
+        """Whether the authenticator answers by itself; off, the autofill waits for a person."""
+        cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": on})
+
     # The password is the first step now; the passkey is the second.
+    presence(False)
     fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
+    presence(True)
     assert path_of(v) == "/login/mfa"
     v.page.screenshot(path=shots / f"passkey-second-step-{gh.backend}.png")
     with v.page.expect_navigation():
@@ -500,12 +519,22 @@ def test_a_passkey_is_added_used_as_a_second_factor_and_to_sign_in_and_deleted(g
         body["credential"]["response"]["clientDataJSON"] = encoded
         route.continue_(post_data=json.dumps(body))
 
-    v.go("/login")
-    v.page.route("**/v1/passkeys/authenticate/finish", from_elsewhere)
-    v.page.click("button[data-passkey=sign-in]")
-    expect(v.page.locator("#passkey-error")).to_contain_text("could not be verified for this site")
-    v.page.unroute("**/v1/passkeys/authenticate/finish")
-    assert whoami(v).status == 401
+    # And one made for another relying party (its authenticator data hashes another RP id).
+    def for_another_party(route):
+        body = json.loads(route.request.post_data)
+        data = body["credential"]["response"]["authenticatorData"]
+        raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+        raw = hashlib.sha256(b"evil.example").digest() + raw[32:]
+        body["credential"]["response"]["authenticatorData"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        route.continue_(post_data=json.dumps(body))
+
+    for tamper in [from_elsewhere, for_another_party]:
+        v.go("/login")
+        v.page.route("**/v1/passkeys/authenticate/finish", tamper)
+        v.page.click("button[data-passkey=sign-in]")
+        expect(v.page.locator("#passkey-error")).to_contain_text("could not be verified for this site")
+        v.page.unroute("**/v1/passkeys/authenticate/finish")
+        assert whoami(v).status == 401, tamper.__name__
 
     # A copy of the key (its signature counter behind the stored one) is refused too.
     credential = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"][0]
@@ -519,6 +548,7 @@ def test_a_passkey_is_added_used_as_a_second_factor_and_to_sign_in_and_deleted(g
 
     # Deleting it (a fresh password sign-in, the recovery code as the second step): two-step
     # sign-in is off again.
+    presence(False)
     fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
     v.page.fill("#code", codes[0])
     submit(v)

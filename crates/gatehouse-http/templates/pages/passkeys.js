@@ -3,6 +3,8 @@
 // `register` (data-csrf; the name from #passkey-name), `step-up` (data-csrf), `sign-in` and
 // `second-step` (data-next, where to go once signed in). Failures are shown in the element named
 // by data-error, in the words the page gave (data-failed, data-cancelled) or the server's detail.
+// On the sign-in page, a field with autocomplete "webauthn" also offers the browser's passkeys in
+// its autofill (conditional mediation) once a person focuses it, not on every page view.
 "use strict";
 
 (() => {
@@ -26,12 +28,27 @@
     return json;
   }
 
-  async function assertion() {
+  // The autofill request waiting in the background, if any: a button's request replaces it.
+  let pending = null;
+
+  async function assertion(conditional) {
+    pending?.abort();
+    pending = new AbortController();
     const options = await post("/v1/passkeys/authenticate/start");
     const credential = await navigator.credentials.get({
       publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options),
+      signal: pending.signal,
+      ...(conditional ? { mediation: "conditional" } : {}),
     });
     return credential.toJSON();
+  }
+
+  function show(button, failure) {
+    const error = document.getElementById(button.dataset.error);
+    if (!error) return;
+    const cancelled = failure.name === "NotAllowedError" || failure.name === "AbortError";
+    error.textContent = cancelled ? button.dataset.cancelled : failure.problem?.detail || button.dataset.failed;
+    error.hidden = false;
   }
 
   const actions = {
@@ -89,16 +106,32 @@
       try {
         await action(button);
       } catch (failure) {
-        if (error) {
-          const cancelled = failure.name === "NotAllowedError" || failure.name === "AbortError";
-          error.textContent = cancelled
-            ? button.dataset.cancelled
-            : failure.problem?.detail || button.dataset.failed;
-          error.hidden = false;
-        }
+        show(button, failure);
       } finally {
         button.disabled = false;
       }
+    });
+  }
+
+  const field = document.querySelector('input[autocomplete~="webauthn"]');
+  const signIn = document.querySelector('[data-passkey="sign-in"]');
+  if (supported && field && signIn && typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
+    PublicKeyCredential.isConditionalMediationAvailable().then((available) => {
+      if (!available) return;
+      field.addEventListener(
+        "focus",
+        async () => {
+          try {
+            const credential = await assertion(true);
+            await post("/v1/passkeys/authenticate/finish", { credential });
+            window.location.assign(signIn.dataset.next || "/account");
+          } catch (failure) {
+            // Closing the autofill, or a button taking over, is no failure to report.
+            if (failure.name !== "AbortError" && failure.name !== "NotAllowedError") show(signIn, failure);
+          }
+        },
+        { once: true },
+      );
     });
   }
 })();
