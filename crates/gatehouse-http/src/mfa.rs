@@ -281,6 +281,7 @@ pub(crate) struct SecondStepRequest {
             the passkey is not this account's or did not verify; `second_step_invalid`: the step is unknown, \
             expired, used up or from another browser (sign in again)."),
         (status = 422, description = "`validation_failed`: not exactly one of `code`, `recovery_code` and `passkey`."),
+        (status = 409, description = "`passkeys_unavailable`: a passkey was given, but passkeys are off here."),
         (status = 429, description = "`rate_limited`: too many attempts from this address or on this account."),
     ),
 )]
@@ -442,6 +443,7 @@ pub(crate) struct Reauthenticated {
         (status = 200, description = "Confirmed; the session's `auth_time` is now.", body = Reauthenticated),
         (status = 403, description = "`reauthentication_required`: the password or code is wrong."),
         (status = 422, description = "`validation_failed`: not exactly one of `password`, `code`, `recovery_code`, `passkey`."),
+        (status = 409, description = "`passkeys_unavailable`: a passkey was given, but passkeys are off here."),
         (status = 429, description = "`rate_limited`: too many attempts on this account."),
     ),
 )]
