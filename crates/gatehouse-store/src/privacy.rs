@@ -502,7 +502,7 @@ macro_rules! sql_privacy {
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
 
-                let passkeys = self.factors(user_id).await?.passkeys;
+                let passkeys = self.passkeys_of_user(user_id).await?.into_iter().map(|stored| stored.passkey).collect();
                 let passkey_ceremonies_in_progress = sqlx::query(
                     "SELECT kind, expires_at FROM webauthn_ceremonies WHERE user_id = $1 ORDER BY expires_at",
                 )

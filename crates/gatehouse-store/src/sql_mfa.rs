@@ -89,6 +89,21 @@ macro_rules! sql_mfa {
         }
 
         impl $store {
+            /// Removes the recovery codes once no factor guards the account (no confirmed app, no
+            /// passkey): they stay while any factor does.
+            async fn drop_codes_without_factor(conn: &mut $conn, user_id: Uuid) -> Result<(), StoreError> {
+                sqlx::query(
+                    "DELETE FROM mfa_recovery_codes WHERE user_id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) \
+                     AND NOT EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
+                )
+                .bind(user_id.to_string())
+                .execute(&mut *conn)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(())
+            }
+
             async fn insert_recovery_codes(
                 conn: &mut $conn,
                 user_id: Uuid,
@@ -290,15 +305,7 @@ macro_rules! sql_mfa {
                 if !removed {
                     return Ok(false);
                 }
-                // The codes stay while a passkey still guards the account.
-                sqlx::query(
-                    "DELETE FROM mfa_recovery_codes WHERE user_id = $1 \
-                     AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)",
-                )
-                .bind(user_id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlx)?;
+                Self::drop_codes_without_factor(&mut tx, user_id).await?;
                 Self::insert_jobs(&mut tx, jobs, at).await?;
                 Self::insert_audit(&mut tx, events).await?;
                 tx.commit().await.map_err(from_sqlx)?;
@@ -459,16 +466,7 @@ macro_rules! sql_mfa {
                 if !removed {
                     return Ok(false);
                 }
-                // The last factor gone: the recovery codes go with it.
-                sqlx::query(
-                    "DELETE FROM mfa_recovery_codes WHERE user_id = $1 \
-                     AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) \
-                     AND NOT EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
-                )
-                .bind(user_id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlx)?;
+                Self::drop_codes_without_factor(&mut tx, user_id).await?;
                 Self::insert_jobs(&mut tx, jobs, at).await?;
                 Self::insert_audit(&mut tx, events).await?;
                 tx.commit().await.map_err(from_sqlx)?;

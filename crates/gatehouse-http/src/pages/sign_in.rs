@@ -496,28 +496,31 @@ pub(super) async fn second_step(
     form: Form,
 ) -> PageResult {
     let return_to = allowed_return_to(&state, form.get("return_to"));
-    let Ok(step) = crate::mfa::live_step(&state, &headers, None, &client).await else {
-        return Ok(step_gone(&state, return_to.as_deref()));
-    };
-    let extra = second_step_view(&state, step.user_id, return_to.as_deref()).await?;
-    let page = form_page(&state, &headers, "login_mfa.html", extra, return_to.as_deref())?;
-    if !form_token_valid(&state, &headers, form.get("csrf_token")) {
-        return Ok(expired(&state, page)?.render(&state));
-    }
-    let Some(answer) = typed_answer(form.text("code")) else {
-        return Ok(page.failed(pages(&state)?, &ApiError::InvalidCode).render(&state));
-    };
-    let mut limits = RateLimitHeaders::default();
-    let outcome = match login_limit(&state, &client, &mut limits).await {
-        Ok(()) => complete_second_step(&state, &headers, None, answer, &client, &mut limits).await,
-        Err(error) => Err(error),
-    };
-    match outcome {
-        Ok((_, _, token)) => {
-            let cookies = vec![session_cookie(&state, Some(&token)), crate::mfa::step_cookie(&state, None)];
-            Ok(see_other(&state, &destination(return_to.as_deref()), cookies))
+    let return_to = return_to.as_deref();
+    let failed = if !form_token_valid(&state, &headers, form.get("csrf_token")) {
+        ApiError::CsrfFailed("form token")
+    } else if let Some(answer) = typed_answer(form.text("code")) {
+        let mut limits = RateLimitHeaders::default();
+        let outcome = match login_limit(&state, &client, &mut limits).await {
+            Ok(()) => complete_second_step(&state, &headers, None, answer, &client, &mut limits).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok((_, _, token)) => {
+                let cookies = vec![session_cookie(&state, Some(&token)), crate::mfa::step_cookie(&state, None)];
+                return Ok(see_other(&state, &destination(return_to), cookies));
+            }
+            Err(error) => error,
         }
-        Err(ApiError::SecondStepInvalid) => Ok(step_gone(&state, return_to.as_deref())),
-        Err(error) => Ok(page.failed(pages(&state)?, &error).render(&state)),
-    }
+    } else {
+        ApiError::InvalidCode
+    };
+    // The form again, for a step still live; the step and its factors are read only now.
+    let step = crate::mfa::live_step(&state, &headers, None, &client).await;
+    let (Ok(step), false) = (step, matches!(failed, ApiError::SecondStepInvalid)) else {
+        return Ok(step_gone(&state, return_to));
+    };
+    let extra = second_step_view(&state, step.user_id, return_to).await?;
+    let page = form_page(&state, &headers, "login_mfa.html", extra, return_to)?;
+    Ok(page.failed(pages(&state)?, &failed).render(&state))
 }
