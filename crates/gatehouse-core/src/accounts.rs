@@ -154,6 +154,37 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug {
     -> Result<(), StoreError>;
 }
 
+/// What a signed-in person changes about their own account (the address changes through
+/// [`crate::email::LinkStore`], since each step is a link).
+#[async_trait::async_trait]
+pub trait ProfileStore: Send + Sync + std::fmt::Debug {
+    /// Replaces the password hash and retires the unspent reset and sign-in links; when
+    /// `end_other_sessions`, ends every session of the user but `keep`. The events and jobs commit
+    /// with it. The token hashes of the sessions it ended.
+    #[allow(clippy::too_many_arguments, reason = "one transaction's parts")]
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        end_other_sessions: bool,
+        at: OffsetDateTime,
+        events: &[AuditEvent],
+        jobs: &[NewJob],
+    ) -> Result<Vec<crate::sessions::TokenHash>, StoreError>;
+
+    /// Sets the display name (`None` clears it), with its events and jobs; the user as it now is,
+    /// `None` when there is no such user.
+    async fn set_name(
+        &self,
+        user_id: Uuid,
+        name: Option<&str>,
+        at: OffsetDateTime,
+        events: &[AuditEvent],
+        jobs: &[NewJob],
+    ) -> Result<Option<User>, StoreError>;
+}
+
 /// One page of users, by id, and the cursor of the next (`None` on the last page).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserPage {

@@ -63,6 +63,17 @@ pub enum AuditAction {
     PasskeyDeleted,
     /// A passkey's signature counter went backwards: the key may have been copied.
     PasskeyCloneWarning,
+    /// The password was changed while signed in (a reset is `PasswordReset`).
+    PasswordChanged,
+    /// The display name was changed.
+    ProfileUpdated,
+    EmailChangeRequested,
+    EmailChangeCancelled,
+    EmailChanged,
+    /// The old address undid a change of address.
+    EmailChangeUndone,
+    /// A sign-in came from a device the account had not used; its owner was told.
+    NewDeviceSignIn,
 }
 
 impl AuditAction {
@@ -118,6 +129,13 @@ impl AuditAction {
             AuditAction::PasskeyRenamed => "passkey.renamed",
             AuditAction::PasskeyDeleted => "passkey.deleted",
             AuditAction::PasskeyCloneWarning => "passkey.clone_warning",
+            AuditAction::PasswordChanged => "password.changed",
+            AuditAction::ProfileUpdated => "user.profile_updated",
+            AuditAction::EmailChangeRequested => "email.change_requested",
+            AuditAction::EmailChangeCancelled => "email.change_cancelled",
+            AuditAction::EmailChanged => "email.changed",
+            AuditAction::EmailChangeUndone => "email.change_undone",
+            AuditAction::NewDeviceSignIn => "session.new_device",
         }
     }
 }

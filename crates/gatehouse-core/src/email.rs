@@ -36,10 +36,28 @@ pub enum LinkPurpose {
     /// An invitation to a workspace. Its token is derived and stored the same way, in
     /// `workspace_invitations` rather than `email_links`.
     Invitation,
+    /// Confirms a change of address: mailed to the new address, bound to the current one, and
+    /// carrying the new one as its target.
+    EmailChange,
+    /// Undoes a change of address: mailed to the old address, bound to the new one, and carrying
+    /// the old one as its target.
+    EmailChangeUndo,
 }
 
+/// How long a link confirming a new address works.
+pub const EMAIL_CHANGE_LIFETIME: Duration = Duration::from_secs(3600);
+/// How long the old address can undo a change.
+pub const EMAIL_CHANGE_UNDO_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl LinkPurpose {
-    pub const ALL: [LinkPurpose; 4] = [Self::VerifyEmail, Self::ResetPassword, Self::MagicLink, Self::Invitation];
+    pub const ALL: [LinkPurpose; 6] = [
+        Self::VerifyEmail,
+        Self::ResetPassword,
+        Self::MagicLink,
+        Self::Invitation,
+        Self::EmailChange,
+        Self::EmailChangeUndo,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,6 +65,8 @@ impl LinkPurpose {
             Self::ResetPassword => "reset_password",
             Self::MagicLink => "magic_link",
             Self::Invitation => "invitation",
+            Self::EmailChange => "email_change",
+            Self::EmailChangeUndo => "email_change_undo",
         }
     }
 
@@ -70,6 +90,8 @@ impl LinkLifetimes {
             LinkPurpose::ResetPassword => self.reset,
             LinkPurpose::MagicLink => self.magic_link,
             LinkPurpose::Invitation => crate::workspaces::INVITATION_LIFETIME.unsigned_abs(),
+            LinkPurpose::EmailChange => EMAIL_CHANGE_LIFETIME,
+            LinkPurpose::EmailChangeUndo => EMAIL_CHANGE_UNDO_LIFETIME,
         }
     }
 }
@@ -109,6 +131,8 @@ pub struct NewLink {
     pub email_normalized: String,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// For an email change and its undo: the address the link changes the account to.
+    pub target_email: Option<String>,
 }
 
 impl NewLink {
@@ -133,7 +157,13 @@ impl NewLink {
             email_normalized: user.email.normalized().to_owned(),
             created_at: now,
             expires_at: crate::jobs::after(now, ttl),
+            target_email: None,
         }
+    }
+
+    /// The same link, changing the account's address to `email` when it is spent.
+    pub fn with_target(self, email: &crate::accounts::EmailAddress) -> Self {
+        Self { target_email: Some(email.as_str().to_owned()), ..self }
     }
 
     /// The audit event of this link mailed to `user` (`email.link_sent`), at the link's creation.
@@ -155,6 +185,31 @@ pub enum Redemption {
     ResetPassword { password_hash: String },
     /// Marks the email verified and starts this session.
     SignIn { session: NewSession },
+    /// Replaces the address with `email`, verified (the link was read there), and stores `undo`,
+    /// the link that lets the old address undo it. [`StoreError::Duplicate`] when another account
+    /// has the address by now.
+    ChangeEmail { email: crate::accounts::EmailAddress, undo: NewLink },
+    /// Restores the old address `email` (verified), removes the password, ends every session,
+    /// retires every other link and stores `reset`, the link that sets a new password.
+    UndoEmailChange { email: crate::accounts::EmailAddress, reset: NewLink },
+}
+
+/// A link found by its token: whom it is for, and for an email change the address it sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkHolder {
+    pub user: User,
+    pub target_email: Option<String>,
+}
+
+/// An email change waiting for its confirmation link to be opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PendingEmailChange {
+    /// The address the account changes to once the link mailed there is opened.
+    pub new_email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }
 
 /// Storage of one-time links. Every write takes the audit events that describe it and commits them
@@ -171,7 +226,31 @@ pub trait LinkStore: Send + Sync + std::fmt::Debug {
         token_hash: &TokenHash,
         purpose: LinkPurpose,
         now: OffsetDateTime,
-    ) -> Result<Option<User>, StoreError>;
+    ) -> Result<Option<LinkHolder>, StoreError>;
+
+    /// Stores an email-change link and the job that mails it, retiring the account's earlier
+    /// unspent email-change links (a new request replaces the previous one).
+    async fn request_email_change(
+        &self,
+        link: &NewLink,
+        jobs: &[NewJob],
+        events: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+
+    /// The account's unspent, unexpired email change, if any.
+    async fn pending_email_change(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingEmailChange>, StoreError>;
+
+    /// Retires the account's pending email change; whether there was one.
+    async fn cancel_email_change(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError>;
 
     /// Spends the link and applies `redemption` for `user_id` in one transaction. `None` when the
     /// link was spent or expired in the meantime (then nothing is applied); otherwise the token
@@ -208,6 +287,9 @@ pub struct EmailJob {
     /// For an invitation: the workspace's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
+    /// For an email change and its undo: the address the link sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_email: Option<String>,
 }
 
 impl JobType for SendEmail {
@@ -293,6 +375,30 @@ impl EmailJob {
             link_expires_at: link.expires_at,
             return_to: return_to.map(str::to_owned),
             workspace: None,
+            target_email: link.target_email.clone(),
+        };
+        NewJob::of::<SendEmail>(&job, now)
+    }
+
+    /// The email that delivers an email change's `link` to an address other than the account's
+    /// own (`to`): the confirmation goes to the new address, the undo to the old one. Both name
+    /// `new_email`, the address the account moves to.
+    pub fn for_change_link(
+        link: &NewLink,
+        to: &str,
+        new_email: &str,
+        user: &User,
+        now: OffsetDateTime,
+    ) -> Result<NewJob, serde_json::Error> {
+        let job = Self {
+            to: to.to_owned(),
+            template: link.purpose,
+            name: user.name.clone(),
+            link_id: link.id,
+            link_expires_at: link.expires_at,
+            return_to: None,
+            workspace: None,
+            target_email: Some(new_email.to_owned()),
         };
         NewJob::of::<SendEmail>(&job, now)
     }
@@ -311,6 +417,7 @@ impl EmailJob {
             link_expires_at: invitation.expires_at,
             return_to: None,
             workspace: Some(workspace.to_owned()),
+            target_email: None,
         };
         NewJob::of::<SendEmail>(&job, now)
     }
@@ -325,16 +432,27 @@ pub enum Notice {
     MfaDisabled,
     /// A recovery code was used to sign in or to confirm an action.
     RecoveryCodeUsed,
+    /// The password was changed while signed in. Its link is the password-reset page.
+    PasswordChanged,
+    /// Someone signed in from a device the account had not used. Its link is the account page.
+    NewDevice,
+    /// Mailed to an address someone asked to move their account to, when another account has
+    /// it already: nothing changed. It names no account.
+    EmailInUse,
 }
 
 impl Notice {
-    pub const ALL: [Notice; 2] = [Self::MfaDisabled, Self::RecoveryCodeUsed];
+    pub const ALL: [Notice; 5] =
+        [Self::MfaDisabled, Self::RecoveryCodeUsed, Self::PasswordChanged, Self::NewDevice, Self::EmailInUse];
 
     /// Also the stem of its template files.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MfaDisabled => "mfa_disabled",
             Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::PasswordChanged => "password_changed",
+            Self::NewDevice => "new_device",
+            Self::EmailInUse => "email_in_use",
         }
     }
 }
@@ -350,6 +468,29 @@ pub struct NoticeJob {
     pub name: Option<String>,
     /// The same on every attempt: the provider's idempotency key.
     pub id: Uuid,
+    /// When and from where the change was made, for the notices that say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<NoticeContext>,
+}
+
+/// When and from which device a change a notice reports was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeContext {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The browser and system in words ("Firefox on Linux").
+    pub device: String,
+    pub ip: Option<String>,
+}
+
+impl NoticeContext {
+    pub fn new(at: OffsetDateTime, client: &crate::sessions::ClientContext) -> Self {
+        Self {
+            at,
+            device: crate::devices::describe_user_agent(client.user_agent.as_deref()),
+            ip: client.ip.map(|ip| ip.to_string()),
+        }
+    }
 }
 
 impl JobType for SendNotice {
@@ -369,7 +510,26 @@ impl JobType for SendNotice {
 impl NoticeJob {
     /// The `notice` email to `user`, as a job ready at `now`.
     pub fn job(notice: Notice, user: &User, now: OffsetDateTime) -> Result<NewJob, serde_json::Error> {
-        let job = Self { to: user.email.as_str().to_owned(), notice, name: user.name.clone(), id: Uuid::new_v4() };
+        let job =
+            Self { to: user.email.as_str().to_owned(), notice, name: user.name.clone(), id: Uuid::new_v4(), context: None };
+        NewJob::of::<SendNotice>(&job, now)
+    }
+
+    /// The `notice` email to `to` (the account's address, or another), saying when and from where.
+    pub fn job_with_context(
+        notice: Notice,
+        to: &str,
+        name: Option<&str>,
+        context: NoticeContext,
+        now: OffsetDateTime,
+    ) -> Result<NewJob, serde_json::Error> {
+        let job = Self {
+            to: to.to_owned(),
+            notice,
+            name: name.map(str::to_owned),
+            id: Uuid::new_v4(),
+            context: Some(context),
+        };
         NewJob::of::<SendNotice>(&job, now)
     }
 }

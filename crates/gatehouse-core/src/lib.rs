@@ -7,9 +7,11 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod breached;
 pub mod circuit;
 pub mod clock;
 pub mod csrf;
+pub mod devices;
 pub mod email;
 pub mod forward_auth;
 pub mod health;

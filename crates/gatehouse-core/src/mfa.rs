@@ -25,8 +25,6 @@ pub const STEP_LIFETIME: Duration = Duration::from_secs(5 * 60);
 pub const MAX_STEP_FAILURES: u32 = 5;
 /// Recovery codes issued at once.
 pub const RECOVERY_CODE_COUNT: usize = 10;
-/// How recent a proof of identity must be for a sensitive action (step-up).
-pub const REAUTHENTICATION_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Bytes of a TOTP secret: 160 bits, as RFC 4226 recommends.
 pub const TOTP_SECRET_BYTES: usize = 20;
 /// The sealing purpose of TOTP secrets.

@@ -66,6 +66,11 @@ impl Password {
     fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// The normalized text, for the breached-password check's hash; never for output.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 /// argon2id cost parameters.

@@ -61,6 +61,19 @@ pub struct PersonalData {
     pub passkeys: Vec<crate::mfa::Passkey>,
     /// Passkeys being added right now (a ceremony started and not finished).
     pub passkey_ceremonies_in_progress: Vec<ExportedCeremony>,
+    /// Devices the person signed in from (for new-device notices): never the device cookie.
+    pub known_devices: Vec<ExportedDevice>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExportedDevice {
+    pub user_agent: Option<String>,
+    /// The /24 (IPv4) or /64 (IPv6) the device signed in from first.
+    pub network: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -150,6 +163,8 @@ pub struct ExportedLink {
     pub expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub used_at: Option<OffsetDateTime>,
+    /// For an email change and its undo: the address the link sets.
+    pub target_email: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -40,6 +40,8 @@ pub struct SessionPolicy {
     /// Last-seen and the idle expiry are written at most this often per session.
     pub touch_interval: Duration,
     pub binding: Binding,
+    /// How long after a sign-in or step-up sensitive actions are allowed without asking again.
+    pub reauth_window: Duration,
 }
 
 /// Who is making the request, as far as binding and audit care. Serializable, so work the
@@ -324,6 +326,7 @@ mod tests {
             absolute_lifetime: Duration::from_secs(86_400),
             touch_interval: Duration::from_secs(60),
             binding,
+            reauth_window: Duration::from_secs(300),
         }
     }
 

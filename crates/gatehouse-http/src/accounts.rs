@@ -163,6 +163,7 @@ pub(crate) async fn sign_up(
     return_to: Option<&str>,
 ) -> Result<SignedUp, ApiError> {
     let (email, password, name) = validate_signup(body)?;
+    state.services().breached.refuse_breached(&password, "password").await?;
     state.services().passwords.admit()?;
 
     let services = state.services();

@@ -36,6 +36,8 @@ pub struct EmailSettings {
     /// Login refuses accounts whose email is not verified.
     pub require_verified: bool,
     pub lifetimes: LinkLifetimes,
+    /// Mail a notice on a sign-in from a device the account has not used (`email.new_device_notice`).
+    pub new_device_notice: bool,
 }
 
 impl EmailSettings {
@@ -171,10 +173,21 @@ pub(crate) async fn link_user(
     token: &str,
     purpose: LinkPurpose,
 ) -> Result<(RandomToken, User), ApiError> {
+    let (token, holder) = link_holder(state, token, purpose).await?;
+    Ok((token, holder.user))
+}
+
+/// The user an unspent link of `purpose` is good for, with the address it sets (for an email
+/// change), or `link_invalid`.
+pub(crate) async fn link_holder(
+    state: &AppState,
+    token: &str,
+    purpose: LinkPurpose,
+) -> Result<(RandomToken, gatehouse_core::email::LinkHolder), ApiError> {
     let token = RandomToken::parse(token.trim()).ok_or(ApiError::LinkInvalid)?;
     let services = state.services();
-    let user = services.links.link_user(&token.hash(), purpose, services.clock.now()).await?;
-    Ok((token, user.ok_or(ApiError::LinkInvalid)?))
+    let holder = services.links.link_user(&token.hash(), purpose, services.clock.now()).await?;
+    Ok((token, holder.ok_or(ApiError::LinkInvalid)?))
 }
 
 /// `POST /v1/email/verification`: mails a verification link to the signed-in user, or, for a
@@ -436,6 +449,7 @@ pub(crate) async fn reset_with_link(
     // The link is checked before the expensive hash, so a wrong token costs one lookup.
     let (token, user) = link_user(state, &body.token, LinkPurpose::ResetPassword).await?;
     let services = state.services();
+    services.breached.refuse_breached(&password, "password").await?;
     let password_hash = services.passwords.hash(password).await?;
     let now = services.clock.now();
     let event = AuditEvent::new(AuditAction::PasswordReset, Actor::User(user.id), now, client)

@@ -100,6 +100,10 @@ pub enum ApiError {
     InvitationInvalid,
     #[error("the invitation was sent to another address; sign in with the address it was sent to")]
     InvitationEmailMismatch,
+    #[error("the password appears in a list of passwords leaked in data breaches; choose another")]
+    PasswordBreached(Vec<FieldError>),
+    #[error("another account uses this email address now; the change cannot be made")]
+    EmailTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -172,6 +176,10 @@ impl ApiError {
             ApiError::InvitationEmailMismatch => {
                 (StatusCode::FORBIDDEN, "invitation_email_mismatch", "Invitation for another address")
             }
+            ApiError::PasswordBreached(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "password_breached", "Password found in a breach")
+            }
+            ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken", "Email address taken"),
             ApiError::Store(StoreError::Duplicate { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_entry", "Duplicate entry")
             }
@@ -311,7 +319,7 @@ impl IntoResponse for ApiError {
             code: kind.code,
             request_id,
             errors: match &self {
-                ApiError::Validation(errors) => Some(errors),
+                ApiError::Validation(errors) | ApiError::PasswordBreached(errors) => Some(errors),
                 _ => None,
             },
             checks: match &self {

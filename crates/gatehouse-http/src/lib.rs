@@ -3,9 +3,11 @@
 
 mod accounts;
 pub mod admin;
+pub mod breached;
 pub mod api_reference;
 pub mod client_ip;
 pub mod csrf;
+mod devices;
 pub mod email;
 pub mod error;
 pub mod extract;
@@ -20,6 +22,7 @@ pub mod pages;
 pub mod passkeys;
 pub mod password;
 pub mod privacy;
+mod profile;
 pub mod rate_limit;
 pub mod request_id;
 pub mod router;

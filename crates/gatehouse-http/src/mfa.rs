@@ -16,7 +16,7 @@ use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::email::{Notice, NoticeJob};
 use gatehouse_core::jobs::NewJob;
 use gatehouse_core::mfa::{
-    FactorSummary, MAX_STEP_FAILURES, MfaStore, REAUTHENTICATION_WINDOW, RECOVERY_CODE_COUNT, RecoveryCode,
+    FactorSummary, MAX_STEP_FAILURES, MfaStore, RECOVERY_CODE_COUNT, RecoveryCode,
     STEP_LIFETIME, SecondStep, StoredTotp, TOTP_SECRET_BYTES, TotpFactor, TotpSecret, recovery_code_hash,
     sealing_label,
 };
@@ -396,12 +396,12 @@ fn method_name(first: AuthMethod) -> &'static str {
 /// Whether the session proved who its person is within the step-up window; 403
 /// `reauthentication_required` otherwise.
 pub(crate) fn require_recent(state: &AppState, current: &CurrentSession) -> Result<(), ApiError> {
-    if current.session.authenticated_within(state.services().clock.now(), REAUTHENTICATION_WINDOW) {
+    if current.session.authenticated_within(state.services().clock.now(), state.session_policy().reauth_window) {
         Ok(())
     } else {
         Err(ApiError::ReauthenticationRequired(
             "this needs a fresh sign-in: confirm who you are at POST /v1/me/reauthenticate (password, or a code) \
-             and try again within 5 minutes",
+             and try again within the step-up window (session.reauth_window_secs)",
         ))
     }
 }
@@ -431,8 +431,8 @@ pub(crate) struct Reauthenticated {
     fresh_until: OffsetDateTime,
 }
 
-/// `POST /v1/me/reauthenticate`: a fresh proof of identity (step-up) for the next 5 minutes of
-/// sensitive actions; attempts count against the account's login limit (`login_account`).
+/// `POST /v1/me/reauthenticate`: a fresh proof of identity (step-up) for the next
+/// `session.reauth_window_secs` (5 minutes by default) of sensitive actions; attempts count against the account's login limit (`login_account`).
 #[utoipa::path(
     post,
     path = "/v1/me/reauthenticate",
@@ -528,7 +528,7 @@ pub(crate) async fn step_up(
     if !amr.contains(&method) {
         amr.push(method);
     }
-    let window = time::Duration::try_from(REAUTHENTICATION_WINDOW).unwrap_or(time::Duration::MINUTE);
+    let window = time::Duration::try_from(state.session_policy().reauth_window).unwrap_or(time::Duration::MINUTE);
     Ok(Reauthenticated { amr, auth_time: now, fresh_until: now + window })
 }
 

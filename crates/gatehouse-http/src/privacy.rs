@@ -131,12 +131,12 @@ pub(crate) async fn export(State(state): State<AppState>, current: CurrentSessio
 #[serde(deny_unknown_fields)]
 pub(crate) struct EraseRequest {
     /// The current password. Not needed when the session signed in or reauthenticated
-    /// (`POST /v1/me/reauthenticate`) within the last 5 minutes.
+    /// (`POST /v1/me/reauthenticate`) within `session.reauth_window_secs` (5 minutes by default).
     password: Option<String>,
 }
 
 /// Whether the person just proved who they are: the password now when one is given, else a
-/// sign-in or step-up within 5 minutes (the session's `auth_time`). Password attempts count
+/// sign-in or step-up within the step-up window (the session's `auth_time`). Password attempts count
 /// against the login limits.
 pub(crate) async fn reauthenticate(
     state: &AppState,
@@ -164,7 +164,7 @@ pub(crate) async fn reauthenticate(
         (Some(_), None) => Err(ApiError::ReauthenticationRequired("confirm with the account's current password")),
         (None, _) => Err(ApiError::ReauthenticationRequired(
             "this account has no password: sign in again, or confirm with a code at POST /v1/me/reauthenticate, \
-             and try again within 5 minutes",
+             and try again within the step-up window",
         )),
     }
 }

@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 
 use crate::{
     accounts, admin, client_ip, csrf, email, forward_auth, health, identities, metrics, mfa, oauth, openapi, passkeys,
-    privacy, rate_limit, request_id, service_keys, sessions, tokens, vault, webhooks, workspaces,
+    privacy, profile, rate_limit, request_id, service_keys, sessions, tokens, vault, webhooks, workspaces,
 };
 
 /// The route table: every route, each registered from its handler's `#[utoipa::path]` attribute,
@@ -60,6 +60,11 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(email::reset_password))
         .routes(routes!(email::request_magic_link))
         .routes(routes!(email::redeem_magic_link))
+        .routes(routes!(profile::update, privacy::erase))
+        .routes(routes!(profile::change_password))
+        .routes(routes!(profile::request_email_change, profile::email_change, profile::cancel_email_change))
+        .routes(routes!(profile::confirm_email_change))
+        .routes(routes!(profile::undo_email_change))
         .routes(routes!(sessions::whoami))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::revoke))
@@ -93,7 +98,6 @@ pub fn routes(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::withdraw))
         .routes(routes!(workspaces::accept))
         .routes(routes!(privacy::export))
-        .routes(routes!(privacy::erase))
         .routes(routes!(admin::own_audit))
         .routes(routes!(admin::users, admin::create))
         .routes(routes!(admin::user, admin::erase))
@@ -180,12 +184,18 @@ const SECURITY_HEADERS: [(HeaderName, HeaderValue); 5] = [
 /// Production only: development runs on plain http://localhost.
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
 
-/// Inside CORS: the CSRF check, then the handler, both within the request timeout.
+/// Inside CORS: the CSRF check, then the handler and the new-device check of a sign-in, all
+/// within the request timeout.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let limit = state.settings().request_timeout;
+    let cookies = crate::devices::request_cookies(&state, request.headers());
     let checked_and_run = async {
         match csrf::check(&state, request).await {
-            Ok(request) => next.run(request).await,
+            Ok(request) => {
+                let mut response = next.run(request).await;
+                crate::devices::after_response(&state, cookies, response.headers_mut()).await;
+                response
+            }
             Err(rejection) => rejection,
         }
     };

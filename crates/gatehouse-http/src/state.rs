@@ -57,6 +57,12 @@ pub struct Services {
     /// Dependencies `/health` reports but readiness does not require (Redis).
     pub optional_dependencies: Vec<Arc<dyn DependencyCheck>>,
     pub accounts: Arc<dyn AccountStore>,
+    /// A person's own changes: password and name.
+    pub profiles: Arc<dyn gatehouse_core::accounts::ProfileStore>,
+    /// The devices accounts sign in from, for new-device notices.
+    pub devices: Arc<dyn gatehouse_core::devices::DeviceStore>,
+    /// The breached-password check of new passwords.
+    pub breached: crate::breached::BreachedCheck,
     pub links: Arc<dyn LinkStore>,
     /// The job queue, for requests whose work is done by a job alone.
     pub jobs: Arc<dyn gatehouse_core::jobs::JobStore>,

@@ -24,6 +24,7 @@ mod sql_mfa;
 mod sql_oauth;
 mod sql_ports;
 mod sql_sealed;
+mod sql_self_service;
 mod sql_webhooks;
 mod sql_workspaces;
 mod sqlite;
@@ -105,6 +106,20 @@ impl Database {
     }
 
     pub fn accounts(&self) -> Arc<dyn AccountStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn profiles(&self) -> Arc<dyn gatehouse_core::accounts::ProfileStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    pub fn devices(&self) -> Arc<dyn gatehouse_core::devices::DeviceStore> {
         match self {
             Self::Sqlite(store) => Arc::new(store.clone()),
             Self::Postgres(store) => Arc::new(store.clone()),

@@ -42,6 +42,7 @@ const EMBEDDED: &[EmbeddedMigration] = embedded![
     0010 => "job_indexes",
     0011 => "second_factors",
     0012 => "passkeys",
+    0013 => "account_self_service",
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -143,6 +143,13 @@ mod admin {
     crate::sql_admin::sql_admin!(PostgresStore);
 }
 
+/// A person's own changes to their account, and the devices they sign in from.
+mod self_service {
+    use super::PostgresStore;
+
+    crate::sql_self_service::sql_self_service!(PostgresStore, sqlx::postgres::PgRow);
+}
+
 /// One-time email links.
 mod links {
     use super::PostgresStore;

@@ -48,6 +48,7 @@ pub const COLUMNS: &[(&str, &str, Holds)] = &[
     ("email_links", "expires_at", Person("email_links")),
     ("email_links", "id", Person("email_links")),
     ("email_links", "purpose", Person("email_links")),
+    ("email_links", "target_email", Person("email_links")),
     ("email_links", "token_hash", Nothing("the SHA-256 of a spent or expiring token; removed with its row")),
     ("email_links", "used_at", Person("email_links")),
     ("email_links", "user_id", Person("email_links")),
@@ -92,6 +93,13 @@ pub const COLUMNS: &[(&str, &str, Holds)] = &[
     ("mfa_totp", "last_used_at", Person("authenticator_apps")),
     ("mfa_totp", "sealed_secret", SEALED),
     ("mfa_totp", "user_id", Person("authenticator_apps")),
+    ("known_devices", "cookie_hash", Nothing("the SHA-256 of a random device cookie; removed with its row")),
+    ("known_devices", "created_at", Person("known_devices")),
+    ("known_devices", "id", Person("known_devices")),
+    ("known_devices", "last_seen_at", Person("known_devices")),
+    ("known_devices", "network", Person("known_devices")),
+    ("known_devices", "user_agent", Person("known_devices")),
+    ("known_devices", "user_id", Person("known_devices")),
     ("passkeys", "backed_up", Person("passkeys")),
     ("passkeys", "backup_eligible", Person("passkeys")),
     ("passkeys", "created_at", Person("passkeys")),
@@ -227,7 +235,7 @@ macro_rules! sql_privacy {
         use async_trait::async_trait;
         use gatehouse_core::audit::StoredAuditEvent;
         use gatehouse_core::privacy::{
-            EXPORT_FORMAT, EXPORT_VERSION, Erased, Erasure, ExportedDelivery, ExportedJob, ExportedLink,
+            EXPORT_FORMAT, EXPORT_VERSION, Erased, Erasure, ExportedDelivery, ExportedJob, ExportedLink, ExportedDevice,
             ExportedCeremony, ExportedRecoveryCode, ExportedSecondStep, ExportedSession, ExportedSignIn, ExportedUser, PersonalData,
             PrivacyStore, scrub,
         };
@@ -408,7 +416,7 @@ macro_rules! sql_privacy {
                     .collect::<Result<Vec<_>, StoreError>>()?;
 
                 let email_links = sqlx::query(
-                    "SELECT id, purpose, created_at, expires_at, used_at FROM email_links WHERE user_id = $1 \
+                    "SELECT id, purpose, created_at, expires_at, used_at, target_email FROM email_links WHERE user_id = $1 \
                      ORDER BY created_at DESC, id",
                 )
                 .bind(&id)
@@ -425,6 +433,7 @@ macro_rules! sql_privacy {
                         created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
                         expires_at: from_millis(row.try_get("expires_at").map_err(from_sqlx)?)?,
                         used_at: used.map(from_millis).transpose()?,
+                        target_email: row.try_get("target_email").map_err(from_sqlx)?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
@@ -519,6 +528,25 @@ macro_rules! sql_privacy {
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
 
+                let known_devices = sqlx::query(
+                    "SELECT user_agent, network, created_at, last_seen_at FROM known_devices WHERE user_id = $1 \
+                     ORDER BY created_at",
+                )
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?
+                .iter()
+                .map(|row| {
+                    Ok(ExportedDevice {
+                        user_agent: row.try_get("user_agent").map_err(from_sqlx)?,
+                        network: row.try_get("network").map_err(from_sqlx)?,
+                        created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+                        last_seen_at: from_millis(row.try_get("last_seen_at").map_err(from_sqlx)?)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+
                 Ok(Some(PersonalData {
                     format: EXPORT_FORMAT,
                     version: EXPORT_VERSION,
@@ -540,6 +568,7 @@ macro_rules! sql_privacy {
                     second_steps_in_progress,
                     passkeys,
                     passkey_ceremonies_in_progress,
+                    known_devices,
                 }))
             }
 

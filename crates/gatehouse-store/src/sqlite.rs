@@ -93,6 +93,13 @@ mod admin {
     crate::sql_admin::sql_admin!(SqliteStore);
 }
 
+/// A person's own changes to their account, and the devices they sign in from.
+mod self_service {
+    use super::SqliteStore;
+
+    crate::sql_self_service::sql_self_service!(SqliteStore, sqlx::sqlite::SqliteRow);
+}
+
 /// One-time email links.
 mod links {
     use super::SqliteStore;

@@ -286,6 +286,18 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         link_key,
         require_verified: config.email.require_verified,
         lifetimes: config.email.link_lifetimes,
+        new_device_notice: config.email.new_device_notice,
+    };
+    let breached = match &config.breached {
+        crate::config::BreachedConfig::Off => gatehouse_http::breached::BreachedCheck::off(),
+        crate::config::BreachedConfig::Api { url, timeout } => gatehouse_http::breached::BreachedCheck::new(
+            Arc::new(crate::breached::RangeApi::new(url.clone(), *timeout)?),
+            "api",
+        ),
+        crate::config::BreachedConfig::File(path) => gatehouse_http::breached::BreachedCheck::new(
+            Arc::new(crate::breached::CorpusFile::new(path.clone())),
+            "file",
+        ),
     };
     let pages = if config.pages.enabled {
         let branding = Branding {
@@ -314,8 +326,12 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             Arc::new(oauth_check.clone()),
             Arc::new(secrets_check),
             Arc::new(passwords.clone()),
+            Arc::new(breached.clone()),
         ],
         accounts: database.accounts(),
+        profiles: database.profiles(),
+        devices: database.devices(),
+        breached,
         links: database.links(),
         jobs: database.jobs(),
         email,
@@ -384,6 +400,7 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         absolute_lifetime: config.session.absolute_lifetime,
         touch_interval: SESSION_TOUCH_INTERVAL,
         binding: config.session.binding,
+        reauth_window: config.session.reauth_window,
     };
     let cookie = CookieSettings {
         name: config.session.cookie_name.clone(),

@@ -2,6 +2,7 @@
 //! Integration tests drive it through [`app::build`] and [`app::serve`] or the real binary.
 
 pub mod app;
+pub mod breached;
 pub mod cli;
 pub mod config;
 pub mod email;

@@ -708,6 +708,8 @@ mod tests {
             ApiError::PasskeyInvalid(""),
             ApiError::InvitationInvalid,
             ApiError::InvitationEmailMismatch,
+            ApiError::PasswordBreached(Vec::new()),
+            ApiError::EmailTaken,
             ApiError::Store(StoreError::Duplicate { what: String::new() }),
             ApiError::Store(StoreError::Unavailable(String::new())),
             ApiError::Internal(String::new()),
@@ -761,6 +763,8 @@ mod tests {
             | ApiError::PasskeyInvalid(_)
             | ApiError::InvitationInvalid
             | ApiError::InvitationEmailMismatch
+            | ApiError::PasswordBreached(_)
+            | ApiError::EmailTaken
             | ApiError::Store(_)
             | ApiError::Hashing(_)
             | ApiError::Overloaded { .. }

@@ -72,6 +72,13 @@ pub struct EmailConfig {
     pub magic_link_url: url::Url,
     /// The page an invitation opens.
     pub invitation_url: url::Url,
+    /// The pages the links of an email change open: confirm (new address) and undo (old one).
+    pub email_change_url: url::Url,
+    pub email_change_undo_url: url::Url,
+    /// Where notices point: the account page (new device), the reset request page (password changed).
+    pub account_url: url::Url,
+    pub forgot_password_url: url::Url,
+    pub new_device_notice: bool,
     pub require_verified: bool,
     pub link_lifetimes: LinkLifetimes,
     pub timeout: Duration,
@@ -194,6 +201,11 @@ pub(super) fn email_config(r: &mut Reader, public_url: Option<&url::Url>, produc
     let reset_password_url = link_page(r, "email.reset_password_url", public_url, "/reset-password");
     let magic_link_url = link_page(r, "email.magic_link_url", public_url, "/magic-link");
     let invitation_url = link_page(r, "email.invitation_url", public_url, "/invitation");
+    let email_change_url = link_page(r, "email.email_change_url", public_url, "/email-change");
+    let email_change_undo_url = link_page(r, "email.email_change_undo_url", public_url, "/email-change/undo");
+    let account_url = link_page(r, "email.account_url", public_url, "/account");
+    let forgot_password_url = link_page(r, "email.forgot_password_url", public_url, "/forgot-password");
+    let new_device_notice = r.bool("email.new_device_notice");
     let require_verified = r.bool("email.require_verified");
     let verification_ttl = r.number::<u64>("email.verification_ttl_secs", 60..=2_592_000);
     let reset_ttl = r.number::<u64>("email.reset_ttl_secs", 60..=86_400);
@@ -208,6 +220,11 @@ pub(super) fn email_config(r: &mut Reader, public_url: Option<&url::Url>, produc
         reset_password_url: reset_password_url?,
         magic_link_url: magic_link_url?,
         invitation_url: invitation_url?,
+        email_change_url: email_change_url?,
+        email_change_undo_url: email_change_undo_url?,
+        account_url: account_url?,
+        forgot_password_url: forgot_password_url?,
+        new_device_notice: new_device_notice?,
         require_verified: require_verified?,
         link_lifetimes: LinkLifetimes {
             verification: Duration::from_secs(verification_ttl?),

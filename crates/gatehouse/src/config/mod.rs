@@ -55,6 +55,8 @@ pub struct Config {
     pub password: HashParams,
     /// How much hashing work may wait, at the rate measured at start, before hashing is refused.
     pub password_queue: Duration,
+    /// Where new passwords are looked up in a breach corpus.
+    pub breached: BreachedConfig,
     pub jobs: JobsConfig,
     pub email: EmailConfig,
     pub webhooks: WebhooksConfig,
@@ -66,6 +68,14 @@ pub struct Config {
     pub log: LogConfig,
     /// The merged raw values with their sources, for `config check`.
     pub raw: RawValues,
+}
+
+/// The breach corpus new passwords are checked against (`password.breached_check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreachedConfig {
+    Off,
+    Api { url: url::Url, timeout: Duration },
+    File(std::path::PathBuf),
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +146,8 @@ pub struct SessionConfig {
     pub local_cache_ttl: Duration,
     pub invalidation_poll: Duration,
     pub when_log_unreadable: gatehouse_store::coherence::WhenLogUnreadable,
+    /// How long a sign-in or step-up counts as fresh for sensitive actions.
+    pub reauth_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -387,6 +399,7 @@ fn build(r: &mut Reader) -> Option<Config> {
     let redis = redis_config(r, mode);
     let password = password_params(r, production);
     let password_queue_secs = r.number::<u64>("password.queue_secs", 0..=300);
+    let breached = breached_config(r, production);
     let token_ttl = r.number::<u64>("tokens.access_ttl_secs", 30..=86_400);
     let algorithm = r.string("tokens.algorithm").as_deref().and_then(SigningAlgorithm::parse);
     let audience = r.string("tokens.audience");
@@ -445,6 +458,7 @@ fn build(r: &mut Reader) -> Option<Config> {
         rate_limit: rate_limit?,
         password: password?,
         password_queue: Duration::from_secs(password_queue_secs?),
+        breached: breached?,
         jobs: jobs?,
         email: email?,
         webhooks: webhooks?,
@@ -608,6 +622,7 @@ fn session_config(r: &mut Reader) -> Option<SessionConfig> {
     let entries = r.number::<usize>("session.local_cache_entries", 100..=10_000_000);
     let local_ttl = r.number::<u64>("session.local_cache_ttl_secs", 1..=3600);
     let poll = r.number::<u64>("session.invalidation_poll_ms", 10..=1000);
+    let reauth_window = r.number::<u64>("session.reauth_window_secs", 30..=86_400);
     let when_log_unreadable = match r.string("session.when_log_unreadable").as_deref() {
         Some("refuse") => gatehouse_store::coherence::WhenLogUnreadable::Refuse,
         _ => gatehouse_store::coherence::WhenLogUnreadable::Serve,
@@ -621,7 +636,36 @@ fn session_config(r: &mut Reader) -> Option<SessionConfig> {
         local_cache_ttl: Duration::from_secs(local_ttl?),
         invalidation_poll: Duration::from_millis(poll?),
         when_log_unreadable,
+        reauth_window: Duration::from_secs(reauth_window?),
     })
+}
+
+fn breached_config(r: &mut Reader, production: bool) -> Option<BreachedConfig> {
+    let choice = r.string("password.breached_check").unwrap_or_else(|| (if production { "api" } else { "off" }).into());
+    let timeout_ms = r.number::<u64>("password.breached_api_timeout_ms", 50..=30_000);
+    let url = r.string("password.breached_api_url").unwrap_or_default();
+    let file = r.string("password.breached_file");
+    match choice.as_str() {
+        "api" => {
+            let parsed = url::Url::parse(url.trim_end_matches('/')).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+            if parsed.is_none() {
+                r.problem("password.breached_api_url", format!("`{url}` is not an http(s) URL"));
+            }
+            Some(BreachedConfig::Api { url: parsed?, timeout: Duration::from_millis(timeout_ms?) })
+        }
+        "file" => {
+            let Some(path) = file.map(std::path::PathBuf::from) else {
+                r.problem("password.breached_file", "is required when password.breached_check is `file`");
+                return None;
+            };
+            if !path.is_file() {
+                r.problem("password.breached_file", format!("`{}` is not a readable file", path.display()));
+                return None;
+            }
+            Some(BreachedConfig::File(path))
+        }
+        _ => Some(BreachedConfig::Off),
+    }
 }
 
 fn password_params(r: &mut Reader, production: bool) -> Option<HashParams> {

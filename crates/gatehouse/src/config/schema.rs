@@ -373,6 +373,12 @@ pub const SETTINGS: &[Setting] = &[
         "Tie a session to the client that created it. A mismatch ends the session (IPs compared by /24 for IPv4, /64 for IPv6).",
     ),
     setting(
+        "session.reauth_window_secs",
+        Kind::Integer,
+        Some("300"),
+        "How long after a sign-in or a step-up (POST /v1/me/reauthenticate) sensitive actions need no new proof: adding or removing a second factor, setting a first password, changing the email address without the password, erasing the account. Default 5 minutes.",
+    ),
+    setting(
         "session.local_cache",
         Kind::Bool,
         Some("true"),
@@ -449,6 +455,33 @@ pub const SETTINGS: &[Setting] = &[
         Some("2"),
         "How much password hashing may wait for a thread, in seconds of work at the rate measured at start (one hash is timed then). Past it, signup, login, password change and reset answer 503 `overloaded` at once, with Retry-After, instead of queueing until the request timeout.",
     ),
+    setting(
+        "password.breached_check",
+        Kind::Choice(&["off", "api", "file"]),
+        None,
+        "Refuse new passwords (signup, change, reset) found in a breach corpus, 422 `password_breached`: `api` asks a k-anonymity range API in the format of Have I Been Pwned's Pwned Passwords (only the first 5 hex characters of the password's SHA-1 leave the machine); `file` searches a local sorted file of that service's `HASH:COUNT` lines; `off` checks only the common-password list. Defaults to `api` in production and `off` in development. A corpus that cannot answer never blocks a signup: the password is accepted and /health shows `breached_passwords` degraded.",
+    ),
+    setting(
+        "password.breached_api_url",
+        Kind::String,
+        Some("\"https://api.pwnedpasswords.com\""),
+        "The range API's base URL (`breached_check = \"api\"`); `GET {url}/range/{first 5 hex of SHA-1}` answers `SUFFIX:COUNT` lines.",
+    ),
+    setting(
+        "password.breached_api_timeout_ms",
+        Kind::Integer,
+        Some("1000"),
+        "How long a range lookup may take before the password is accepted without it.",
+    ),
+    Setting {
+        example: Some("\"/var/lib/gatehouse/pwned-passwords-sha1-ordered-by-hash.txt\""),
+        ..setting(
+            "password.breached_file",
+            Kind::String,
+            None,
+            "The corpus file for `breached_check = \"file\"`: upper-case SHA-1 hex and a count per line (`HASH:COUNT`), sorted by hash, as the service's downloader writes it. Searched in place, never loaded into memory.",
+        )
+    },
     setting(
         "rate_limit.enabled",
         Kind::Bool,
@@ -564,6 +597,48 @@ pub const SETTINGS: &[Setting] = &[
             "The page a workspace invitation opens, with `?token=…`. Defaults to the hosted page, public_url + /invitation; an app's own page posts the token to /v1/invitations/accept for a signed-in user.",
         )
     },
+    Setting {
+        example: Some("\"https://app.example.com/email-change\""),
+        ..setting(
+            "email.email_change_url",
+            Kind::String,
+            None,
+            "The page the link confirming a new email address opens (mailed to the new address), with `?token=…`. Defaults to the hosted page, public_url + /email-change; an app's own page posts the token to /v1/email/change/confirm.",
+        )
+    },
+    Setting {
+        example: Some("\"https://app.example.com/email-change/undo\""),
+        ..setting(
+            "email.email_change_undo_url",
+            Kind::String,
+            None,
+            "The page the link undoing an email change opens (mailed to the old address, good for 7 days), with `?token=…`. Defaults to the hosted page, public_url + /email-change/undo; an app's own page posts the token to /v1/email/change/undo.",
+        )
+    },
+    Setting {
+        example: Some("\"https://app.example.com/settings/security\""),
+        ..setting(
+            "email.account_url",
+            Kind::String,
+            None,
+            "Where a new-device notice sends the person to end sessions and change the password. Defaults to the hosted account page, public_url + /account.",
+        )
+    },
+    Setting {
+        example: Some("\"https://app.example.com/forgot-password\""),
+        ..setting(
+            "email.forgot_password_url",
+            Kind::String,
+            None,
+            "Where a password-changed notice sends a person who did not make the change. Defaults to the hosted page, public_url + /forgot-password.",
+        )
+    },
+    setting(
+        "email.new_device_notice",
+        Kind::Bool,
+        Some("true"),
+        "Mail a notice when an account signs in from a device it has not used before (recognised by a long-lived device cookie, else by user agent and network). Not sent for the sign-in that follows signup, and at most once per device.",
+    ),
     setting(
         "email.require_verified",
         Kind::Bool,

@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use gatehouse_core::clock::Clock;
-use gatehouse_core::email::{EmailJob, LinkKey, LinkPurpose, NoticeJob, SendEmail, SendNotice};
+use gatehouse_core::email::{EmailJob, LinkKey, LinkPurpose, Notice, NoticeJob, SendEmail, SendNotice};
 
 use crate::config::EmailConfig;
 use crate::worker::{JobError, Perform};
 pub use providers::Mailer;
-use templates::{Template, Templates, Values, describe_duration};
+use templates::{Template, Templates, Values, describe_duration, describe_time};
 
 /// One email, rendered and addressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,8 @@ impl EmailDelivery {
             LinkPurpose::ResetPassword => self.config.reset_password_url.clone(),
             LinkPurpose::MagicLink => self.config.magic_link_url.clone(),
             LinkPurpose::Invitation => self.config.invitation_url.clone(),
+            LinkPurpose::EmailChange => self.config.email_change_url.clone(),
+            LinkPurpose::EmailChangeUndo => self.config.email_change_undo_url.clone(),
         };
         page.query_pairs_mut().append_pair("token", &self.link_key.token(job.link_id).encode());
         if let Some(return_to) = &job.return_to {
@@ -80,6 +82,10 @@ impl EmailDelivery {
             link: &link,
             expires_in: &expires_in,
             workspace: job.workspace.as_deref().unwrap_or_default(),
+            new_email: job.target_email.as_deref().unwrap_or_default(),
+            when: "",
+            device: "",
+            ip: "",
         };
         let rendered = self.templates.render(Template::Link(job.template), &values);
         OutgoingEmail {
@@ -92,15 +98,26 @@ impl EmailDelivery {
         }
     }
 
-    /// A notice: no link, nothing that expires.
+    /// A notice: nothing that expires, and no link but to a fixed page (the account page, the
+    /// request for a reset link), never a token.
     pub fn render_notice(&self, job: &NoticeJob) -> OutgoingEmail {
+        let link = match job.notice {
+            Notice::NewDevice => self.config.account_url.as_str(),
+            Notice::PasswordChanged => self.config.forgot_password_url.as_str(),
+            Notice::MfaDisabled | Notice::RecoveryCodeUsed | Notice::EmailInUse => "",
+        };
+        let when = job.context.as_ref().map(|context| describe_time(context.at)).unwrap_or_default();
         let values = Values {
             app_name: &self.config.app_name,
             name: job.name.as_deref().unwrap_or("there"),
             email: &job.to,
-            link: "",
+            link,
             expires_in: "",
             workspace: "",
+            new_email: "",
+            when: &when,
+            device: job.context.as_ref().map_or("", |context| context.device.as_str()),
+            ip: job.context.as_ref().and_then(|context| context.ip.as_deref()).unwrap_or("an unknown address"),
         };
         let rendered = self.templates.render(Template::Notice(job.notice), &values);
         OutgoingEmail {

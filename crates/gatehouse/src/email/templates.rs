@@ -15,7 +15,8 @@ use gatehouse_core::email::{LinkPurpose, Notice};
 use gatehouse_http::templates::TemplateSet;
 use minijinja::Value;
 
-pub const PLACEHOLDERS: [&str; 6] = ["app_name", "name", "email", "link", "expires_in", "workspace"];
+pub const PLACEHOLDERS: [&str; 10] =
+    ["app_name", "name", "email", "link", "expires_in", "workspace", "new_email", "when", "device", "ip"];
 
 /// What one email says, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,12 @@ pub struct Values<'a> {
     pub expires_in: &'a str,
     /// For an invitation, the workspace's name; empty otherwise.
     pub workspace: &'a str,
+    /// For an email change and its undo: the address the link sets; empty otherwise.
+    pub new_email: &'a str,
+    /// For a notice: when the change happened (UTC), the device in words and its IP address.
+    pub when: &'a str,
+    pub device: &'a str,
+    pub ip: &'a str,
 }
 
 #[derive(Debug)]
@@ -62,6 +69,21 @@ const BUILTIN: &[(&str, &str)] = &[
     ("recovery_code_used.subject.txt", include_str!("../../templates/email/recovery_code_used.subject.txt")),
     ("recovery_code_used.txt", include_str!("../../templates/email/recovery_code_used.txt")),
     ("recovery_code_used.html", include_str!("../../templates/email/recovery_code_used.html")),
+    ("email_change.subject.txt", include_str!("../../templates/email/email_change.subject.txt")),
+    ("email_change.txt", include_str!("../../templates/email/email_change.txt")),
+    ("email_change.html", include_str!("../../templates/email/email_change.html")),
+    ("email_change_undo.subject.txt", include_str!("../../templates/email/email_change_undo.subject.txt")),
+    ("email_change_undo.txt", include_str!("../../templates/email/email_change_undo.txt")),
+    ("email_change_undo.html", include_str!("../../templates/email/email_change_undo.html")),
+    ("password_changed.subject.txt", include_str!("../../templates/email/password_changed.subject.txt")),
+    ("password_changed.txt", include_str!("../../templates/email/password_changed.txt")),
+    ("password_changed.html", include_str!("../../templates/email/password_changed.html")),
+    ("new_device.subject.txt", include_str!("../../templates/email/new_device.subject.txt")),
+    ("new_device.txt", include_str!("../../templates/email/new_device.txt")),
+    ("new_device.html", include_str!("../../templates/email/new_device.html")),
+    ("email_in_use.subject.txt", include_str!("../../templates/email/email_in_use.subject.txt")),
+    ("email_in_use.txt", include_str!("../../templates/email/email_in_use.txt")),
+    ("email_in_use.html", include_str!("../../templates/email/email_in_use.html")),
 ];
 
 /// Which email: a link's (by purpose) or a notice's. Its name is the stem of its template files.
@@ -111,6 +133,10 @@ impl Templates {
             link: "https://example.com/",
             expires_in: "1 hour",
             workspace: "Acme",
+            new_email: "ada@new.example.com",
+            when: "2026-12-07 20:25 UTC",
+            device: "Firefox on Linux",
+            ip: "192.0.2.1",
         };
         let samples: Vec<(String, Value)> = Template::all()
             .flat_map(|template| PARTS.map(|part| (file(template, part), Value::from_serialize(&sample))))
@@ -151,6 +177,19 @@ impl Templates {
     }
 }
 
+/// "2026-12-07 20:25 UTC": when a change happened, for a notice.
+pub fn describe_time(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
 /// "24 hours", "1 hour", "15 minutes": how long a link lives, for the email's text.
 pub fn describe_duration(duration: std::time::Duration) -> String {
     let minutes = duration.as_secs().div_ceil(60).max(1);
@@ -176,6 +215,10 @@ mod tests {
             link: "https://app.example.com/verify-email?token=abc&x=1",
             expires_in: "1 hour",
             workspace: "<Acme Corp>",
+            new_email: "ada@new.example.com",
+            when: "2026-12-07 20:25 UTC",
+            device: "Firefox on Linux",
+            ip: "192.0.2.1",
         }
     }
 
@@ -188,9 +231,10 @@ mod tests {
             assert!(email.text.contains("https://app.example.com/verify-email?token=abc&x=1"));
             assert!(email.html.contains("token=abc&amp;x=1"), "{}", email.html);
             // An invitation greets nobody by name (the invited person has none yet) and names the
-            // workspace instead.
+            // workspace instead; the confirmation of a new address names that address.
             let (raw, escaped) = match purpose {
                 LinkPurpose::Invitation => ("<Acme Corp>", "&lt;Acme Corp&gt;"),
+                LinkPurpose::EmailChange => ("ada@new.example.com", "ada@new.example.com"),
                 _ => ("<Ada>", "&lt;Ada&gt;"),
             };
             assert!(email.text.contains(raw), "plain text is not escaped");
@@ -225,14 +269,28 @@ mod tests {
     }
 
     #[test]
-    fn notices_name_the_account_and_carry_no_link() {
+    fn notices_name_the_account_and_link_only_to_fixed_pages() {
         let templates = Templates::load(None).expect("templates");
         for notice in Notice::ALL {
-            let email = templates.render(Template::Notice(notice), &values());
+            let (link, pointed) = match notice {
+                Notice::NewDevice => ("https://app.example.com/account", true),
+                Notice::PasswordChanged => ("https://app.example.com/forgot-password", true),
+                _ => ("", false),
+            };
+            let email = templates.render(Template::Notice(notice), &Values { link, ..values() });
             assert!(email.subject.contains("Acme") && !email.subject.is_empty(), "{}", email.subject);
             assert!(email.text.contains("ada@example.com") && email.html.contains("ada@example.com"));
-            assert!(!email.text.contains("https://") && !email.html.contains("href"), "{notice:?} has a link");
-            assert!(email.text.contains("<Ada>") && email.html.contains("&lt;Ada&gt;"));
+            assert_eq!(email.text.contains(link) && email.html.contains("href"), pointed, "{notice:?}");
+            assert!(!email.text.contains("token="), "a notice never carries a token");
+            // A notice to an address no account has (email_in_use) greets nobody by name.
+            if notice != Notice::EmailInUse {
+                assert!(email.text.contains("<Ada>") && email.html.contains("&lt;Ada&gt;"), "{notice:?}");
+            }
+            if matches!(notice, Notice::NewDevice | Notice::PasswordChanged) {
+                for said in ["2026-12-07 20:25 UTC", "Firefox on Linux", "192.0.2.1"] {
+                    assert!(email.text.contains(said) && email.html.contains(said), "{notice:?} omits {said}");
+                }
+            }
         }
     }
 
