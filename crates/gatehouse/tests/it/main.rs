@@ -23,6 +23,7 @@ mod outages;
 mod pages;
 mod passkeys;
 mod privacy;
+mod profile;
 mod rate_limit;
 mod redis;
 mod secrets;
