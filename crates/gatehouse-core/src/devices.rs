@@ -60,8 +60,9 @@ pub fn recognise(known: &[KnownDevice], sighting: &Sighting) -> Recognition {
     {
         return Recognition::Known(device.id);
     }
-    let familiar = sighting.network.is_some()
-        && known.iter().any(|device| device.user_agent == sighting.user_agent && device.network == sighting.network);
+    // Without an address (a listener that knows no peer), the user agent alone decides.
+    let familiar =
+        known.iter().any(|device| device.user_agent == sighting.user_agent && device.network == sighting.network);
     if familiar { Recognition::Familiar } else { Recognition::New { first: known.is_empty() } }
 }
 
@@ -138,9 +139,22 @@ pub struct NewDevice {
     pub at: OffsetDateTime,
 }
 
+/// Who a new session belongs to and where it was made, read from SQL, not from a session cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOwner {
+    pub session_id: Uuid,
+    pub user: crate::accounts::User,
+    pub user_agent: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
 /// Storage of known devices.
 #[async_trait]
 pub trait DeviceStore: Send + Sync + std::fmt::Debug {
+    /// The owner of the session with this token hash, straight from SQL (so recording a device
+    /// fills no session cache).
+    async fn session_owner(&self, token_hash: &TokenHash) -> Result<Option<SessionOwner>, StoreError>;
+
     async fn known_devices(&self, user_id: Uuid) -> Result<Vec<KnownDevice>, StoreError>;
 
     /// Records that a known device signed in at `at`.

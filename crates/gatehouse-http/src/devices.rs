@@ -67,13 +67,13 @@ async fn remember(
     sent: Option<&RandomToken>,
 ) -> Result<Option<RandomToken>, ApiError> {
     let services = state.services();
-    let Some(signed_in) = services.sessions.session_by_token(session).await? else { return Ok(None) };
-    let (session, user) = (signed_in.session, signed_in.user);
+    let Some(owner) = services.devices.session_owner(session).await? else { return Ok(None) };
+    let user = owner.user;
     let sighting = Sighting {
         user_id: user.id,
         cookie_hash: sent.map(RandomToken::hash),
-        user_agent: session.user_agent.clone(),
-        network: session.ip.map(network_of),
+        user_agent: owner.user_agent.clone(),
+        network: owner.ip.map(network_of),
         at: services.clock.now(),
     };
     let known = services.devices.known_devices(user.id).await?;
@@ -98,7 +98,7 @@ async fn remember(
         network: sighting.network.clone(),
         at: sighting.at,
     };
-    let client = ClientContext { user_agent: session.user_agent.clone(), ip: session.ip };
+    let client = ClientContext { user_agent: owner.user_agent, ip: owner.ip };
     let (mut jobs, mut events) = (Vec::new(), Vec::new());
     if notify {
         let context = NoticeContext::new(sighting.at, &client);
@@ -108,7 +108,7 @@ async fn remember(
         );
         events.push(
             AuditEvent::new(AuditAction::NewDeviceSignIn, Actor::User(user.id), sighting.at, &client)
-                .target("session", session.id),
+                .target("session", owner.session_id),
         );
     }
     if services.devices.add_device(&device, &jobs, &events).await? {

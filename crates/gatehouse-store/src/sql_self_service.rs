@@ -7,7 +7,7 @@ macro_rules! sql_self_service {
         use async_trait::async_trait;
         use gatehouse_core::accounts::{ProfileStore, User};
         use gatehouse_core::audit::AuditEvent;
-        use gatehouse_core::devices::{DeviceStore, KnownDevice, NewDevice};
+        use gatehouse_core::devices::{DeviceStore, KnownDevice, NewDevice, SessionOwner};
         use gatehouse_core::jobs::NewJob;
         use gatehouse_core::sessions::TokenHash;
         use gatehouse_core::store::StoreError;
@@ -118,6 +118,26 @@ macro_rules! sql_self_service {
 
         #[async_trait]
         impl DeviceStore for $store {
+            async fn session_owner(&self, hash: &TokenHash) -> Result<Option<SessionOwner>, StoreError> {
+                let sql = format!(
+                    "SELECT s.id AS session_id, s.user_agent AS session_user_agent, s.ip AS session_ip, {USER_COLUMNS} \
+                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&hash.0[..])
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                let Some(row) = row else { return Ok(None) };
+                let ip: Option<String> = row.try_get("session_ip").map_err(from_sqlx)?;
+                Ok(Some(SessionOwner {
+                    session_id: uuid(&row.try_get::<String, _>("session_id").map_err(from_sqlx)?)?,
+                    user: Self::user_from_row(&row)?,
+                    user_agent: row.try_get("session_user_agent").map_err(from_sqlx)?,
+                    ip: ip.and_then(|ip| ip.parse().ok()),
+                }))
+            }
+
             async fn known_devices(&self, user_id: Uuid) -> Result<Vec<KnownDevice>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT id, cookie_hash, user_agent, network, created_at, last_seen_at FROM known_devices \

@@ -75,15 +75,15 @@ impl<'a> Inbox<'a> {
     }
 }
 
-/// The payloads of the Gatehouse events enqueued so far, in any state.
+/// The payloads of the Gatehouse events enqueued so far, in any state: each job once, though it
+/// may move on from one state to the next while the states are read.
 async fn events_published(app: &TestApp) -> Vec<serde_json::Value> {
-    let mut events = Vec::new();
+    let mut events = std::collections::BTreeMap::new();
     for state in [JobState::Ready, JobState::Running, JobState::Succeeded] {
         let jobs = app.app.database.jobs().jobs_in(state, 500).await.expect("jobs");
-        events.extend(jobs.into_iter().filter(|job| job.kind == "webhook.fan_out").map(|job| job.payload));
+        events.extend(jobs.into_iter().filter(|job| job.kind == "webhook.fan_out").map(|job| (job.id, job.payload)));
     }
-    events.sort_by_key(|event| event["timestamp"].as_str().unwrap_or_default().to_owned());
-    events
+    events.into_values().collect()
 }
 
 macro_rules! on_every_backend {
@@ -429,17 +429,22 @@ async fn set_email_directly(app: &TestApp, from: &str, to: &str) {
     }
 }
 
-/// Logs in as a browser would: with its user agent and whatever cookies it kept.
-async fn browser_login(app: &TestApp, agent: &str, cookies: Option<&str>) -> Reply {
+/// Logs in as a browser would: from `ip`, with its user agent and whatever cookies it kept.
+async fn browser_login(app: &TestApp, agent: &str, ip: &str, cookies: Option<&str>) -> Reply {
     let mut request = http::Request::post("/v1/login")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::USER_AGENT, agent)
-        .header(header::ORIGIN, app.origin());
+        .header(header::ORIGIN, app.origin())
+        .extension(peer(ip));
     if let Some(cookies) = cookies {
         request = request.header(header::COOKIE, cookies);
     }
     let body = json!({ "email": "ada@example.com", "password": PASSWORD }).to_string();
     app.send(request.body(Body::from(body)).expect("request")).await
+}
+
+fn peer(ip: &str) -> axum::extract::connect_info::MockConnectInfo<std::net::SocketAddr> {
+    axum::extract::connect_info::MockConnectInfo(std::net::SocketAddr::new(ip.parse().expect("ip"), 50_000))
 }
 
 /// The device cookie a reply sets, as `name=value`.
@@ -460,7 +465,8 @@ async fn a_new_device_is_told_once_and_a_known_one_never(backend: &str) {
     let signup = {
         let request = http::Request::post("/v1/signup")
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::USER_AGENT, FIREFOX);
+            .header(header::USER_AGENT, FIREFOX)
+            .extension(peer("192.0.2.10"));
         let body = json!({ "email": "ada@example.com", "password": PASSWORD }).to_string();
         app.send(request.body(Body::from(body)).expect("request")).await
     };
@@ -469,24 +475,28 @@ async fn a_new_device_is_told_once_and_a_known_one_never(backend: &str) {
     assert!(set.iter().any(|c| c.starts_with("gatehouse_session_device=") && c.contains("HttpOnly")), "{set:?}");
     inbox.mail("ada@example.com", "Confirm your email").await;
 
-    // The laptop again, with its cookie: known, no notice, no new cookie.
-    let again = browser_login(&app, FIREFOX, Some(&laptop)).await;
-    assert_eq!(again.status, StatusCode::OK);
+    // The laptop again, with its cookie, from another network: known, no notice, no new cookie.
+    let again = browser_login(&app, FIREFOX, "203.0.113.5", Some(&laptop)).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert!(device_cookie(&again).is_none());
+    // The same browser without its cookie (a private window) on the same network: familiar.
+    let private = browser_login(&app, FIREFOX, "192.0.2.77", None).await;
+    assert!(device_cookie(&private).is_some(), "it gets a cookie to be known by next time");
     // A phone: new, told once.
-    let phone_login = browser_login(&app, SAFARI, None).await;
+    let phone_login = browser_login(&app, SAFARI, "198.51.100.7", None).await;
     let phone = device_cookie(&phone_login).expect("a new device gets the cookie");
     let notice = inbox.mail("ada@example.com", "New sign-in").await;
     let text = notice.body["text"].as_str().expect("text");
-    assert!(text.contains("Safari on iPhone") && text.contains("/account") && text.contains("UTC"), "{text}");
-    let again = browser_login(&app, SAFARI, Some(&phone)).await;
+    assert!(text.contains("Safari on iPhone") && text.contains("198.51.100.7"), "{text}");
+    assert!(text.contains("/account") && text.contains("UTC"), "{text}");
+    let again = browser_login(&app, SAFARI, "198.51.100.8", Some(&phone)).await;
     assert!(device_cookie(&again).is_none());
-    assert!(inbox.none_to("ada@example.com", Duration::from_millis(500)).await, "no second notice for the phone");
+    assert!(inbox.none_to("ada@example.com", Duration::from_millis(500)).await, "one notice, for the phone only");
 
     // The device records are the person's: in the export, never the cookie.
     let export = app.get("/v1/me/export", Some(&again.cookie())).await;
     let devices = export.body["known_devices"].as_array().expect("known_devices");
-    assert_eq!(devices.len(), 2, "{devices:?}");
+    assert_eq!(devices.len(), 3, "laptop, private window, phone: {devices:?}");
     assert!(!export.body.to_string().contains(phone.split('=').nth(1).expect("value")));
     let audit: Vec<String> =
         app.app.database.audit().recent(30).await.expect("audit").into_iter().map(|e| e.action).collect();
