@@ -222,7 +222,8 @@ pub trait WorkspaceStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<(Invitation, String)>, StoreError>;
     async fn delete_invitation(&self, workspace_id: Uuid, id: Uuid, events: &[AuditEvent]) -> Result<bool, StoreError>;
     /// Spends the invitation and makes `user_id` a member, if the invitation is still pending and
-    /// addressed to `email_normalized`.
+    /// addressed to `email_normalized`; the address counts as verified from then (the invitation
+    /// was read there).
     async fn accept_invitation(
         &self,
         token_hash: &TokenHash,

@@ -100,18 +100,24 @@ pub(crate) async fn create(
     current: CurrentSession,
     ApiJson(request): ApiJson<NameRequest>,
 ) -> Result<Response, ApiError> {
-    let name = parse_workspace_name(&request.name).map_err(|message| field("name", message))?;
+    let workspace = create_workspace(&state, &current, &request.name).await?;
+    Ok((StatusCode::CREATED, Json(workspace)).into_response())
+}
+
+/// Creates a workspace named `name` with the caller as its owner (the API and the account page).
+pub(crate) async fn create_workspace(state: &AppState, current: &CurrentSession, name: &str) -> Result<Workspace, ApiError> {
+    let name = parse_workspace_name(name).map_err(|message| field("name", message))?;
     let now = state.services().clock.now();
     let workspace = Workspace { id: Uuid::new_v4(), name, created_at: now, members: 1 };
-    let audit = event(&current, AuditAction::WorkspaceCreated, workspace.id, &state).target("workspace", workspace.id);
+    let audit = event(current, AuditAction::WorkspaceCreated, workspace.id, state).target("workspace", workspace.id);
     let jobs = [gatehouse_event(
-        &state,
+        state,
         "workspace.created",
         json!({ "workspace_id": workspace.id, "name": workspace.name, "owner_id": current.user.id }),
     )?];
     state.services().workspaces.create_workspace(&workspace, current.user.id, &[audit], &jobs).await?;
     state.services().enqueued(&jobs);
-    Ok((StatusCode::CREATED, Json(workspace)).into_response())
+    Ok(workspace)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -194,15 +200,21 @@ pub(crate) async fn delete(
     current: CurrentSession,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    require_role(&state, &current, id, Role::Owner).await?;
-    let audit = event(&current, AuditAction::WorkspaceDeleted, id, &state).target("workspace", id);
-    let jobs = [gatehouse_event(&state, "workspace.deleted", json!({ "workspace_id": id }))?];
+    delete_workspace(&state, &current, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Deletes a workspace (owners).
+pub(crate) async fn delete_workspace(state: &AppState, current: &CurrentSession, id: Uuid) -> Result<(), ApiError> {
+    require_role(state, current, id, Role::Owner).await?;
+    let audit = event(current, AuditAction::WorkspaceDeleted, id, state).target("workspace", id);
+    let jobs = [gatehouse_event(state, "workspace.deleted", json!({ "workspace_id": id }))?];
     let members = state.services().workspaces.delete_workspace(id, &[audit], &jobs).await?.ok_or(ApiError::NotFound)?;
     state.services().enqueued(&jobs);
     for member in members {
         state.services().sessions.forget_user(member).await;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -263,21 +275,33 @@ pub(crate) async fn change_role(
     ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(request): ApiJson<RoleRequest>,
 ) -> Result<Response, ApiError> {
-    let mine = require_role(&state, &current, id, Role::Admin).await?;
+    let member = change_member_role(&state, &current, id, user_id, request.role).await?;
+    Ok(Json(member).into_response())
+}
+
+/// Gives a member a new role: admins change members and admins, only owners make or unmake owners.
+pub(crate) async fn change_member_role(
+    state: &AppState,
+    current: &CurrentSession,
+    id: Uuid,
+    user_id: Uuid,
+    role: Role,
+) -> Result<Member, ApiError> {
+    let mine = require_role(state, current, id, Role::Admin).await?;
     let workspaces = &state.services().workspaces;
     let theirs = workspaces.role_of(id, user_id).await?.ok_or(ApiError::NotFound)?;
-    if !mine.may_assign(theirs) || !mine.may_assign(request.role) {
+    if !mine.may_assign(theirs) || !mine.may_assign(role) {
         return Err(ApiError::InsufficientRole("only an owner may make or unmake owners"));
     }
-    let audit = event(&current, AuditAction::MemberRoleChanged, id, &state)
+    let audit = event(current, AuditAction::MemberRoleChanged, id, state)
         .target("user", user_id)
         .detail("from", theirs.as_str())
-        .detail("to", request.role.as_str());
-    let data = json!({ "workspace_id": id, "user_id": user_id, "from": theirs, "to": request.role });
-    let jobs = [gatehouse_event(&state, "member.role_changed", data)?];
-    match workspaces.change_role(id, user_id, request.role, &[audit], &jobs).await? {
+        .detail("to", role.as_str());
+    let data = json!({ "workspace_id": id, "user_id": user_id, "from": theirs, "to": role });
+    let jobs = [gatehouse_event(state, "member.role_changed", data)?];
+    match workspaces.change_role(id, user_id, role, &[audit], &jobs).await? {
         MemberOutcome::Done { previous } => {
-            if previous != request.role {
+            if previous != role {
                 state.services().enqueued(&jobs);
                 state.services().sessions.forget_user(user_id).await;
             }
@@ -285,8 +309,7 @@ pub(crate) async fn change_role(
         MemberOutcome::NotMember => return Err(ApiError::NotFound),
         MemberOutcome::LastOwner => return Err(ApiError::LastOwner(LAST_OWNER)),
     }
-    let member = workspaces.members(id).await?.into_iter().find(|m| m.user_id == user_id).ok_or(ApiError::NotFound)?;
-    Ok(Json(member).into_response())
+    workspaces.members(id).await?.into_iter().find(|m| m.user_id == user_id).ok_or(ApiError::NotFound)
 }
 
 /// `DELETE /v1/workspaces/{id}/members/{user_id}`: removes a member (admins; owners only by an
@@ -312,8 +335,19 @@ pub(crate) async fn remove(
     current: CurrentSession,
     ApiPath((id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Response, ApiError> {
+    remove_member(&state, &current, id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Removes a member (admins; owners only by an owner), or with the caller's own id, leaves.
+pub(crate) async fn remove_member(
+    state: &AppState,
+    current: &CurrentSession,
+    id: Uuid,
+    user_id: Uuid,
+) -> Result<(), ApiError> {
     let leaving = user_id == current.user.id;
-    let mine = require_role(&state, &current, id, if leaving { Role::Member } else { Role::Admin }).await?;
+    let mine = require_role(state, current, id, if leaving { Role::Member } else { Role::Admin }).await?;
     let workspaces = &state.services().workspaces;
     if !leaving {
         let theirs = workspaces.role_of(id, user_id).await?.ok_or(ApiError::NotFound)?;
@@ -321,14 +355,14 @@ pub(crate) async fn remove(
             return Err(ApiError::InsufficientRole("only an owner may remove an owner"));
         }
     }
-    let audit = event(&current, AuditAction::MemberRemoved, id, &state).target("user", user_id).detail("left", leaving);
+    let audit = event(current, AuditAction::MemberRemoved, id, state).target("user", user_id).detail("left", leaving);
     let data = json!({ "workspace_id": id, "user_id": user_id, "reason": if leaving { "left" } else { "removed" } });
-    let jobs = [gatehouse_event(&state, "member.removed", data)?];
+    let jobs = [gatehouse_event(state, "member.removed", data)?];
     match workspaces.remove_member(id, user_id, &[audit], &jobs).await? {
         MemberOutcome::Done { .. } => {
             state.services().enqueued(&jobs);
             state.services().sessions.forget_user(user_id).await;
-            Ok(StatusCode::NO_CONTENT.into_response())
+            Ok(())
         }
         MemberOutcome::NotMember => Err(ApiError::NotFound),
         MemberOutcome::LastOwner => Err(ApiError::LastOwner(LAST_OWNER)),
@@ -396,9 +430,20 @@ pub(crate) async fn invite(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<InviteRequest>,
 ) -> Result<Response, ApiError> {
-    let mine = require_role(&state, &current, id, Role::Admin).await?;
-    let email = EmailAddress::parse(&request.email).map_err(|error| field("email", error))?;
-    let role = request.role.unwrap_or(Role::Member);
+    let invitation = invite_address(&state, &current, id, &request.email, request.role.unwrap_or(Role::Member)).await?;
+    Ok((StatusCode::CREATED, Json(invitation)).into_response())
+}
+
+/// Invites `email` to the workspace with `role` (admins; owners only by an owner).
+pub(crate) async fn invite_address(
+    state: &AppState,
+    current: &CurrentSession,
+    id: Uuid,
+    email: &str,
+    role: Role,
+) -> Result<Invitation, ApiError> {
+    let mine = require_role(state, current, id, Role::Admin).await?;
+    let email = EmailAddress::parse(email).map_err(|error| field("email", error))?;
     if !mine.may_assign(role) {
         return Err(ApiError::InsufficientRole("only an owner may invite an owner"));
     }
@@ -415,7 +460,7 @@ pub(crate) async fn invite(
         expires_at: now + INVITATION_LIFETIME,
     };
     let token_hash = state.services().email.link_key.token(invitation.id).hash();
-    let audit = event(&current, AuditAction::InvitationCreated, id, &state)
+    let audit = event(current, AuditAction::InvitationCreated, id, state)
         .target("invitation", invitation.id)
         .detail("email", email.masked())
         .detail("role", role.as_str());
@@ -425,7 +470,7 @@ pub(crate) async fn invite(
         .create_invitation(&NewInvitation { invitation: invitation.clone(), email, token_hash }, &[audit], &jobs)
         .await?;
     state.services().enqueued(&jobs);
-    Ok((StatusCode::CREATED, Json(invitation)).into_response())
+    Ok(invitation)
 }
 
 /// `DELETE /v1/workspaces/{id}/invitations/{invitation_id}`: withdraws an invitation (admins).
@@ -449,10 +494,21 @@ pub(crate) async fn withdraw(
     current: CurrentSession,
     ApiPath((id, invitation_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Response, ApiError> {
-    require_role(&state, &current, id, Role::Admin).await?;
-    let audit = event(&current, AuditAction::InvitationRevoked, id, &state).target("invitation", invitation_id);
+    withdraw_invitation(&state, &current, id, invitation_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Withdraws a pending invitation (admins).
+pub(crate) async fn withdraw_invitation(
+    state: &AppState,
+    current: &CurrentSession,
+    id: Uuid,
+    invitation_id: Uuid,
+) -> Result<(), ApiError> {
+    require_role(state, current, id, Role::Admin).await?;
+    let audit = event(current, AuditAction::InvitationRevoked, id, state).target("invitation", invitation_id);
     if state.services().workspaces.delete_invitation(id, invitation_id, &[audit]).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
+        Ok(())
     } else {
         Err(ApiError::NotFound)
     }
@@ -466,7 +522,7 @@ pub(crate) struct AcceptRequest {
 }
 
 /// `POST /v1/invitations/accept`: joins the workspace an invitation is for. The caller must be
-/// signed in with the address it was sent to, verified.
+/// signed in with the address it was sent to; accepting verifies that address.
 #[utoipa::path(
     post,
     path = "/v1/invitations/accept",
@@ -477,8 +533,7 @@ pub(crate) struct AcceptRequest {
         (status = 200, description = "The caller's membership (unchanged if they were a member already).",
             body = Membership),
         (status = 400, description = "`invitation_invalid`: unknown, expired or already used."),
-        (status = 403, description = "`invitation_email_mismatch`: sent to another address. \
-            `email_not_verified`: the caller's address is not verified yet."),
+        (status = 403, description = "`invitation_email_mismatch`: sent to another address."),
     ),
 )]
 pub(crate) async fn accept(
@@ -507,9 +562,6 @@ pub(crate) async fn accept_invitation(
     if invited.normalized() != current.user.email.normalized() {
         return Err(ApiError::InvitationEmailMismatch);
     }
-    if !current.user.email_verified {
-        return Err(ApiError::EmailNotVerified);
-    }
     let token_hash = RandomToken::parse(token).ok_or(ApiError::InvitationInvalid)?.hash();
     let id = invitation.workspace_id;
     let audit = event(current, AuditAction::MemberAdded, id, state)
@@ -517,12 +569,23 @@ pub(crate) async fn accept_invitation(
         .detail("invitation_id", invitation.id.to_string())
         .detail("role", invitation.role.as_str());
     let data = json!({ "workspace_id": id, "user_id": current.user.id, "role": invitation.role });
-    let jobs = [gatehouse_event(state, "member.added", data)?];
+    let mut jobs = vec![gatehouse_event(state, "member.added", data)?];
+    let mut events = vec![audit];
+    if !current.user.email_verified {
+        // Accepting proves the address: the same events as following a verification link.
+        jobs.extend(crate::email::verification_events(state, &current.user)?);
+        events.push(
+            AuditEvent::new(AuditAction::EmailVerified, Actor::User(current.user.id), state.services().clock.now(), &current.client)
+                .target("user", current.user.id)
+                .detail("email", current.user.email.masked())
+                .detail("by", "invitation"),
+        );
+    }
     let now = state.services().clock.now();
     let outcome = state
         .services()
         .workspaces
-        .accept_invitation(&token_hash, current.user.id, current.user.email.normalized(), now, &[audit], &jobs)
+        .accept_invitation(&token_hash, current.user.id, current.user.email.normalized(), now, &events, &jobs)
         .await?;
     match outcome {
         Acceptance::Joined(membership) => {

@@ -434,6 +434,19 @@ macro_rules! sql_workspaces {
                 .await
                 .map_err(from_sqlx)?;
                 let Some(spent) = spent else { return Ok(Acceptance::Invalid) };
+                // The invitation was read at the address it was sent to, which is the account's.
+                let verified_now = sqlx::query(
+                    "UPDATE users SET email_verified_at = $1, updated_at = $1 WHERE id = $2 \
+                     AND email_normalized = $3 AND email_verified_at IS NULL",
+                )
+                .bind(millis(now))
+                .bind(user_id.to_string())
+                .bind(email_normalized)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?
+                .rows_affected()
+                    == 1;
                 let workspace_text: String = spent.try_get("workspace_id").map_err(from_sqlx)?;
                 let invited_role: String = spent.try_get("role").map_err(from_sqlx)?;
                 let workspace_id = uuid(&workspace_text)?;
@@ -453,7 +466,7 @@ macro_rules! sql_workspaces {
                 .await
                 .map_err(from_sqlx)?;
                 let membership = Self::membership_from_row(&row)?;
-                if joined {
+                if joined || verified_now {
                     finish(tx, events, jobs).await?;
                 } else {
                     tx.commit().await.map_err(from_sqlx)?;
