@@ -13,6 +13,12 @@ pub fn to_millis(time: OffsetDateTime) -> OffsetDateTime {
     time.replace_nanosecond(nanos - nanos % 1_000_000).unwrap_or(time)
 }
 
+/// "2026-12-03 07:16 UTC": a time as the pages and notice emails show it.
+pub fn readable_utc(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{}-{:02}-{:02} {:02}:{:02} UTC", at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute())
+}
+
 /// A source of the current wall-clock time, in whole milliseconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> OffsetDateTime;

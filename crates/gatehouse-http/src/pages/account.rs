@@ -25,9 +25,10 @@ use crate::state::AppState;
 use crate::vault::disconnect_provider;
 use crate::workspaces::pending_invitation;
 use gatehouse_core::audit::Actor;
+use gatehouse_core::devices::describe_user_agent;
 
 /// Signed out: to sign in, and back here afterwards.
-fn sign_in_first(state: &AppState) -> Response {
+pub(super) fn sign_in_first(state: &AppState) -> Response {
     see_other(state, "/login", Vec::new())
 }
 
@@ -46,8 +47,19 @@ pub(super) async fn page(
         Err(ApiError::Unauthenticated(_)) => return Ok(sign_in_first(&state)),
         Err(other) => return Err(other),
     };
+    render_account(&state, &current, Some(&query), None).await
+}
+
+/// The account page: with the notice or error code a redirect back carried (`query`), or with
+/// a form's failure shown next to its field and what was typed in it kept (`failed`).
+pub(super) async fn render_account(
+    state: &AppState,
+    current: &CurrentSession,
+    query: Option<&Query>,
+    failed: Option<(&ApiError, &[(&str, &str)])>,
+) -> Result<Response, ApiError> {
     let services = state.services();
-    let pages = super::pages(&state)?;
+    let pages = super::pages(state)?;
     let sessions = services.sessions.sessions_of_user(current.user.id).await?;
     let identities = services.oauth.identities.identities_of_user(current.user.id).await?;
     let connections = services.vault.store.connections_of_user(current.user.id).await?;
@@ -64,7 +76,7 @@ pub(super) async fn page(
             json!({
                 "id": session.id,
                 "current": session.id == current.session.id,
-                "device": session.user_agent.as_deref().map_or_else(|| unknown_device.clone(), describe_agent),
+                "device": session.user_agent.as_deref().map_or_else(|| unknown_device.clone(), |agent| describe_user_agent(Some(agent))),
                 "created_at": session.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
                 "created_at_text": readable(session.created_at),
                 "ip": session.ip.map(|ip| ip.to_string()),
@@ -99,29 +111,50 @@ pub(super) async fn page(
             })
         })
         .collect();
+    let pending_email = services.links.pending_email_change(current.user.id, services.clock.now()).await?;
     let user = json!({
         "email": current.user.email.as_str(),
         "email_verified": current.user.email_verified,
         "name": current.user.name,
         "created_at": current.user.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
         "created_at_text": readable(current.user.created_at),
+        "pending_email": pending_email.map(|pending| json!({
+            "new_email": pending.new_email,
+            "expires_at_text": readable(pending.expires_at),
+        })),
     });
     let workspaces: Vec<_> = services
         .workspaces
         .memberships_of_user(current.user.id)
         .await?
         .iter()
-        .map(|membership| json!({ "name": membership.name, "role": membership.role.as_str() }))
+        .map(|membership| {
+            json!({
+                "id": membership.workspace_id,
+                "name": membership.name,
+                "role": membership.role.as_str(),
+                "manages": membership.role >= gatehouse_core::workspaces::Role::Admin,
+            })
+        })
         .collect();
-    let mfa = security_view(&state, &current).await?;
+    let mfa = security_view(state, current).await?;
     let extra = json!({ "user": user, "sessions": sessions, "providers": providers, "identities": identities,
-        "connections": connections, "workspaces": workspaces, "mfa": mfa });
-    let (token, cookie) = session_token_and_cookie(&state, &current);
-    let mut page =
-        Page::new("account.html", extra).cookie(cookie).notice(known(&state, "account", query.get("notice")));
+        "connections": connections, "workspaces": workspaces, "mfa": mfa,
+        "reauth_minutes": state.session_policy().reauth_window.as_secs().div_ceil(60) });
+    let (token, cookie) = session_token_and_cookie(state, current);
+    let mut page = Page::new("account.html", extra).cookie(cookie);
     page.csrf_token = token;
-    page.error = known(&state, "errors", query.get("error"));
-    Ok(page.render(&state))
+    if let Some(query) = query {
+        page = page.notice(known(state, "account", query.get("notice")));
+        page.error = known(state, "errors", query.get("error"));
+    }
+    if let Some((error, kept)) = failed {
+        for (field, value) in kept {
+            page = page.keep(field, value);
+        }
+        page = page.failed(pages, error);
+    }
+    Ok(page.render(state))
 }
 
 /// The two-step section: whether the sign-in is fresh enough for changes (else the page asks
@@ -189,46 +222,13 @@ fn qr_svg(uri: &str) -> Option<String> {
     Some(svg[start..].replacen("<svg ", "<svg role=\"img\" aria-labelledby=\"qr-label\" ", 1))
 }
 
-/// "Firefox on Linux": enough of a user agent for a person to tell their devices apart.
-fn describe_agent(agent: &str) -> String {
-    let browser = [
-        ("Edg/", "Edge"),
-        ("OPR/", "Opera"),
-        ("Firefox/", "Firefox"),
-        ("Chrome/", "Chrome"),
-        ("Safari/", "Safari"),
-        ("curl/", "curl"),
-    ]
-    .iter()
-    .find(|(marker, _)| agent.contains(marker))
-    .map(|(_, name)| *name);
-    let system = [
-        ("Android", "Android"),
-        ("iPhone", "iPhone"),
-        ("iPad", "iPad"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "macOS"),
-        ("CrOS", "ChromeOS"),
-        ("Linux", "Linux"),
-    ]
-    .iter()
-    .find(|(marker, _)| agent.contains(marker))
-    .map(|(_, name)| *name);
-    match (browser, system) {
-        (Some(browser), Some(system)) => format!("{browser} on {system}"),
-        (Some(name), None) | (None, Some(name)) => name.to_owned(),
-        (None, None) => agent.chars().take(40).collect(),
-    }
-}
-
 /// "2026-12-03 07:16 UTC".
-fn readable(at: time::OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!("{}-{:02}-{:02} {:02}:{:02} UTC", at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute())
+pub(super) fn readable(at: time::OffsetDateTime) -> String {
+    gatehouse_core::clock::readable_utc(at)
 }
 
 /// Back to the account page: with a notice on success, an error code otherwise.
-fn back(state: &AppState, outcome: Result<&str, ApiError>) -> Response {
+pub(super) fn back(state: &AppState, outcome: Result<&str, ApiError>) -> Response {
     let location = match outcome {
         Ok(notice) => with_return_to("/account", None, &[("notice", notice)]),
         Err(error) => {
@@ -532,20 +532,5 @@ pub(super) async fn accept_invitation(
     match crate::workspaces::accept_invitation(&state, &current, &token).await {
         Ok(_) => back(&state, Ok("invitation_accepted")),
         Err(error) => invitation_view(&state, &current, &token, Some(error)).await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_agents_read_as_devices() {
-        let chrome =
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
-        assert_eq!(describe_agent(chrome), "Chrome on Linux");
-        let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0";
-        assert_eq!(describe_agent(firefox), "Firefox on Windows");
-        assert_eq!(describe_agent("curl/8.5.0"), "curl");
     }
 }

@@ -17,7 +17,9 @@
 
 mod account;
 mod forms;
+mod profile;
 mod sign_in;
+mod workspaces;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -75,8 +77,24 @@ pub const PAGE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/account/passkeys/{id}/rename"),
     ("POST", "/account/passkeys/{id}/delete"),
     ("POST", "/account/delete"),
+    ("POST", "/account/profile"),
+    ("POST", "/account/password"),
+    ("POST", "/account/email"),
+    ("POST", "/account/email/cancel"),
+    ("POST", "/account/workspaces"),
+    ("GET", "/email-change"),
+    ("POST", "/email-change"),
+    ("GET", "/email-change/undo"),
+    ("POST", "/email-change/undo"),
     ("GET", "/invitation"),
     ("POST", "/invitation"),
+    ("GET", "/workspaces/{id}"),
+    ("POST", "/workspaces/{id}/invitations"),
+    ("POST", "/workspaces/{id}/invitations/{invitation_id}/withdraw"),
+    ("POST", "/workspaces/{id}/members/{user_id}/role"),
+    ("POST", "/workspaces/{id}/members/{user_id}/remove"),
+    ("POST", "/workspaces/{id}/leave"),
+    ("POST", "/workspaces/{id}/delete"),
 ];
 
 /// The page routes that have no session to protect: the CSRF layer checks their origin only, and
@@ -90,6 +108,8 @@ pub(crate) const SIGNED_OUT_FORMS: &[&str] = &[
     "/reset-password",
     "/verify-email",
     "/magic-link",
+    "/email-change",
+    "/email-change/undo",
 ];
 
 /// The page routes.
@@ -123,7 +143,21 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/passkeys/{id}/rename", post(account::rename_passkey))
         .route("/account/passkeys/{id}/delete", post(account::delete_passkey))
         .route("/account/delete", post(account::delete))
+        .route("/account/profile", post(profile::save_profile))
+        .route("/account/password", post(profile::change_password))
+        .route("/account/email", post(profile::change_email))
+        .route("/account/email/cancel", post(profile::cancel_email_change))
+        .route("/account/workspaces", post(workspaces::create))
+        .route("/email-change", get(profile::confirm_page).post(profile::confirm))
+        .route("/email-change/undo", get(profile::undo_page).post(profile::undo))
         .route("/invitation", get(account::invitation_page).post(account::accept_invitation))
+        .route("/workspaces/{id}", get(workspaces::page))
+        .route("/workspaces/{id}/invitations", post(workspaces::invite))
+        .route("/workspaces/{id}/invitations/{invitation_id}/withdraw", post(workspaces::withdraw))
+        .route("/workspaces/{id}/members/{user_id}/role", post(workspaces::change_role))
+        .route("/workspaces/{id}/members/{user_id}/remove", post(workspaces::remove))
+        .route("/workspaces/{id}/leave", post(workspaces::leave))
+        .route("/workspaces/{id}/delete", post(workspaces::delete))
 }
 
 /// What the pages show of the product, from `[branding]`.
@@ -167,6 +201,9 @@ const BUILTIN: &[(&str, &str)] = &[
     ("account.html", include_str!("../../templates/pages/account.html")),
     ("message.html", include_str!("../../templates/pages/message.html")),
     ("invitation.html", include_str!("../../templates/pages/invitation.html")),
+    ("email_change.html", include_str!("../../templates/pages/email_change.html")),
+    ("email_change_undo.html", include_str!("../../templates/pages/email_change_undo.html")),
+    ("workspace.html", include_str!("../../templates/pages/workspace.html")),
     ("gatehouse.css", include_str!("../../templates/pages/gatehouse.css")),
 ];
 
@@ -230,7 +267,7 @@ impl PageSettings {
             let mut full = Page::new(name, extra).return_to(Some("https://app.example.com/"));
             full.notice = Some("notice".into());
             full.error = Some("error".into());
-            for field in ["email", "password", "name"] {
+            for field in ["email", "password", "name", "new_email", "new_password", "current_password", "workspace_name"] {
                 full.errors.insert(field.into(), "message".into());
                 full.values.insert(field.into(), "value".into());
             }
@@ -310,7 +347,13 @@ fn origin_of(url: &str) -> Option<String> {
 /// The values each page template needs beyond the common ones, for the start-time check.
 fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
     let user = json!({ "email": "ada@example.com", "email_verified": false, "name": "Ada",
-        "created_at": "2026-01-01T00:00:00Z", "created_at_text": "2026-01-01 00:00 UTC" });
+        "created_at": "2026-01-01T00:00:00Z", "created_at_text": "2026-01-01 00:00 UTC", "pending_email": null });
+    let pending_user = json!({ "email": "ada@example.com", "email_verified": true, "name": null,
+        "created_at": "2026-01-01T00:00:00Z", "created_at_text": "2026-01-01 00:00 UTC",
+        "pending_email": { "new_email": "ada@new.example.com", "expires_at_text": "2026-01-01 01:00 UTC" } });
+    let workspace = json!({ "id": "00000000-0000-0000-0000-000000000000", "name": "Acme", "role": "owner", "manages": true });
+    let member = json!({ "user_id": "00000000-0000-0000-0000-000000000000", "email": "bob@example.com", "name": "Bob",
+        "role": "member", "you": false, "manageable": true, "joined_text": "2026-01-01 00:00 UTC" });
     let session = json!({ "id": "00000000-0000-0000-0000-000000000000", "device": "Firefox on Linux",
         "current": false, "created_at": "2026-01-01T00:00:00Z", "created_at_text": "1 January 2026", "ip": "192.0.2.1" });
     let provider = json!({ "name": "github", "display_name": "GitHub", "linked": false,
@@ -341,7 +384,8 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
                     "email": "ada@example.com" }],
                 "connections": [{ "provider": "github", "display_name": "GitHub", "status": "active",
                     "scopes": ["repo"] }],
-                "workspaces": [{ "name": "Acme", "role": "owner" }],
+                "workspaces": [workspace],
+                "reauth_minutes": 5,
                 "mfa": { "fresh": false, "has_password": true, "pending": null, "recovery_codes_left": 9,
                     "passkeys_on": true, "passkeys": [{ "id": "00000000-0000-0000-0000-000000000000", "name": "Laptop",
                         "backup_eligible": true, "created_at_text": "x", "last_used_text": "y" }],
@@ -351,7 +395,8 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
         (
             "account.html",
             json!({
-                "user": user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
+                "user": pending_user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
+                "reauth_minutes": 5,
                 "mfa": { "fresh": true, "has_password": false, "app": null, "recovery_codes_left": 0,
                     "passkeys_on": false, "passkeys": [],
                     "pending": { "secret": "ABCD EFGH", "qr_svg": "<svg></svg>" } },
@@ -361,6 +406,7 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
             "account.html",
             json!({
                 "user": user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
+                "reauth_minutes": 5,
                 "mfa": { "fresh": true, "has_password": true, "app": { "created_at_text": "x", "last_used_text": null },
                     "passkeys_on": true, "passkeys": [{ "id": "00000000-0000-0000-0000-000000000000", "name": "Key",
                         "backup_eligible": false, "created_at_text": "x", "last_used_text": null }],
@@ -371,9 +417,24 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
             "account.html",
             json!({
                 "user": user, "sessions": [], "providers": [], "identities": [], "connections": [], "workspaces": [],
+                "reauth_minutes": 5,
                 "mfa": { "fresh": false, "has_password": false, "app": null, "pending": null, "recovery_codes_left": 0,
                     "passkeys_on": true, "passkeys": [] },
             }),
+        ),
+        ("email_change.html", json!({ "link_ok": true, "token": "t" })),
+        ("email_change_undo.html", json!({ "link_ok": true, "token": "t" })),
+        (
+            "workspace.html",
+            json!({ "workspace": workspace, "role": "owner", "is_admin": true, "is_owner": true,
+                "members": [member], "assignable": ["member", "admin", "owner"],
+                "invitations": [{ "id": "00000000-0000-0000-0000-000000000000", "email": "carol@example.com",
+                    "role": "admin", "expires_text": "2026-01-08 00:00 UTC" }] }),
+        ),
+        (
+            "workspace.html",
+            json!({ "workspace": workspace, "role": "member", "is_admin": false, "is_owner": false,
+                "members": [member], "assignable": [], "invitations": [] }),
         ),
     ]
 }
@@ -439,6 +500,11 @@ impl Page {
                 self.retry_after_secs = Some(*retry_after_secs);
                 let wait = pages.wait(*retry_after_secs);
                 self.error = Some(pages.say("errors.rate_limited", &[("wait", &wait)]));
+            }
+            ApiError::PasswordBreached(fields) => {
+                for field in fields {
+                    self.errors.insert(field.field.clone(), pages.say("errors.password_breached", &[]));
+                }
             }
             ApiError::InvalidCredentials => {
                 self.errors.insert("password".into(), pages.say("errors.invalid_credentials", &[]));

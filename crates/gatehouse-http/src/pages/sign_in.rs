@@ -24,7 +24,7 @@ use crate::sessions::{Client, CurrentSession, session_cookie};
 use crate::state::AppState;
 
 /// A page or the error page: every handler here answers through this.
-type PageResult = Result<Response, ApiError>;
+pub(super) type PageResult = Result<Response, ApiError>;
 
 fn html_only(headers: &HeaderMap) -> Result<(), ApiError> {
     if accepts_html(headers) { Ok(()) } else { Err(ApiError::NotAcceptable) }
@@ -295,7 +295,7 @@ pub(super) async fn forgot(
 }
 
 /// A link's page: the button that spends it, or why it cannot be used.
-async fn link_page(
+pub(super) async fn link_page(
     state: &AppState,
     query: &Query,
     headers: &HeaderMap,
@@ -338,7 +338,7 @@ fn link_failed(
 /// A press of a link page's button: the form's token is checked, then `spend` runs with the
 /// allowed `return_to` and says where to go next and which cookies to set; a failure shows the
 /// page again with what went wrong.
-async fn press<F, Fut>(
+pub(super) async fn press<F, Fut>(
     state: &AppState,
     headers: &HeaderMap,
     form: &Form,

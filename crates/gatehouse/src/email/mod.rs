@@ -19,7 +19,7 @@ use gatehouse_core::email::{EmailJob, LinkKey, LinkPurpose, Notice, NoticeJob, S
 use crate::config::EmailConfig;
 use crate::worker::{JobError, Perform};
 pub use providers::Mailer;
-use templates::{Template, Templates, Values, describe_duration, describe_time};
+use templates::{Template, Templates, Values, describe_duration};
 
 /// One email, rendered and addressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +106,7 @@ impl EmailDelivery {
             Notice::PasswordChanged => self.config.forgot_password_url.as_str(),
             Notice::MfaDisabled | Notice::RecoveryCodeUsed | Notice::EmailInUse => "",
         };
-        let when = job.context.as_ref().map(|context| describe_time(context.at)).unwrap_or_default();
+        let when = job.context.as_ref().map(|context| gatehouse_core::clock::readable_utc(context.at)).unwrap_or_default();
         let values = Values {
             app_name: &self.config.app_name,
             name: job.name.as_deref().unwrap_or("there"),

@@ -177,19 +177,6 @@ impl Templates {
     }
 }
 
-/// "2026-12-07 20:25 UTC": when a change happened, for a notice.
-pub fn describe_time(at: time::OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute()
-    )
-}
-
 /// "24 hours", "1 hour", "15 minutes": how long a link lives, for the email's text.
 pub fn describe_duration(duration: std::time::Duration) -> String {
     let minutes = duration.as_secs().div_ceil(60).max(1);
