@@ -510,8 +510,13 @@ impl JobType for SendNotice {
 impl NoticeJob {
     /// The `notice` email to `user`, as a job ready at `now`.
     pub fn job(notice: Notice, user: &User, now: OffsetDateTime) -> Result<NewJob, serde_json::Error> {
-        let job =
-            Self { to: user.email.as_str().to_owned(), notice, name: user.name.clone(), id: Uuid::new_v4(), context: None };
+        let job = Self {
+            to: user.email.as_str().to_owned(),
+            notice,
+            name: user.name.clone(),
+            id: Uuid::new_v4(),
+            context: None,
+        };
         NewJob::of::<SendNotice>(&job, now)
     }
 

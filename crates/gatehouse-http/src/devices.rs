@@ -103,8 +103,14 @@ async fn remember(
     if notify {
         let context = NoticeContext::new(sighting.at, &client);
         jobs.push(
-            NoticeJob::job_with_context(Notice::NewDevice, user.email.as_str(), user.name.as_deref(), context, sighting.at)
-                .map_err(|error| ApiError::Internal(error.to_string()))?,
+            NoticeJob::job_with_context(
+                Notice::NewDevice,
+                user.email.as_str(),
+                user.name.as_deref(),
+                context,
+                sighting.at,
+            )
+            .map_err(|error| ApiError::Internal(error.to_string()))?,
         );
         events.push(
             AuditEvent::new(AuditAction::NewDeviceSignIn, Actor::User(user.id), sighting.at, &client)

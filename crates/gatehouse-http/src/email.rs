@@ -313,7 +313,10 @@ pub(crate) async fn forgot_password(
 /// The events of a link redemption marking `user`'s address verified: `email.verified`, and
 /// `user.updated` with the user as it now is, for apps that keep a copy. None when the address was
 /// verified already, since nothing changes.
-pub(crate) fn verification_events(state: &AppState, user: &User) -> Result<Vec<gatehouse_core::jobs::NewJob>, ApiError> {
+pub(crate) fn verification_events(
+    state: &AppState,
+    user: &User,
+) -> Result<Vec<gatehouse_core::jobs::NewJob>, ApiError> {
     if user.email_verified {
         return Ok(Vec::new());
     }

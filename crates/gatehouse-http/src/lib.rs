@@ -3,8 +3,8 @@
 
 mod accounts;
 pub mod admin;
-pub mod breached;
 pub mod api_reference;
+pub mod breached;
 pub mod client_ip;
 pub mod csrf;
 mod devices;

@@ -16,9 +16,8 @@ use gatehouse_core::audit::{Actor, AuditAction, AuditEvent};
 use gatehouse_core::email::{Notice, NoticeJob};
 use gatehouse_core::jobs::NewJob;
 use gatehouse_core::mfa::{
-    FactorSummary, MAX_STEP_FAILURES, MfaStore, RECOVERY_CODE_COUNT, RecoveryCode,
-    STEP_LIFETIME, SecondStep, StoredTotp, TOTP_SECRET_BYTES, TotpFactor, TotpSecret, recovery_code_hash,
-    sealing_label,
+    FactorSummary, MAX_STEP_FAILURES, MfaStore, RECOVERY_CODE_COUNT, RecoveryCode, STEP_LIFETIME, SecondStep,
+    StoredTotp, TOTP_SECRET_BYTES, TotpFactor, TotpSecret, recovery_code_hash, sealing_label,
 };
 use gatehouse_core::password::{Password, Verification};
 use gatehouse_core::sealing::KeyEncryption;

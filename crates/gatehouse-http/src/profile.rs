@@ -114,10 +114,11 @@ pub(crate) async fn change(
             services.passwords.admit()?;
             let typed = Password::for_login(typed);
             if services.passwords.verify(Some(stored.clone()), typed.clone()).await? == Verification::Invalid {
-                let event = AuditEvent::new(AuditAction::LoginFailed, Actor::User(current.user.id), now, &current.client)
-                    .detail("email", current.user.email.masked())
-                    .detail("reason", "wrong_password")
-                    .detail("during", "password_change");
+                let event =
+                    AuditEvent::new(AuditAction::LoginFailed, Actor::User(current.user.id), now, &current.client)
+                        .detail("email", current.user.email.masked())
+                        .detail("reason", "wrong_password")
+                        .detail("during", "password_change");
                 services.audit.append(&[event]).await?;
                 return Err(ApiError::InvalidCredentials);
             }
@@ -148,7 +149,8 @@ pub(crate) async fn change(
     .map_err(job_error)?;
     let jobs = [gatehouse_event(state, "password.changed", data)?, notice];
     let user = current.user.id;
-    let ended = services.profiles.change_password(user, &hash, current.session.id, end_others, now, &[event], &jobs).await?;
+    let ended =
+        services.profiles.change_password(user, &hash, current.session.id, end_others, now, &[event], &jobs).await?;
     services.enqueued(&jobs);
     services.sessions.forget(&ended).await;
     Ok(ended.len())
@@ -412,7 +414,8 @@ pub(crate) async fn confirm(state: &AppState, client: &ClientContext, token: &st
         changed.push("email_verified");
     }
     let jobs: Vec<NewJob> = vec![
-        EmailJob::for_change_link(&undo, before.email.as_str(), after.email.as_str(), &after, now).map_err(job_error)?,
+        EmailJob::for_change_link(&undo, before.email.as_str(), after.email.as_str(), &after, now)
+            .map_err(job_error)?,
         gatehouse_event(state, "user.updated", json!({ "user": after, "changed": changed }))?,
     ];
     let event = AuditEvent::new(AuditAction::EmailChanged, Actor::User(before.id), now, client)

@@ -105,7 +105,11 @@ pub(crate) async fn create(
 }
 
 /// Creates a workspace named `name` with the caller as its owner (the API and the account page).
-pub(crate) async fn create_workspace(state: &AppState, current: &CurrentSession, name: &str) -> Result<Workspace, ApiError> {
+pub(crate) async fn create_workspace(
+    state: &AppState,
+    current: &CurrentSession,
+    name: &str,
+) -> Result<Workspace, ApiError> {
     let name = parse_workspace_name(name).map_err(|message| field("name", message))?;
     let now = state.services().clock.now();
     let workspace = Workspace { id: Uuid::new_v4(), name, created_at: now, members: 1 };
@@ -575,10 +579,15 @@ pub(crate) async fn accept_invitation(
         // Accepting proves the address: the same events as following a verification link.
         jobs.extend(crate::email::verification_events(state, &current.user)?);
         events.push(
-            AuditEvent::new(AuditAction::EmailVerified, Actor::User(current.user.id), state.services().clock.now(), &current.client)
-                .target("user", current.user.id)
-                .detail("email", current.user.email.masked())
-                .detail("by", "invitation"),
+            AuditEvent::new(
+                AuditAction::EmailVerified,
+                Actor::User(current.user.id),
+                state.services().clock.now(),
+                &current.client,
+            )
+            .target("user", current.user.id)
+            .detail("email", current.user.email.masked())
+            .detail("by", "invitation"),
         );
     }
     let now = state.services().clock.now();

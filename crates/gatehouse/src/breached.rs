@@ -64,7 +64,8 @@ impl BreachedPasswords for CorpusFile {
         let path = self.path.clone();
         let target = hash.full().to_owned();
         tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(&path).map_err(|error| LookupFailed(format!("opening the corpus: {error}")))?;
+            let file =
+                std::fs::File::open(&path).map_err(|error| LookupFailed(format!("opening the corpus: {error}")))?;
             search(file, &target).map_err(|error| LookupFailed(format!("reading the corpus: {error}")))
         })
         .await

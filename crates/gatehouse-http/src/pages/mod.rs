@@ -267,7 +267,9 @@ impl PageSettings {
             let mut full = Page::new(name, extra).return_to(Some("https://app.example.com/"));
             full.notice = Some("notice".into());
             full.error = Some("error".into());
-            for field in ["email", "password", "name", "new_email", "new_password", "current_password", "workspace_name"] {
+            for field in
+                ["email", "password", "name", "new_email", "new_password", "current_password", "workspace_name"]
+            {
                 full.errors.insert(field.into(), "message".into());
                 full.values.insert(field.into(), "value".into());
             }
@@ -317,7 +319,7 @@ impl PageSettings {
         map.insert("error".into(), json!(page.error));
         map.insert("errors".into(), json!(page.errors));
         let mut values = serde_json::Map::new();
-        for key in ["email", "name"] {
+        for key in ["email", "name", "new_email", "workspace_name"] {
             values.insert(key.into(), json!(page.values.get(key).cloned().unwrap_or_default()));
         }
         map.insert("values".into(), serde_json::Value::Object(values));
@@ -351,7 +353,8 @@ fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
     let pending_user = json!({ "email": "ada@example.com", "email_verified": true, "name": null,
         "created_at": "2026-01-01T00:00:00Z", "created_at_text": "2026-01-01 00:00 UTC",
         "pending_email": { "new_email": "ada@new.example.com", "expires_at_text": "2026-01-01 01:00 UTC" } });
-    let workspace = json!({ "id": "00000000-0000-0000-0000-000000000000", "name": "Acme", "role": "owner", "manages": true });
+    let workspace =
+        json!({ "id": "00000000-0000-0000-0000-000000000000", "name": "Acme", "role": "owner", "manages": true });
     let member = json!({ "user_id": "00000000-0000-0000-0000-000000000000", "email": "bob@example.com", "name": "Bob",
         "role": "member", "you": false, "manageable": true, "joined_text": "2026-01-01 00:00 UTC" });
     let session = json!({ "id": "00000000-0000-0000-0000-000000000000", "device": "Firefox on Linux",

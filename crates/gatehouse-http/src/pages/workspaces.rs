@@ -121,9 +121,8 @@ pub(super) async fn page(
         "assignable": assignable,
     });
     let (token, cookie) = session_token_and_cookie(&state, &current);
-    let mut page = Page::new("workspace.html", extra)
-        .cookie(cookie)
-        .notice(known(&state, "workspace", query.get("notice")));
+    let mut page =
+        Page::new("workspace.html", extra).cookie(cookie).notice(known(&state, "workspace", query.get("notice")));
     page.csrf_token = token;
     page.error = known(&state, "errors", query.get("error"));
     Ok(page.render(&state))

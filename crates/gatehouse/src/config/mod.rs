@@ -647,7 +647,8 @@ fn breached_config(r: &mut Reader, production: bool) -> Option<BreachedConfig> {
     let file = r.string("password.breached_file");
     match choice.as_str() {
         "api" => {
-            let parsed = url::Url::parse(url.trim_end_matches('/')).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+            let parsed =
+                url::Url::parse(url.trim_end_matches('/')).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
             if parsed.is_none() {
                 r.problem("password.breached_api_url", format!("`{url}` is not an http(s) URL"));
             }

@@ -106,7 +106,8 @@ impl EmailDelivery {
             Notice::PasswordChanged => self.config.forgot_password_url.as_str(),
             Notice::MfaDisabled | Notice::RecoveryCodeUsed | Notice::EmailInUse => "",
         };
-        let when = job.context.as_ref().map(|context| gatehouse_core::clock::readable_utc(context.at)).unwrap_or_default();
+        let when =
+            job.context.as_ref().map(|context| gatehouse_core::clock::readable_utc(context.at)).unwrap_or_default();
         let values = Values {
             app_name: &self.config.app_name,
             name: job.name.as_deref().unwrap_or("there"),

@@ -1,6 +1,7 @@
 //! Gatehouse's one integration-test binary. Suites that need PostgreSQL run when
 //! `GATEHOUSE_TEST_DATABASE_URL` is set (and must be, in CI).
 
+mod account_pages;
 mod accounts;
 mod admin;
 mod api_keys;

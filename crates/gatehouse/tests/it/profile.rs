@@ -139,14 +139,20 @@ async fn changing_the_password_ends_other_sessions_retires_links_and_tells_the_o
         json!({ "current_password": "a first replacement passphrase", "new_password": NEW_PASSWORD }),
     )
     .await;
-    assert_eq!((changed.status, changed.body["sessions_ended"].as_u64()), (StatusCode::OK, Some(2)), "{:?}", changed.body);
+    assert_eq!(
+        (changed.status, changed.body["sessions_ended"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{:?}",
+        changed.body
+    );
     assert_eq!(app.get("/v1/session", Some(&here)).await.status, StatusCode::OK, "the changing session stays");
     for other in [&elsewhere, &kept] {
         assert_eq!(app.session_status_after_change(other, StatusCode::UNAUTHORIZED).await, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(app.login("ada@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.login("ada@example.com", NEW_PASSWORD).await.status, StatusCode::OK);
-    let stale = app.post_json("/v1/password/reset", None, json!({ "token": reset, "password": "yet another long one" })).await;
+    let stale =
+        app.post_json("/v1/password/reset", None, json!({ "token": reset, "password": "yet another long one" })).await;
     assert_eq!(stale.body["code"], "link_invalid", "links mailed before the change are retired");
 
     let notice = inbox.mail("ada@example.com", "password was changed").await;
@@ -164,7 +170,11 @@ async fn a_password_change_checks_its_input(backend: &str) {
     let Some(app) = app_on(backend, &api, &[]).await else { return };
     let cookie = app.signup("grace@example.com").await.cookie();
     let cases = [
-        (json!({ "current_password": "wrong password here", "new_password": NEW_PASSWORD }), 401, "invalid_credentials"),
+        (
+            json!({ "current_password": "wrong password here", "new_password": NEW_PASSWORD }),
+            401,
+            "invalid_credentials",
+        ),
         (json!({ "new_password": NEW_PASSWORD }), 422, "validation_failed"),
         (json!({ "current_password": PASSWORD, "new_password": PASSWORD }), 422, "validation_failed"),
         (json!({ "current_password": PASSWORD, "new_password": "short" }), 422, "validation_failed"),
@@ -174,7 +184,12 @@ async fn a_password_change_checks_its_input(backend: &str) {
     ];
     for (body, status, code) in cases {
         let reply = change_password(&app, &cookie, body.clone()).await;
-        assert_eq!((reply.status.as_u16(), reply.body["code"].as_str()), (status, Some(code)), "{body}: {:?}", reply.body);
+        assert_eq!(
+            (reply.status.as_u16(), reply.body["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {:?}",
+            reply.body
+        );
     }
     let anonymous = app.post_json("/v1/me/password", None, json!({ "new_password": NEW_PASSWORD })).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
@@ -183,7 +198,8 @@ async fn a_password_change_checks_its_input(backend: &str) {
     // Every attempt counts against the account's login limit.
     let mut limited = None;
     for _ in 0..30 {
-        let reply = change_password(&app, &cookie, json!({ "current_password": "wrong", "new_password": NEW_PASSWORD })).await;
+        let reply =
+            change_password(&app, &cookie, json!({ "current_password": "wrong", "new_password": NEW_PASSWORD })).await;
         if reply.status == StatusCode::TOO_MANY_REQUESTS {
             limited = Some(reply);
             break;
@@ -235,7 +251,10 @@ async fn the_name_is_edited_and_the_change_is_announced(backend: &str) {
     assert_eq!((named.status, named.body["user"]["name"].as_str()), (StatusCode::OK, Some("Mary Jackson")));
     assert_eq!(app.get("/v1/session", Some(&cookie)).await.body["user"]["name"], "Mary Jackson", "no stale cache");
     let long = app.call_json(http::Method::PATCH, "/v1/me", &cookie, Some(json!({ "name": "x".repeat(201) }))).await;
-    assert_eq!((long.status, long.body["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
+    assert_eq!(
+        (long.status, long.body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+    );
     let cleared = app.call_json(http::Method::PATCH, "/v1/me", &cookie, Some(json!({ "name": null }))).await;
     assert_eq!(cleared.body["user"]["name"], serde_json::Value::Null);
     let events = events_published(&app).await;
@@ -258,10 +277,12 @@ async fn an_email_change_is_confirmed_from_the_new_inbox_and_undone_from_the_old
     let other_browser = app.login("ada@old.example.com", PASSWORD).await.cookie();
     app.get("/v1/session", Some(&cookie)).await;
 
-    let wrong = request_change(&app, &cookie, json!({ "new_email": "ada@new.example.com", "current_password": "nope" })).await;
+    let wrong =
+        request_change(&app, &cookie, json!({ "new_email": "ada@new.example.com", "current_password": "nope" })).await;
     assert_eq!((wrong.status, wrong.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("reauthentication_required")));
     let asked =
-        request_change(&app, &cookie, json!({ "new_email": "Ada@New.example.com", "current_password": PASSWORD })).await;
+        request_change(&app, &cookie, json!({ "new_email": "Ada@New.example.com", "current_password": PASSWORD }))
+            .await;
     assert_eq!(asked.status, StatusCode::ACCEPTED, "{:?}", asked.body);
     assert_eq!(asked.body["pending"]["new_email"], "Ada@New.example.com");
     let pending = app.get("/v1/me/email", Some(&cookie)).await;
@@ -286,7 +307,10 @@ async fn an_email_change_is_confirmed_from_the_new_inbox_and_undone_from_the_old
     // The old inbox may undo it: the old address comes back and whoever changed it is out.
     let undo = inbox.mail("ada@old.example.com", "email address was changed").await;
     let undo_text = undo.body["text"].as_str().expect("text");
-    assert!(undo_text.contains("Ada@New.example.com") && undo_text.contains("/email-change/undo?token="), "{undo_text}");
+    assert!(
+        undo_text.contains("Ada@New.example.com") && undo_text.contains("/email-change/undo?token="),
+        "{undo_text}"
+    );
     let undone = app.post_json("/v1/email/change/undo", None, json!({ "token": undo.token() })).await;
     assert_eq!(undone.status, StatusCode::OK, "{:?}", undone.body);
     assert_eq!(undone.body["user"]["email"], "ada@old.example.com");
@@ -298,7 +322,8 @@ async fn an_email_change_is_confirmed_from_the_new_inbox_and_undone_from_the_old
         assert_eq!(app.login(address, PASSWORD).await.status, StatusCode::UNAUTHORIZED, "{address}: no password");
     }
     let reset = inbox.mail("ada@old.example.com", "Reset your").await;
-    let chosen = app.post_json("/v1/password/reset", None, json!({ "token": reset.token(), "password": NEW_PASSWORD })).await;
+    let chosen =
+        app.post_json("/v1/password/reset", None, json!({ "token": reset.token(), "password": NEW_PASSWORD })).await;
     assert_eq!(chosen.status, StatusCode::NO_CONTENT, "{:?}", chosen.body);
     assert_eq!(app.login("ada@old.example.com", NEW_PASSWORD).await.status, StatusCode::OK);
     let twice = app.post_json("/v1/email/change/undo", None, json!({ "token": undo.token() })).await;
@@ -310,7 +335,10 @@ async fn an_email_change_is_confirmed_from_the_new_inbox_and_undone_from_the_old
         assert!(audit.contains(&action.to_owned()), "{action} missing: {audit:?}");
     }
     let events = events_published(&app).await;
-    assert!(events.iter().any(|e| e["type"] == "user.updated" && e["data"]["changed"] == json!(["email"])), "{events:?}");
+    assert!(
+        events.iter().any(|e| e["type"] == "user.updated" && e["data"]["changed"] == json!(["email"])),
+        "{events:?}"
+    );
     app.finish().await;
 }
 
@@ -320,8 +348,11 @@ async fn an_email_change_reveals_nothing_about_a_taken_address(backend: &str) {
     let mut inbox = Inbox::new(&api);
     app.signup("grace@example.com").await;
     let cookie = app.signup("lin@example.com").await.cookie();
-    let free = request_change(&app, &cookie, json!({ "new_email": "lin@other.example.com", "current_password": PASSWORD })).await;
-    let taken = request_change(&app, &cookie, json!({ "new_email": "grace@example.com", "current_password": PASSWORD })).await;
+    let free =
+        request_change(&app, &cookie, json!({ "new_email": "lin@other.example.com", "current_password": PASSWORD }))
+            .await;
+    let taken =
+        request_change(&app, &cookie, json!({ "new_email": "grace@example.com", "current_password": PASSWORD })).await;
     assert_eq!((free.status, taken.status), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
     let shape = |reply: &Reply| reply.body["pending"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
     assert_eq!(shape(&free), shape(&taken), "the same answer either way");
@@ -390,11 +421,12 @@ async fn email_change_requests_replace_cancel_and_race_safely(backend: &str) {
     // A link opened after the address changed some other way does nothing; one opened while
     // signed in as someone else applies to the account it was issued for.
     let winner = won.body["user"]["email"].as_str().expect("email").to_owned();
-    let (loser_cookie, loser_email) = if winner == "shared@example.com" && won.body["previous_email"] == "ada@example.com" {
-        (bob.clone(), "bob@example.com")
-    } else {
-        (ada.clone(), "ada@example.com")
-    };
+    let (loser_cookie, loser_email) =
+        if winner == "shared@example.com" && won.body["previous_email"] == "ada@example.com" {
+            (bob.clone(), "bob@example.com")
+        } else {
+            (ada.clone(), "ada@example.com")
+        };
     request_change(&app, &loser_cookie, proof("third@example.com")).await;
     let third = inbox.mail("third@example.com", "Confirm").await.token();
     let other = app.signup("carol@example.com").await.cookie();
@@ -471,7 +503,12 @@ async fn a_new_device_is_told_once_and_a_known_one_never(backend: &str) {
         app.send(request.body(Body::from(body)).expect("request")).await
     };
     let laptop = device_cookie(&signup).expect("signup sets the device cookie");
-    let set = signup.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().expect("ascii").to_owned()).collect::<Vec<_>>();
+    let set = signup
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .collect::<Vec<_>>();
     assert!(set.iter().any(|c| c.starts_with("gatehouse_session_device=") && c.contains("HttpOnly")), "{set:?}");
     inbox.mail("ada@example.com", "Confirm your email").await;
 
@@ -549,7 +586,8 @@ async fn signup_with(app: &TestApp, email: &str, password: &str) -> Reply {
 async fn a_breached_password_is_refused_everywhere_a_password_is_chosen(backend: &str) {
     let api = EmailApi::start().await;
     let range = RangeApi::start(&[BREACHED], 200, Duration::ZERO).await;
-    let vars = [("GATEHOUSE_PASSWORD_BREACHED_CHECK", "api"), ("GATEHOUSE_PASSWORD_BREACHED_API_URL", range.url.as_str())];
+    let vars =
+        [("GATEHOUSE_PASSWORD_BREACHED_CHECK", "api"), ("GATEHOUSE_PASSWORD_BREACHED_API_URL", range.url.as_str())];
     let Some(app) = app_on(backend, &api, &vars).await else { return };
     let mut inbox = Inbox::new(&api);
     let refused = signup_with(&app, "ada@example.com", BREACHED).await;
@@ -566,8 +604,12 @@ async fn a_breached_password_is_refused_everywhere_a_password_is_chosen(backend:
     assert!(BREACHED.len() > 5 && !asked[0].contains(&BREACHED[..5]));
 
     let cookie = signup_with(&app, "ada@example.com", PASSWORD).await.cookie();
-    let change = change_password(&app, &cookie, json!({ "current_password": PASSWORD, "new_password": BREACHED })).await;
-    assert_eq!((change.body["code"].as_str(), change.body["errors"][0]["field"].as_str()), (Some("password_breached"), Some("new_password")));
+    let change =
+        change_password(&app, &cookie, json!({ "current_password": PASSWORD, "new_password": BREACHED })).await;
+    assert_eq!(
+        (change.body["code"].as_str(), change.body["errors"][0]["field"].as_str()),
+        (Some("password_breached"), Some("new_password"))
+    );
     app.post_json("/v1/password/forgot", None, json!({ "email": "ada@example.com" })).await;
     let reset = inbox.mail("ada@example.com", "Reset your").await.token();
     let by_link = app.post_json("/v1/password/reset", None, json!({ "token": reset, "password": BREACHED })).await;
@@ -610,7 +652,9 @@ async fn a_corpus_that_cannot_answer_never_blocks_a_signup() {
 async fn a_local_corpus_file_is_searched_in_place() {
     let dir = tempfile::tempdir().expect("dir");
     let mut hashes: Vec<String> = (0..20_000)
-        .map(|i| PasswordSha1::of(&Password::new(&format!("generated password {i}")).expect("password")).full().to_owned())
+        .map(|i| {
+            PasswordSha1::of(&Password::new(&format!("generated password {i}")).expect("password")).full().to_owned()
+        })
         .collect();
     hashes.push(PasswordSha1::of(&Password::new(BREACHED).expect("password")).full().to_owned());
     hashes.sort();
