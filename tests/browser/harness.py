@@ -4,6 +4,7 @@ points at. Each is started once per backend, not once per test."""
 
 import html
 import json
+import hashlib
 import os
 import re
 import socket
@@ -16,6 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OIDC_PEER = ROOT / "crates/gatehouse/tests/it/support/oidc-provider"
+# A password the test breach corpus lists: signup refuses it.
+BREACHED = "correct horse battery staple"
+
 # Low per-account login limit so the flood story meets it quickly; per-IP limits high, since every
 # story signs in from 127.0.0.1.
 POLICIES = (
@@ -131,6 +135,7 @@ class Gatehouse:
             f'[database]\nurl = "{database_url}"\n'
             f"[redis]\n{redis}\n"
             "[password]\nargon2_memory_kib = 1024\nargon2_iterations = 1\n"
+            f'breached_check = "file"\nbreached_file = "{self.breached_corpus(workdir)}"\n'
             f"[rate_limit]\npolicies = {{ {POLICIES} }}\n"
             "[jobs]\npoll_interval_ms = 100\n"
             f'[oauth.providers.test]\nkind = "oidc"\ndisplay_name = "Test ID"\nissuer = "{self.oidc.issuer}"\n'
@@ -153,6 +158,30 @@ class Gatehouse:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"Gatehouse did not become ready; see {self.log_path}")
+
+    @staticmethod
+    def breached_corpus(workdir):
+        """A breach corpus in the downloadable format (`HASH:COUNT`, sorted) listing BREACHED."""
+        listed = sorted([hashlib.sha1(BREACHED.encode()).hexdigest().upper(), "0" * 40, "F" * 40])
+        path = workdir / "breached.txt"
+        path.write_text("".join(f"{line}:{n + 1}\r\n" for n, line in enumerate(listed)))
+        return path
+
+    def mails_to(self, email, subject):
+        """The text of every email so far to `email` whose subject contains `subject`."""
+        text = self.log_path.read_text()
+        blocks = text.split("email (console provider")[1:]
+        return [b for b in blocks if f'to="{email}"' in b and subject in b.split("subject=", 1)[-1].split("\n", 1)[0]]
+
+    def mail_to(self, email, subject, timeout=15):
+        """The newest such email, waiting for it to be sent."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.mails_to(email, subject)
+            if found:
+                return found[-1]
+            time.sleep(0.1)
+        raise AssertionError(f"no email to {email} about {subject!r}; see {self.log_path}")
 
     def link_for(self, email, page, timeout=15):
         """The newest link to `page` in an email to `email`, read from the console email sink."""

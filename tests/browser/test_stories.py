@@ -560,3 +560,135 @@ def test_a_passkey_is_added_used_as_a_second_factor_and_to_sign_in_and_deleted(g
     fill_and_submit(v, "/login", {"email": email, "password": PASSWORD})
     assert path_of(v) == "/account", "no second step any more"
     assert v.console_errors == [] or all("401" in e for e in v.console_errors), v.console_errors
+
+
+def sign_in(v, email, password=PASSWORD):
+    fill_and_submit(v, "/login", {"email": email, "password": password})
+    assert path_of(v) == "/account", v.page.url
+
+
+def open_details(v, summary):
+    v.page.click(f"summary:has-text('{summary}')")
+
+
+def test_a_password_change_signs_out_the_other_browser_and_sends_a_notice(gh, visit):
+    email = new_email("change")
+    api_signup(gh, email)
+    other = visit()
+    sign_in(other, email)
+    v = visit()
+    sign_in(v, email)
+    open_details(v, "Change password")
+    v.page.fill("#current_password", "not my password")
+    v.page.fill("#new_password", "a newer and longer passphrase")
+    submit(v, "form[action='/account/password'] button")
+    expect(v.page.locator("#current_password-error")).to_have_text("The current password is not right.")
+    v.page.fill("#current_password", PASSWORD)
+    v.page.fill("#new_password", "a newer and longer passphrase")
+    submit(v, "form[action='/account/password'] button")
+    expect(v.page.locator(".notice")).to_contain_text("Your password is changed")
+    other.go("/account")
+    assert path_of(other) == "/login", "the other browser is signed out"
+    notice = gh.mail_to(email, "password was changed")
+    assert "Chrome on Linux" in notice and "127.0.0.1" in notice and "/forgot-password" in notice, notice
+    v.go("/account")
+    assert path_of(v) == "/account", "the browser that changed it stays signed in"
+
+
+def test_an_email_change_is_confirmed_from_the_new_inbox_and_undone_from_the_old(gh, visit):
+    old, new = new_email("old"), new_email("new")
+    api_signup(gh, old)
+    v = visit()
+    sign_in(v, old)
+    open_details(v, "Change your email address")
+    v.page.fill("#new_email", new)
+    v.page.fill("#email_password", PASSWORD)
+    submit(v, "form[action='/account/email'] button")
+    expect(v.page.locator(".notice")).to_contain_text("A confirmation link is on its way")
+    expect(v.page.locator(".pending")).to_contain_text(new)
+
+    v.go(gh.link_for(new, "/email-change"))
+    expect(v.page.locator("h1")).to_have_text("Confirm your new email address")
+    submit(v)
+    expect(v.page.locator(".notice")).to_contain_text("Your email address is changed")
+    expect(v.page.locator(".profile")).to_contain_text(new)
+    submit(v, "form.signout button")
+    sign_in(v, new)
+
+    # The old inbox undoes it: the old address is back, everyone is out, a reset link is mailed.
+    u = visit()
+    u.go(gh.link_for(old, "/email-change/undo"))
+    expect(u.page.locator("h1")).to_have_text("Undo the change of address")
+    submit(u, "button.danger")
+    assert path_of(u) == "/login"
+    expect(u.page.locator(".notice")).to_contain_text("The change is undone")
+    v.go("/account")
+    assert path_of(v) == "/login", "whoever changed the address is signed out"
+    u.go(gh.link_for(old, "/reset-password"))
+    u.page.fill("#password", "a brand new passphrase for me")
+    submit(u)
+    sign_in(u, old, "a brand new passphrase for me")
+
+
+def test_a_breached_password_is_refused_at_sign_up(gh, visit):
+    v = visit()
+    fill_and_submit(v, "/signup", {"email": new_email("breached"), "password": "correct horse battery staple"})
+    assert path_of(v) == "/signup"
+    expect(v.page.locator("#password-error")).to_contain_text("leaked in data breaches")
+    v.page.fill("#password", PASSWORD)
+    submit(v)
+    assert path_of(v) == "/account"
+
+
+def test_a_sign_in_from_a_new_device_is_told_once(gh, visit):
+    email = new_email("device")
+    api_signup(gh, email)
+    laptop = visit()
+    sign_in(laptop, email)
+    first = gh.mail_to(email, "New sign-in")
+    assert "Chrome on Linux" in first and "/account" in first, first
+    submit(laptop, "form.signout button")
+    sign_in(laptop, email)
+    phone = visit(user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Version/18.0 Mobile/15E148 Safari/604.1")
+    sign_in(phone, email)
+    second = gh.mail_to(email, "New sign-in")
+    assert "Safari on iPhone" in second, second
+    time.sleep(0.5)
+    assert len(gh.mails_to(email, "New sign-in")) == 2, "the laptop's second sign-in was recognised by its cookie"
+
+
+def test_a_workspace_is_created_and_a_newcomer_invited_signs_up_into_it(gh, visit):
+    owner, newcomer = new_email("lead"), new_email("newcomer")
+    api_signup(gh, owner)
+    o = visit()
+    sign_in(o, owner)
+    o.page.fill("#workspace_name", "Green team")
+    submit(o, "form[action='/account/workspaces'] button")
+    expect(o.page.locator("h1")).to_have_text("Green team")
+    workspace_path = path_of(o)
+    o.page.fill("#email", newcomer)
+    o.page.select_option("#invite-role", "admin")
+    submit(o, "form[action$='/invitations'] button")
+    expect(o.page.locator("section[aria-labelledby=invitations]")).to_contain_text(newcomer)
+
+    n = visit()
+    n.go(gh.link_for(newcomer, "/invitation"))
+    assert path_of(n) == "/login", "signed out: sign in or sign up first"
+    with n.page.expect_navigation():
+        n.page.click("text=Create one")
+    n.page.fill("#email", newcomer)
+    n.page.fill("#password", PASSWORD)
+    submit(n)
+    assert path_of(n) == "/invitation", "sign-up leads back to the invitation"
+    expect(n.page.locator("dl.profile")).to_contain_text("Green team")
+    submit(n)
+    expect(n.page.locator(".notice")).to_have_text("You joined the workspace.")
+    expect(n.page.locator("section[aria-labelledby=workspaces]")).to_contain_text("Green team")
+    assert whoami(n).json()["user"]["email_verified"] is True, "accepting proved the address"
+
+    o.go(workspace_path)
+    expect(o.page.locator("section[aria-labelledby=members]")).to_contain_text(newcomer)
+    audit = visit(bypass_csp=True)
+    sign_in(audit, owner)
+    audit.go(workspace_path)
+    assert_accessible(audit, workspace_path)
