@@ -125,18 +125,5 @@ async fn remember(
 
 /// `Set-Cookie` for the device cookie: long-lived, HttpOnly, naming no one.
 fn device_cookie(state: &AppState, token: &RandomToken) -> HeaderValue {
-    let cookie = state.cookie();
-    let mut text = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={DEVICE_COOKIE_MAX_AGE_SECS}",
-        device_cookie_name(state),
-        token.encode()
-    );
-    if cookie.secure {
-        text.push_str("; Secure");
-    }
-    if let Some(domain) = &cookie.domain {
-        text.push_str("; Domain=");
-        text.push_str(domain);
-    }
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid-cookie=; Max-Age=0"))
+    crate::sessions::set_cookie(state, &device_cookie_name(state), &token.encode(), DEVICE_COOKIE_MAX_AGE_SECS)
 }

@@ -60,15 +60,7 @@ pub(crate) fn step_cookie(state: &AppState, token: Option<&RandomToken>) -> Head
         Some(token) => (token.encode(), STEP_LIFETIME.as_secs()),
         None => (String::new(), 0),
     };
-    let mut text = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}", step_cookie_name(state));
-    if state.cookie().secure {
-        text.push_str("; Secure");
-    }
-    if let Some(domain) = &state.cookie().domain {
-        text.push_str("; Domain=");
-        text.push_str(domain);
-    }
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid-cookie=; Max-Age=0"))
+    crate::sessions::set_cookie(state, &step_cookie_name(state), &value, max_age)
 }
 
 /// A first step that passed: a session at once, or (for an account with a factor) a second step.

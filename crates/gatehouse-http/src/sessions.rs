@@ -209,7 +209,14 @@ pub fn session_cookie(state: &AppState, token: Option<&SessionToken>) -> HeaderV
         Some(token) => (token.encode(), state.session_policy().absolute_lifetime.as_secs()),
         None => (String::new(), 0),
     };
-    let mut text = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}", cookie.name);
+    set_cookie(state, &cookie.name, &value, max_age)
+}
+
+/// `Set-Cookie` for one of Gatehouse's cookies (session, second step, device): HttpOnly, Lax, on
+/// the whole site, `Secure` and `Domain` as `cookies.*` say.
+pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: u64) -> HeaderValue {
+    let cookie = state.cookie();
+    let mut text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}");
     if cookie.secure {
         text.push_str("; Secure");
     }
