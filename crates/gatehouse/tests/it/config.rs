@@ -383,3 +383,33 @@ fn a_previous_master_secret_needs_a_current_one_and_is_redacted() {
     assert!(!stdout.contains("provider-secret-xyz"), "{stdout}");
     assert!(stdout.contains("login.example.com"), "the rest of the provider is shown: {stdout}");
 }
+
+#[test]
+fn the_breached_password_check_defaults_by_mode_and_refuses_a_corpus_it_cannot_use() {
+    let development = config::load(None, &env(&[])).expect("defaults").config;
+    assert_eq!(development.breached, config::BreachedConfig::Off, "no network lookups in development by default");
+    let asked = config::load(None, &env(&[("GATEHOUSE_PASSWORD_BREACHED_CHECK", "api")])).expect("api").config;
+    match asked.breached {
+        config::BreachedConfig::Api { url, timeout } => {
+            assert_eq!(url.as_str(), "https://api.pwnedpasswords.com/");
+            assert_eq!(timeout, std::time::Duration::from_secs(1));
+        }
+        other => panic!("{other:?}"),
+    }
+    let no_file = problems(&[("GATEHOUSE_PASSWORD_BREACHED_CHECK", "file")]);
+    assert!(no_file.iter().any(|p| p.contains("password.breached_file") && p.contains("is required")), "{no_file:?}");
+    let missing = problems(&[
+        ("GATEHOUSE_PASSWORD_BREACHED_CHECK", "file"),
+        ("GATEHOUSE_PASSWORD_BREACHED_FILE", "/nonexistent/pwned.txt"),
+    ]);
+    assert!(missing.iter().any(|p| p.contains("is not a readable file")), "{missing:?}");
+    let bad_url = problems(&[
+        ("GATEHOUSE_PASSWORD_BREACHED_CHECK", "api"),
+        ("GATEHOUSE_PASSWORD_BREACHED_API_URL", "ftp://example.com"),
+    ]);
+    assert!(bad_url.iter().any(|p| p.contains("password.breached_api_url")), "{bad_url:?}");
+    let unknown = problems(&[("GATEHOUSE_PASSWORD_BREACHED_CHECK", "maybe")]);
+    assert!(unknown.iter().any(|p| p.contains("password.breached_check")), "{unknown:?}");
+    let window = problems(&[("GATEHOUSE_SESSION_REAUTH_WINDOW_SECS", "5")]);
+    assert!(window.iter().any(|p| p.contains("session.reauth_window_secs")), "{window:?}");
+}
