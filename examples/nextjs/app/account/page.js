@@ -1,15 +1,12 @@
 // A server component: it reads the user itself, so the page never renders for a visitor the proxy
 // would not have let through (the proxy is a fast redirect, not the only check).
 
-import { cookies } from "next/headers";
-import { redirect } from "next/navigation";
-import { userFor } from "../../lib/gatehouse";
+import { requireAuth } from "@gatehouse/node/next";
 
 export const dynamic = "force-dynamic";
 
 export default async function Account() {
-  const user = await userFor((await cookies()).toString());
-  if (!user) redirect("/sign-in?next=/account");
+  const { user } = await requireAuth();
   return (
     <main>
       <h1>Your account</h1>
