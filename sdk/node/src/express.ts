@@ -5,6 +5,9 @@
 // treats the person as signed out (which would send them round a sign-in loop).
 
 import { type Auth, Gatehouse, type GatehouseOptions, GatehouseUnavailable, hasRole, type Role } from "./index.js";
+import { nodeTransport } from "./node-transport.js";
+
+export { nodeTransport };
 
 /** The parts of Express's request and response this module uses (no dependency on its types). */
 interface Request {
@@ -31,7 +34,7 @@ export type { Auth, Role };
 
 /** The middleware that asks Gatehouse who each request is. Put it before the routes. */
 export function gatehouse(options: GatehouseOptions | Gatehouse = {}) {
-  const client = options instanceof Gatehouse ? options : new Gatehouse(options);
+  const client = options instanceof Gatehouse ? options : new Gatehouse({ transport: nodeTransport(), ...options });
   return async function gatehouseMiddleware(req: Request, _res: Response, next: Next) {
     req.gatehouse = client;
     req.auth = null;
