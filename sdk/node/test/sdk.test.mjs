@@ -27,8 +27,8 @@ import {
 import { gatehouse, requireAuth, requireRole } from "@gatehouse/node/express";
 import { gatehouseProxy } from "@gatehouse/node/next";
 
-const SOURCE = process.env.GATEHOUSE_SDK_SOURCE;
-const BINARY = process.env.GATEHOUSE_BINARY;
+const SOURCE = process.env.SDK_TEST_SOURCE;
+const BINARY = process.env.SDK_TEST_BINARY;
 const BROWSER = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0";
 const PASSWORD = "a long and unusual passphrase";
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(os.environ.get("GATEHOUSE_SDK_SOURCE", Path(__file__).resolve().parents[1])).parents[1]
+ROOT = Path(os.environ.get("SDK_TEST_SOURCE", Path(__file__).resolve().parents[1])).parents[1]
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0"
 PASSWORD = "a long and unusual passphrase"
 
@@ -46,7 +46,7 @@ class Server:
             "[jobs]\npoll_interval_ms = 50\n"
         )
         self.env = {**os.environ, "GATEHOUSE_CONFIG": str(config), "NO_COLOR": "1"}
-        self.binary = os.environ.get("GATEHOUSE_BINARY", str(ROOT / "target/debug/gatehouse"))
+        self.binary = os.environ.get("SDK_TEST_BINARY", str(ROOT / "target/debug/gatehouse"))
         self.process = None
         self.start()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import gatehouse
 
 # The package's source folder (sdk/python), which the run script names: the tests run from a copy.
-SDK = Path(os.environ.get("GATEHOUSE_SDK_SOURCE", Path(__file__).resolve().parents[1]))
+SDK = Path(os.environ.get("SDK_TEST_SOURCE", Path(__file__).resolve().parents[1]))
 
 
 def test_the_version_is_the_servers(server):
