@@ -229,20 +229,39 @@ pub(super) fn readable(at: time::OffsetDateTime) -> String {
 
 /// Back to the account page: with a notice on success, an error code otherwise.
 pub(super) fn back(state: &AppState, outcome: Result<&str, ApiError>) -> Response {
+    back_to_page(state, "/account", outcome)
+}
+
+/// Back to `path`, a signed-in page: with a notice on success, an error code otherwise.
+pub(super) fn back_to_page(state: &AppState, path: &str, outcome: Result<&str, ApiError>) -> Response {
     let location = match outcome {
-        Ok(notice) => with_return_to("/account", None, &[("notice", notice)]),
+        Ok(notice) => with_return_to(path, None, &[("notice", notice)]),
         Err(error) => {
             if error.status().is_server_error() {
-                tracing::error!(code = error.code(), error = %error, "an account page action failed");
+                tracing::error!(code = error.code(), error = %error, page = path, "a page action failed");
             }
-            with_return_to("/account", None, &[("error", error.code())])
+            with_return_to(path, None, &[("error", error.code())])
         }
     };
     see_other(state, &location, Vec::new())
 }
 
-/// Runs `action` for the signed-in user and goes back to the page.
+/// Runs `action` for the signed-in user and goes back to the account page.
 async fn act<F, Fut>(state: AppState, current: Result<CurrentSession, ApiError>, action: F) -> Response
+where
+    F: FnOnce(AppState, CurrentSession) -> Fut,
+    Fut: std::future::Future<Output = Result<&'static str, ApiError>>,
+{
+    act_on(state, current, "/account", action).await
+}
+
+/// Runs `action` for the signed-in user and goes back to `path`; signed out, to sign in.
+pub(super) async fn act_on<F, Fut>(
+    state: AppState,
+    current: Result<CurrentSession, ApiError>,
+    path: &str,
+    action: F,
+) -> Response
 where
     F: FnOnce(AppState, CurrentSession) -> Fut,
     Fut: std::future::Future<Output = Result<&'static str, ApiError>>,
@@ -250,10 +269,10 @@ where
     match current {
         Ok(current) => {
             let outcome = action(state.clone(), current).await;
-            back(&state, outcome)
+            back_to_page(&state, path, outcome)
         }
         Err(ApiError::Unauthenticated(_)) => sign_in_first(&state),
-        Err(other) => back(&state, Err(other)),
+        Err(other) => back_to_page(&state, path, Err(other)),
     }
 }
 

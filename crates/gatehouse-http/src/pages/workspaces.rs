@@ -11,10 +11,10 @@ use http::HeaderMap;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::account::{back, readable, sign_in_first};
+use super::account::{act_on, back, back_to_page, readable, sign_in_first};
 use super::forms::{Form, Query};
 use super::sign_in::known;
-use super::{Page, accepts_html, see_other, with_return_to};
+use super::{Page, accepts_html};
 use crate::csrf::session_token_and_cookie;
 use crate::error::ApiError;
 use crate::extract::ApiPath;
@@ -27,17 +27,7 @@ use crate::workspaces::{
 
 /// Back to the workspace's page with a notice, or with the error's code.
 fn back_to(state: &AppState, id: Uuid, outcome: Result<&str, ApiError>) -> Response {
-    let path = format!("/workspaces/{id}");
-    let location = match outcome {
-        Ok(notice) => with_return_to(&path, None, &[("notice", notice)]),
-        Err(error) => {
-            if error.status().is_server_error() {
-                tracing::error!(code = error.code(), error = %error, "a workspace page action failed");
-            }
-            with_return_to(&path, None, &[("error", error.code())])
-        }
-    };
-    see_other(state, &location, Vec::new())
+    back_to_page(state, &format!("/workspaces/{id}"), outcome)
 }
 
 /// `POST /account/workspaces`: creates a workspace, then its page.
@@ -134,14 +124,7 @@ where
     F: FnOnce(AppState, CurrentSession) -> Fut,
     Fut: std::future::Future<Output = Result<&'static str, ApiError>>,
 {
-    match current {
-        Ok(current) => {
-            let outcome = action(state.clone(), current).await;
-            back_to(&state, id, outcome)
-        }
-        Err(ApiError::Unauthenticated(_)) => sign_in_first(&state),
-        Err(other) => back_to(&state, id, Err(other)),
-    }
+    act_on(state, current, &format!("/workspaces/{id}"), action).await
 }
 
 /// A role from a form, or `validation_failed`.
